@@ -1,0 +1,114 @@
+//! Engines: what computes the analytic gradients under test.
+//!
+//! Gates are a closed set; engines are an open one. The [`Engine`] trait is what a user
+//! implements for their own backward code; gradfuzz ships the [`reference`] engine and the
+//! engine that replays gradients claimed in a case file ([`Claimed`]).
+
+pub mod reference;
+
+use crate::gate::Value;
+use crate::graph::{Graph, NodeId};
+use std::fmt;
+
+pub use reference::Reference;
+
+/// Something that computes `dE/d(leaf)` for every `input` and `weight` of a graph.
+pub trait Engine: Sync {
+    /// The name used on the command line and in reports.
+    fn name(&self) -> String;
+
+    /// The analytic gradient of the loss with respect to every differentiable leaf.
+    fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError>;
+}
+
+/// Gradients by node: `Some` for every differentiable leaf, `None` elsewhere.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gradients {
+    by_node: Vec<Option<Value>>,
+}
+
+impl Gradients {
+    /// Gradients for a graph of `len` nodes, none set yet.
+    pub fn empty(len: usize) -> Self {
+        Gradients {
+            by_node: vec![None; len],
+        }
+    }
+
+    pub fn set(&mut self, leaf: NodeId, gradient: Value) {
+        self.by_node[leaf.0] = Some(gradient);
+    }
+
+    pub fn get(&self, leaf: NodeId) -> Option<&Value> {
+        self.by_node.get(leaf.0).and_then(Option::as_ref)
+    }
+
+    /// Checks that exactly the differentiable leaves have a gradient of their own shape.
+    pub fn validate(&self, graph: &Graph) -> Result<(), EngineError> {
+        if self.by_node.len() != graph.len() {
+            return Err(EngineError(format!(
+                "gradients for {} nodes, but the graph has {}",
+                self.by_node.len(),
+                graph.len()
+            )));
+        }
+        for leaf in graph.differentiable_leaves() {
+            let name = &graph.node(leaf).name;
+            let Some(gradient) = self.get(leaf) else {
+                return Err(EngineError(format!("no gradient for leaf `{name}`")));
+            };
+            if gradient.shape() != graph.shape(leaf) {
+                return Err(EngineError(format!(
+                    "the gradient for `{name}` has the wrong shape (the leaf is a {})",
+                    graph.shape(leaf)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An engine could not produce gradients (only external engines and claimed gradients can
+/// fail; the reference engine never does).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineError(pub String);
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+/// Gradients written in a case file (`gradients:`), e.g. exported from another framework,
+/// checked in place of an engine's.
+pub struct Claimed(pub Gradients);
+
+impl Engine for Claimed {
+    fn name(&self) -> String {
+        "claimed".into()
+    }
+
+    fn gradients(&self, _graph: &Graph) -> Result<Gradients, EngineError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// The names `--engine` accepts, with a line on each.
+pub fn catalogue() -> Vec<(String, &'static str)> {
+    vec![(
+        "reference".into(),
+        "the project's own reverse-mode implementation of the four gates (the default)",
+    )]
+}
+
+/// The engine for a name given to `--engine` or in a case file's `engine:` key.
+pub fn by_name(name: &str) -> Result<Box<dyn Engine>, String> {
+    match name {
+        "reference" => Ok(Box::new(Reference)),
+        other => Err(format!(
+            "unknown engine `{other}` (run `gradfuzz engines` for the list)"
+        )),
+    }
+}

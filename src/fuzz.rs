@@ -1,0 +1,193 @@
+//! The fuzz loop: many random graphs, each checked, merged into one [`FuzzSummary`].
+//!
+//! Graph `i` depends only on the seed, `i` and the limits, and results are merged in graph
+//! order, so the summary is the same whatever the number of worker threads.
+
+use crate::check::{EntryCheck, Report, Tolerance, check};
+use crate::engine::{Engine, EngineError};
+use crate::generate::recipe_for;
+use crate::graph::Graph;
+use crate::recipe::{Limits, build};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a run lasts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Budget {
+    Graphs(u64),
+    Time(Duration),
+}
+
+/// Everything that decides which graphs a run checks and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FuzzConfig {
+    pub seed: u64,
+    pub budget: Budget,
+    pub limits: Limits,
+    pub tolerance: Tolerance,
+    pub jobs: usize,
+    /// Failing graphs kept in full; later ones are only counted.
+    pub keep_failures: usize,
+}
+
+impl Default for FuzzConfig {
+    fn default() -> Self {
+        FuzzConfig {
+            seed: 0,
+            budget: Budget::Graphs(100_000),
+            limits: Limits::default(),
+            tolerance: Tolerance::default(),
+            jobs: 1,
+            keep_failures: 10,
+        }
+    }
+}
+
+/// A graph that failed, with its report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub index: u64,
+    pub graph: Graph,
+    pub report: Report,
+}
+
+/// The closest call of a run: the passing or failing entry with the largest error ratio.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClosestCall {
+    pub index: u64,
+    pub label: String,
+    pub entry: EntryCheck,
+}
+
+/// What a run found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FuzzSummary {
+    pub graphs: u64,
+    pub scalars: u64,
+    pub failing_graphs: u64,
+    pub mismatched_entries: u64,
+    pub non_finite_entries: u64,
+    pub closest: Option<ClosestCall>,
+    /// The first failing graphs, in graph order.
+    pub failures: Vec<Failure>,
+    /// The engine error that stopped the run, with the graph it happened on.
+    pub stopped_by: Option<(u64, EngineError)>,
+    pub elapsed: Duration,
+}
+
+impl FuzzSummary {
+    pub fn passed(&self) -> bool {
+        self.failing_graphs == 0 && self.stopped_by.is_none()
+    }
+
+    /// Adds one checked graph.
+    fn add(&mut self, index: u64, graph: Graph, report: Report, keep: usize) {
+        self.graphs += 1;
+        self.scalars += report.scalars as u64;
+        if let Some(entry) = &report.closest {
+            self.offer_closest(ClosestCall {
+                index,
+                label: entry.label(&graph),
+                entry: entry.clone(),
+            });
+        }
+        if !report.passed() {
+            self.failing_graphs += 1;
+            self.mismatched_entries += report.mismatches.len() as u64;
+            self.non_finite_entries += report.non_finite.len() as u64;
+            if self.failures.len() < keep {
+                self.failures.push(Failure {
+                    index,
+                    graph,
+                    report,
+                });
+            }
+        }
+    }
+
+    /// Keeps the call with the larger ratio; on a tie, the earlier graph (so that the result
+    /// does not depend on which worker saw which graph).
+    fn offer_closest(&mut self, call: ClosestCall) {
+        let closer = self.closest.as_ref().is_none_or(|c| {
+            let (new, old) = (call.entry.ratio(), c.entry.ratio());
+            new > old || (new == old && call.index < c.index)
+        });
+        if closer {
+            self.closest = Some(call);
+        }
+    }
+
+    /// Merges another worker's summary; every part is order-independent.
+    fn merge(&mut self, other: FuzzSummary, keep: usize) {
+        self.graphs += other.graphs;
+        self.scalars += other.scalars;
+        self.failing_graphs += other.failing_graphs;
+        self.mismatched_entries += other.mismatched_entries;
+        self.non_finite_entries += other.non_finite_entries;
+        if let Some(call) = other.closest {
+            self.offer_closest(call);
+        }
+        self.failures.extend(other.failures);
+        self.failures.sort_by_key(|f| f.index);
+        self.failures.truncate(keep);
+        if let Some((index, error)) = other.stopped_by
+            && self
+                .stopped_by
+                .as_ref()
+                .is_none_or(|(mine, _)| index < *mine)
+        {
+            self.stopped_by = Some((index, error));
+        }
+    }
+}
+
+/// The graph a run checks as number `index`.
+pub fn graph_for(seed: u64, index: u64, limits: &Limits) -> Graph {
+    build(&recipe_for(seed, index, limits), limits)
+}
+
+/// Checks random graphs until the budget is spent (or an engine fails).
+pub fn fuzz(engine: &dyn Engine, config: &FuzzConfig) -> FuzzSummary {
+    let start = Instant::now();
+    let next_index = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let merged = Mutex::new(FuzzSummary::default());
+    let worker = || {
+        let mut local = FuzzSummary::default();
+        while !stop.load(Ordering::Relaxed) {
+            if let Budget::Time(limit) = config.budget
+                && start.elapsed() >= limit
+            {
+                break;
+            }
+            let index = next_index.fetch_add(1, Ordering::Relaxed);
+            if let Budget::Graphs(count) = config.budget
+                && index >= count
+            {
+                break;
+            }
+            let graph = graph_for(config.seed, index, &config.limits);
+            match check(engine, &graph, &config.tolerance) {
+                Ok(report) => local.add(index, graph, report, config.keep_failures),
+                Err(error) => {
+                    stop.store(true, Ordering::Relaxed);
+                    local.stopped_by = Some((index, error));
+                }
+            }
+        }
+        merged
+            .lock()
+            .expect("a worker panicked")
+            .merge(local, config.keep_failures);
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..config.jobs.max(1) {
+            scope.spawn(worker);
+        }
+        worker();
+    });
+    let mut summary = merged.into_inner().expect("a worker panicked");
+    summary.elapsed = start.elapsed();
+    summary
+}

@@ -1,0 +1,294 @@
+//! The four gates: every forward and backward rule of gradfuzz, side by side.
+//!
+//! This file is all the calculus there is. Each rule is one arm of a `match` over the
+//! closed [`Gate`] enum, so a new gate does not compile until it has both a forward and a
+//! backward rule. A backward rule returns one [`Partial`] per operand and never touches a
+//! gradient store: summing partials at fan-out is the engine's job, done in one place.
+
+use crate::graph::{NodeId, Shape};
+use faer::{Col, Mat};
+
+/// The value of a node: a vector (`input`, `target`, `add`, `matvec`, `sigmoid`), a matrix
+/// (`weight`) or a scalar (`sqerr`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Scalar(f64),
+    Vector(Col<f64>),
+    Matrix(Mat<f64>),
+}
+
+/// A gate and its operands, as node ids of earlier nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Gate {
+    /// `a + b`.
+    Add(NodeId, NodeId),
+    /// `s = W o`, with `W` a weight leaf (m×n) and `o` a vector of length n.
+    Matvec { weight: NodeId, vector: NodeId },
+    /// `σ(s) = 1 / (1 + e^(−s))`, elementwise.
+    Sigmoid(NodeId),
+    /// `½‖o − t‖²`, a scalar loss term.
+    Sqerr { output: NodeId, target: NodeId },
+}
+
+/// The gradient a backward rule sends to one operand.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Partial {
+    pub operand: NodeId,
+    pub gradient: Value,
+}
+
+/// The kinds of gate, for reports and blame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GateKind {
+    Add,
+    Matvec,
+    Sigmoid,
+    Sqerr,
+}
+
+impl GateKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            GateKind::Add => "add",
+            GateKind::Matvec => "matvec",
+            GateKind::Sigmoid => "sigmoid",
+            GateKind::Sqerr => "sqerr",
+        }
+    }
+}
+
+impl Gate {
+    pub fn kind(&self) -> GateKind {
+        match self {
+            Gate::Add(..) => GateKind::Add,
+            Gate::Matvec { .. } => GateKind::Matvec,
+            Gate::Sigmoid(..) => GateKind::Sigmoid,
+            Gate::Sqerr { .. } => GateKind::Sqerr,
+        }
+    }
+
+    /// The operands in their written order (`add: [a, b]`, `matvec: [W, o]`, `sqerr: [o, t]`).
+    pub fn operands(&self) -> Operands {
+        match *self {
+            Gate::Add(a, b) => Operands::two(a, b),
+            Gate::Matvec { weight, vector } => Operands::two(weight, vector),
+            Gate::Sigmoid(s) => Operands::one(s),
+            Gate::Sqerr { output, target } => Operands::two(output, target),
+        }
+    }
+
+    /// The same gate with its operands renamed (used when nodes are renumbered).
+    pub fn map_operands(&self, mut rename: impl FnMut(NodeId) -> NodeId) -> Gate {
+        match *self {
+            Gate::Add(a, b) => Gate::Add(rename(a), rename(b)),
+            Gate::Matvec { weight, vector } => Gate::Matvec {
+                weight: rename(weight),
+                vector: rename(vector),
+            },
+            Gate::Sigmoid(s) => Gate::Sigmoid(rename(s)),
+            Gate::Sqerr { output, target } => Gate::Sqerr {
+                output: rename(output),
+                target: rename(target),
+            },
+        }
+    }
+
+    /// The forward rule. `value_of` returns the value of an earlier node; shapes were checked
+    /// when the graph was built, so a shape error here is a bug in the graph builder.
+    pub fn forward<'v>(&self, value_of: impl Fn(NodeId) -> &'v Value) -> Value {
+        match *self {
+            Gate::Add(a, b) => Value::Vector(vector(value_of(a)) + vector(value_of(b))),
+            Gate::Matvec { weight, vector: o } => {
+                Value::Vector(matrix(value_of(weight)) * vector(value_of(o)))
+            }
+            Gate::Sigmoid(s) => Value::Vector(vector(value_of(s)).map(|&s| sigmoid(s))),
+            Gate::Sqerr { output, target } => {
+                let residual = vector(value_of(output)) - vector(value_of(target));
+                Value::Scalar(0.5 * residual.squared_norm_l2())
+            }
+        }
+    }
+
+    /// The backward rule: given the upstream gradient `dE/d(this gate's output)`, the partial
+    /// gradient for each operand, in operand order. `output` is this gate's forward value.
+    pub fn backward<'v>(
+        &self,
+        value_of: impl Fn(NodeId) -> &'v Value,
+        output: &Value,
+        upstream: &Value,
+    ) -> Vec<Partial> {
+        match *self {
+            // c = a + b: the Jacobian with respect to either operand is the identity.
+            Gate::Add(a, b) => vec![
+                Partial::new(a, upstream.clone()),
+                Partial::new(b, upstream.clone()),
+            ],
+            // s = W o: ds/do = W, so dE/do = Wᵀ g; ds_j/dW[j,i] = o_i, so dE/dW = g ⊗ o.
+            Gate::Matvec { weight, vector: o } => {
+                let g = vector(upstream);
+                let w = matrix(value_of(weight));
+                let o_value = vector(value_of(o));
+                vec![
+                    Partial::new(weight, Value::Matrix(g * o_value.transpose())),
+                    Partial::new(o, Value::Vector(w.transpose() * g)),
+                ]
+            }
+            // o = σ(s): the Jacobian is diagonal with σ'(s_i) = o_i (1 − o_i), taken from the
+            // output, which is both cheaper and what the lecture's rule says.
+            Gate::Sigmoid(s) => {
+                let g = vector(upstream);
+                let o = vector(output);
+                let local = Col::from_fn(o.nrows(), |i| g[i] * o[i] * (1.0 - o[i]));
+                vec![Partial::new(s, Value::Vector(local))]
+            }
+            // E = ½‖o − t‖²: dE/do = (o − t), dE/dt = (t − o), both times the upstream scalar.
+            Gate::Sqerr { output, target } => {
+                let g = scalar(upstream);
+                let residual = vector(value_of(output)) - vector(value_of(target));
+                vec![
+                    Partial::new(output, Value::Vector(&residual * faer::Scale(g))),
+                    Partial::new(target, Value::Vector(&residual * faer::Scale(-g))),
+                ]
+            }
+        }
+    }
+}
+
+impl Partial {
+    pub fn new(operand: NodeId, gradient: Value) -> Self {
+        Partial { operand, gradient }
+    }
+}
+
+/// Up to two operand ids, usable as a slice.
+#[derive(Clone, Copy, Debug)]
+pub struct Operands {
+    ids: [NodeId; 2],
+    len: usize,
+}
+
+impl Operands {
+    fn one(a: NodeId) -> Self {
+        Operands {
+            ids: [a, a],
+            len: 1,
+        }
+    }
+    fn two(a: NodeId, b: NodeId) -> Self {
+        Operands {
+            ids: [a, b],
+            len: 2,
+        }
+    }
+}
+
+impl std::ops::Deref for Operands {
+    type Target = [NodeId];
+    fn deref(&self) -> &[NodeId] {
+        &self.ids[..self.len]
+    }
+}
+
+/// The logistic function, written so that neither branch overflows: for very negative `s`,
+/// `e^(−s)` would be infinite, so the algebraically equal `e^s / (1 + e^s)` is used.
+pub fn sigmoid(s: f64) -> f64 {
+    if s >= 0.0 {
+        1.0 / (1.0 + (-s).exp())
+    } else {
+        let e = s.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// The vector inside a value whose shape the graph builder already checked.
+pub fn vector(value: &Value) -> &Col<f64> {
+    match value {
+        Value::Vector(v) => v,
+        other => unreachable!("shape checked at build time: expected a vector, got {other:?}"),
+    }
+}
+
+/// The matrix inside a value whose shape the graph builder already checked.
+pub fn matrix(value: &Value) -> &Mat<f64> {
+    match value {
+        Value::Matrix(m) => m,
+        other => unreachable!("shape checked at build time: expected a matrix, got {other:?}"),
+    }
+}
+
+/// The scalar inside a value whose shape the graph builder already checked.
+pub fn scalar(value: &Value) -> f64 {
+    match value {
+        Value::Scalar(x) => *x,
+        other => unreachable!("shape checked at build time: expected a scalar, got {other:?}"),
+    }
+}
+
+impl Value {
+    /// The number of scalars in the value.
+    pub fn len(&self) -> usize {
+        match self {
+            Value::Scalar(_) => 1,
+            Value::Vector(v) => v.nrows(),
+            Value::Matrix(m) => m.nrows() * m.ncols(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The shape of the value.
+    pub fn shape(&self) -> Shape {
+        match self {
+            Value::Scalar(_) => Shape::Scalar,
+            Value::Vector(v) => Shape::Vector(v.nrows()),
+            Value::Matrix(m) => Shape::Matrix(m.nrows(), m.ncols()),
+        }
+    }
+
+    /// A zero value of the same shape.
+    pub fn zeros_like(&self) -> Value {
+        match self {
+            Value::Scalar(_) => Value::Scalar(0.0),
+            Value::Vector(v) => Value::Vector(Col::zeros(v.nrows())),
+            Value::Matrix(m) => Value::Matrix(Mat::zeros(m.nrows(), m.ncols())),
+        }
+    }
+
+    /// Entry `k` in row-major order (the order of the case format and of reports).
+    pub fn entry(&self, k: usize) -> f64 {
+        match self {
+            Value::Scalar(x) => *x,
+            Value::Vector(v) => v[k],
+            Value::Matrix(m) => m[(k / m.ncols(), k % m.ncols())],
+        }
+    }
+
+    /// A mutable reference to entry `k` in row-major order.
+    pub fn entry_mut(&mut self, k: usize) -> &mut f64 {
+        match self {
+            Value::Scalar(x) => x,
+            Value::Vector(v) => &mut v[k],
+            Value::Matrix(m) => {
+                let cols = m.ncols();
+                &mut m[(k / cols, k % cols)]
+            }
+        }
+    }
+
+    /// Elementwise `self += other`; the shapes must agree.
+    pub fn add_assign(&mut self, other: &Value) {
+        match (self, other) {
+            (Value::Scalar(a), Value::Scalar(b)) => *a += b,
+            (Value::Vector(a), Value::Vector(b)) => *a += b,
+            (Value::Matrix(a), Value::Matrix(b)) => *a += b,
+            (a, b) => unreachable!("gradient shapes checked at build time: {a:?} += {b:?}"),
+        }
+    }
+
+    /// Whether every entry is finite.
+    pub fn is_finite(&self) -> bool {
+        (0..self.len()).all(|k| self.entry(k).is_finite())
+    }
+}

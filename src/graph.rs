@@ -1,0 +1,335 @@
+//! The graph model: nodes in topological order, the shape rules of the four gates, and the
+//! forward pass.
+//!
+//! A [`Graph`] can only be made through [`Graph::new`], which enforces every rule of the
+//! gate semantics (operands come earlier, shapes agree, `matvec` takes a weight leaf, losses
+//! are never operands, at least one loss, finite non-empty leaves). Everything downstream
+//! can therefore evaluate and differentiate without error cases.
+
+use crate::gate::{Gate, Value};
+use std::fmt;
+
+/// The index of a node in its graph's topological order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub usize);
+
+/// The three kinds of leaf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LeafKind {
+    /// A differentiable vector.
+    Input,
+    /// A differentiable matrix.
+    Weight,
+    /// A constant vector: no gradient is asked for it.
+    Target,
+}
+
+impl LeafKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LeafKind::Input => "input",
+            LeafKind::Weight => "weight",
+            LeafKind::Target => "target",
+        }
+    }
+
+    /// Whether the engine must report a gradient for leaves of this kind.
+    pub fn is_differentiable(self) -> bool {
+        !matches!(self, LeafKind::Target)
+    }
+}
+
+/// What a node is: a leaf with its value, or a gate.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Leaf(LeafKind, Value),
+    Gate(Gate),
+}
+
+/// A named node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub name: String,
+    pub op: Op,
+}
+
+/// The shape of a node's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    Scalar,
+    Vector(usize),
+    Matrix(usize, usize),
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Shape::Scalar => write!(f, "scalar"),
+            Shape::Vector(n) => write!(f, "vector of length {n}"),
+            Shape::Matrix(m, n) => write!(f, "{m}×{n} matrix"),
+        }
+    }
+}
+
+/// A rule of the gate semantics that a list of nodes breaks, naming the node (none when the
+/// rule is about the whole graph).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphError {
+    pub node: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for GraphError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.node {
+            Some(node) => write!(f, "node `{node}`: {}", self.message),
+            None => write!(f, "key `nodes`: {}", self.message),
+        }
+    }
+}
+
+/// A valid computation graph, nodes in topological order (operands before users).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Graph {
+    nodes: Vec<Node>,
+    shapes: Vec<Shape>,
+}
+
+impl Graph {
+    /// Checks every rule of the gate semantics; `nodes` must be in topological order.
+    pub fn new(nodes: Vec<Node>) -> Result<Graph, GraphError> {
+        let mut shapes = Vec::with_capacity(nodes.len());
+        for (index, node) in nodes.iter().enumerate() {
+            let fail = |message: String| GraphError {
+                node: Some(node.name.clone()),
+                message,
+            };
+            let shape = match &node.op {
+                Op::Leaf(kind, value) => leaf_shape(*kind, value).map_err(fail)?,
+                Op::Gate(gate) => gate_shape(gate, index, &nodes, &shapes).map_err(fail)?,
+            };
+            shapes.push(shape);
+        }
+        if !nodes
+            .iter()
+            .any(|n| matches!(n.op, Op::Gate(Gate::Sqerr { .. })))
+        {
+            return Err(GraphError {
+                node: None,
+                message: "the graph has no `sqerr` node, so it has no loss".into(),
+            });
+        }
+        Ok(Graph { nodes, shapes })
+    }
+
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0]
+    }
+
+    pub fn shape(&self, id: NodeId) -> Shape {
+        self.shapes[id.0]
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn ids(&self) -> impl DoubleEndedIterator<Item = NodeId> + '_ {
+        (0..self.nodes.len()).map(NodeId)
+    }
+
+    /// The id of the node with this name.
+    pub fn find(&self, name: &str) -> Option<NodeId> {
+        self.nodes.iter().position(|n| n.name == name).map(NodeId)
+    }
+
+    /// The leaves whose gradient is asked for (`input` and `weight`), in node order.
+    pub fn differentiable_leaves(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.ids().filter(|&id| match self.node(id).op {
+            Op::Leaf(kind, _) => kind.is_differentiable(),
+            Op::Gate(_) => false,
+        })
+    }
+
+    /// The gate of a node, if it is one.
+    pub fn gate(&self, id: NodeId) -> Option<&Gate> {
+        match &self.node(id).op {
+            Op::Gate(gate) => Some(gate),
+            Op::Leaf(..) => None,
+        }
+    }
+
+    /// Whether the node is a loss term.
+    pub fn is_loss(&self, id: NodeId) -> bool {
+        matches!(self.gate(id), Some(Gate::Sqerr { .. }))
+    }
+
+    /// The largest vector length or matrix side in the graph.
+    pub fn largest_dim(&self) -> usize {
+        self.shapes
+            .iter()
+            .map(|s| match *s {
+                Shape::Scalar => 1,
+                Shape::Vector(n) => n,
+                Shape::Matrix(m, n) => m.max(n),
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The forward pass: the value of every node, in node order.
+    pub fn forward(&self) -> Vec<Value> {
+        let mut values: Vec<Value> = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let value = match &node.op {
+                Op::Leaf(_, value) => value.clone(),
+                Op::Gate(gate) => gate.forward(|id| &values[id.0]),
+            };
+            values.push(value);
+        }
+        values
+    }
+
+    /// The loss: the sum of the `sqerr` nodes, in node order.
+    pub fn loss(&self, values: &[Value]) -> f64 {
+        self.ids()
+            .filter(|&id| self.is_loss(id))
+            .map(|id| crate::gate::scalar(&values[id.0]))
+            .sum()
+    }
+
+    /// For each node, the nodes that use it as an operand (once per use), in node order.
+    pub fn users(&self) -> Vec<Vec<NodeId>> {
+        let mut users = vec![Vec::new(); self.nodes.len()];
+        for id in self.ids() {
+            if let Some(gate) = self.gate(id) {
+                for &operand in gate.operands().iter() {
+                    users[operand.0].push(id);
+                }
+            }
+        }
+        users
+    }
+
+    /// The nodes whose value depends on `source` (not `source` itself), in node order.
+    pub fn downstream(&self, source: NodeId) -> Vec<NodeId> {
+        let mut reached = vec![false; self.nodes.len()];
+        reached[source.0] = true;
+        let mut cone = Vec::new();
+        for id in self.ids().skip(source.0 + 1) {
+            if let Some(gate) = self.gate(id)
+                && gate.operands().iter().any(|op| reached[op.0])
+            {
+                reached[id.0] = true;
+                cone.push(id);
+            }
+        }
+        cone
+    }
+}
+
+fn leaf_shape(kind: LeafKind, value: &Value) -> Result<Shape, String> {
+    let shape = match (kind, value) {
+        (LeafKind::Input | LeafKind::Target, Value::Vector(v)) => Shape::Vector(v.nrows()),
+        (LeafKind::Weight, Value::Matrix(m)) => Shape::Matrix(m.nrows(), m.ncols()),
+        (kind, _) => {
+            return Err(format!(
+                "a `{}` leaf holds the wrong kind of value",
+                kind.name()
+            ));
+        }
+    };
+    if value.is_empty() {
+        return Err(format!("`{}` is empty", kind.name()));
+    }
+    if let Some(k) = (0..value.len()).find(|&k| !value.entry(k).is_finite()) {
+        return Err(format!(
+            "`{}` entry {k} is {}, not a finite number",
+            kind.name(),
+            value.entry(k)
+        ));
+    }
+    Ok(shape)
+}
+
+fn gate_shape(
+    gate: &Gate,
+    index: usize,
+    nodes: &[Node],
+    shapes: &[Shape],
+) -> Result<Shape, String> {
+    let name = gate.kind().name();
+    for &operand in gate.operands().iter() {
+        if operand.0 >= index {
+            return Err(format!("`{name}` uses a node that does not come before it"));
+        }
+        if matches!(nodes[operand.0].op, Op::Gate(Gate::Sqerr { .. })) {
+            return Err(format!(
+                "`{name}` uses the `sqerr` node `{}`; losses are never arguments",
+                nodes[operand.0].name
+            ));
+        }
+    }
+    let vector_len = |id: crate::graph::NodeId, role: &str| match shapes[id.0] {
+        Shape::Vector(n) => Ok(n),
+        other => Err(format!(
+            "`{name}` needs a vector as its {role}, but `{}` is a {other}",
+            nodes[id.0].name
+        )),
+    };
+    match *gate {
+        Gate::Add(a, b) => {
+            let (la, lb) = (
+                vector_len(a, "first argument")?,
+                vector_len(b, "second argument")?,
+            );
+            if la != lb {
+                return Err(format!(
+                    "`add` needs vectors of equal length, but `{}` has {la} and `{}` has {lb}",
+                    nodes[a.0].name, nodes[b.0].name
+                ));
+            }
+            Ok(Shape::Vector(la))
+        }
+        Gate::Matvec { weight, vector } => {
+            let (rows, cols) = match (&nodes[weight.0].op, shapes[weight.0]) {
+                (Op::Leaf(LeafKind::Weight, _), Shape::Matrix(m, n)) => (m, n),
+                _ => {
+                    return Err(format!(
+                        "`matvec` needs a `weight` leaf as its first argument, but `{}` is not one",
+                        nodes[weight.0].name
+                    ));
+                }
+            };
+            let len = vector_len(vector, "second argument")?;
+            if len != cols {
+                return Err(format!(
+                    "`matvec` multiplies the {rows}×{cols} weight `{}` by `{}` of length {len}; \
+                     the length must be {cols}",
+                    nodes[weight.0].name, nodes[vector.0].name
+                ));
+            }
+            Ok(Shape::Vector(rows))
+        }
+        Gate::Sigmoid(s) => Ok(Shape::Vector(vector_len(s, "argument")?)),
+        Gate::Sqerr { output, target } => {
+            let lo = vector_len(output, "first argument")?;
+            let lt = vector_len(target, "second argument")?;
+            if lo != lt {
+                return Err(format!(
+                    "`sqerr` needs vectors of equal length, but `{}` has {lo} and `{}` has {lt}",
+                    nodes[output.0].name, nodes[target.0].name
+                ));
+            }
+            Ok(Shape::Scalar)
+        }
+    }
+}

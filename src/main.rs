@@ -1,0 +1,313 @@
+//! The `gradfuzz` command line: parses flags and calls the library.
+
+use gradfuzz::case::{self, Case, Expect};
+use gradfuzz::check::Tolerance;
+use gradfuzz::engine;
+use gradfuzz::fuzz::{Budget, FuzzConfig, fuzz, graph_for};
+use gradfuzz::recipe::Limits;
+use gradfuzz::report;
+use gradfuzz::suite::{CaseOutcome, case_files, run_case};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str = "\
+gradfuzz: a gradient-checking harness and fuzzer for backpropagation
+
+usage:
+  gradfuzz fuzz  [--seed N] [--graphs N | --time SECS] [--max-nodes N] [--max-dim N]
+                 [--engine E] [--jobs N] [--rtol X] [--atol X]
+  gradfuzz check PATH... [--engine E]      check case files, or folders of them
+  gradfuzz gen   [--seed N] [--index I] [--max-nodes N] [--max-dim N]
+                                           one random case (graph I of seed N) as YAML
+  gradfuzz engines                         list the engines
+
+exit status: 0 nothing wrong, 1 a mismatch was found, 2 bad usage or invalid input";
+
+/// Exit statuses of the command line contract.
+const MISMATCH: u8 = 1;
+const INVALID: u8 = 2;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("gradfuzz: {message}");
+            ExitCode::from(INVALID)
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<ExitCode, String> {
+    let mut args = Flags::new(args);
+    let Some(command) = args.command() else {
+        return Err(format!("no command given\n\n{USAGE}"));
+    };
+    match command.as_str() {
+        "fuzz" => fuzz_command(args),
+        "check" => check_command(args),
+        "gen" => gen_command(args),
+        "engines" => {
+            args.finish()?;
+            for (name, about) in engine::catalogue() {
+                println!("{name:<28} {about}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        "--version" | "-V" => {
+            println!("gradfuzz {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    }
+}
+
+fn limits(args: &mut Flags) -> Result<Limits, String> {
+    let defaults = Limits::default();
+    let limits = Limits {
+        max_nodes: args
+            .number("--max-nodes")?
+            .unwrap_or(defaults.max_nodes as u64) as usize,
+        max_dim: args.number("--max-dim")?.unwrap_or(defaults.max_dim as u64) as usize,
+    };
+    if limits.max_nodes < 3 || limits.max_nodes > 10_000 {
+        return Err(
+            "--max-nodes must be between 3 and 10000 (an input, a target and a loss at least)"
+                .into(),
+        );
+    }
+    if limits.max_dim < 1 || limits.max_dim > 1024 {
+        return Err("--max-dim must be between 1 and 1024".into());
+    }
+    Ok(limits)
+}
+
+fn tolerance(args: &mut Flags, defaults: Tolerance) -> Result<Tolerance, String> {
+    let mut part = |name: &str, default: f64| match args.value(name)? {
+        None => Ok(default),
+        Some(v) => match v.parse::<f64>() {
+            Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+            _ => Err(format!(
+                "{name} takes a finite, non-negative number, not `{v}`"
+            )),
+        },
+    };
+    Ok(Tolerance {
+        rtol: part("--rtol", defaults.rtol)?,
+        atol: part("--atol", defaults.atol)?,
+    })
+}
+
+fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
+    let defaults = FuzzConfig::default();
+    let seed = args.number("--seed")?.unwrap_or(defaults.seed);
+    let graphs = args.number("--graphs")?;
+    let time = args.seconds("--time")?;
+    let budget = match (graphs, time) {
+        (Some(_), Some(_)) => return Err("--graphs and --time exclude each other".into()),
+        (Some(n), None) => Budget::Graphs(n),
+        (None, Some(t)) => Budget::Time(t),
+        (None, None) => defaults.budget,
+    };
+    let limits = limits(&mut args)?;
+    let engine_name = args
+        .value("--engine")?
+        .unwrap_or_else(|| "reference".into());
+    let engine = engine::by_name(&engine_name).map_err(|e| format!("--engine: {e}"))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.number("--jobs")?.map_or(cores, |n| n as usize);
+    if jobs == 0 {
+        return Err("--jobs must be at least 1".into());
+    }
+    let tolerance = tolerance(&mut args, defaults.tolerance)?;
+    args.finish()?;
+    let config = FuzzConfig {
+        seed,
+        budget,
+        limits,
+        tolerance,
+        jobs,
+        ..defaults
+    };
+    let summary = fuzz(engine.as_ref(), &config);
+    print!("{}", report::fuzz_text(&engine.name(), &config, &summary));
+    eprintln!("{}", report::throughput(&summary));
+    Ok(if summary.stopped_by.is_some() {
+        ExitCode::from(INVALID)
+    } else if summary.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(MISMATCH)
+    })
+}
+
+fn gen_command(mut args: Flags) -> Result<ExitCode, String> {
+    let seed = args.number("--seed")?.unwrap_or(0);
+    let index = args.number("--index")?.unwrap_or(0);
+    let limits = limits(&mut args)?;
+    args.finish()?;
+    let graph = graph_for(seed, index, &limits);
+    let case = Case {
+        name: format!("seed-{seed}-graph-{index}"),
+        description: Some(format!(
+            "gradfuzz gen --seed {seed} --index {index} --max-nodes {} --max-dim {}",
+            limits.max_nodes, limits.max_dim
+        )),
+        engine: None,
+        expect: Expect::Pass,
+        tolerance: None,
+        graph,
+        gradients: None,
+    };
+    print!("{}", case::to_yaml(&case));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_command(mut args: Flags) -> Result<ExitCode, String> {
+    let engine_name = args.value("--engine")?;
+    if let Some(name) = &engine_name {
+        engine::by_name(name).map_err(|e| format!("--engine: {e}"))?;
+    }
+    let paths: Vec<PathBuf> = args.positional()?.into_iter().map(PathBuf::from).collect();
+    if paths.is_empty() {
+        return Err("check needs at least one case file or folder".into());
+    }
+    let files = case_files(&paths)?;
+    let (mut met, mut unmet, mut invalid) = (0, 0, 0);
+    for file in &files {
+        match run_case(file, engine_name.as_deref()) {
+            CaseOutcome::Invalid(error) => {
+                invalid += 1;
+                println!("INVALID   {}", file.display());
+                eprintln!("gradfuzz: {error}");
+            }
+            CaseOutcome::EngineFailed(_, error) => {
+                invalid += 1;
+                println!("ERROR     {}: the engine failed: {error}", file.display());
+            }
+            CaseOutcome::Checked {
+                case,
+                engine,
+                report,
+                met: ok,
+            } => {
+                let outcome = if report.passed() { "pass" } else { "mismatch" };
+                let status = if ok { "ok" } else { "UNEXPECTED" };
+                println!(
+                    "{status:<9} {} ({}: {outcome}, expected {}; {} scalars, engine {engine})",
+                    file.display(),
+                    case.name,
+                    case.expect.name(),
+                    report.scalars
+                );
+                if !report.passed() {
+                    print!(
+                        "{}",
+                        report::failing_entries(&case.graph, &report, "          ")
+                    );
+                }
+                if ok {
+                    met += 1;
+                } else {
+                    unmet += 1;
+                }
+            }
+        }
+    }
+    println!(
+        "{} cases: {met} as expected, {unmet} not as expected, {invalid} invalid",
+        files.len()
+    );
+    Ok(if invalid > 0 {
+        ExitCode::from(INVALID)
+    } else if unmet > 0 {
+        ExitCode::from(MISMATCH)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A minimal flag parser: `--name value` or `--name=value`; everything else positional.
+struct Flags {
+    args: Vec<String>,
+}
+
+impl Flags {
+    fn new(args: Vec<String>) -> Self {
+        Flags { args }
+    }
+
+    fn command(&mut self) -> Option<String> {
+        (!self.args.is_empty()).then(|| self.args.remove(0))
+    }
+
+    /// The value of `--name`, removing it from the arguments.
+    fn value(&mut self, name: &str) -> Result<Option<String>, String> {
+        let prefix = format!("{name}=");
+        let Some(at) = self
+            .args
+            .iter()
+            .position(|a| a == name || a.starts_with(&prefix))
+        else {
+            return Ok(None);
+        };
+        let arg = self.args.remove(at);
+        let value = if let Some(value) = arg.strip_prefix(&prefix) {
+            value.to_string()
+        } else if at < self.args.len() {
+            self.args.remove(at)
+        } else {
+            return Err(format!("{name} needs a value"));
+        };
+        if self
+            .args
+            .iter()
+            .any(|a| a == name || a.starts_with(&prefix))
+        {
+            return Err(format!("{name} is given twice"));
+        }
+        Ok(Some(value))
+    }
+
+    fn number(&mut self, name: &str) -> Result<Option<u64>, String> {
+        self.value(name)?
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{name} takes a whole number, not `{v}`"))
+            })
+            .transpose()
+    }
+
+    fn seconds(&mut self, name: &str) -> Result<Option<Duration>, String> {
+        self.value(name)?
+            .map(|v| match v.parse::<f64>() {
+                Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(Duration::from_secs_f64(s)),
+                _ => Err(format!(
+                    "{name} takes a positive number of seconds, not `{v}`"
+                )),
+            })
+            .transpose()
+    }
+
+    /// The remaining arguments, all positional; an unknown flag is an error.
+    fn positional(&mut self) -> Result<Vec<String>, String> {
+        if let Some(flag) = self.args.iter().find(|a| a.starts_with("--")) {
+            return Err(format!("unknown flag `{flag}`"));
+        }
+        Ok(std::mem::take(&mut self.args))
+    }
+
+    /// Errors on anything left over.
+    fn finish(self) -> Result<(), String> {
+        match self.args.first() {
+            None => Ok(()),
+            Some(arg) if arg.starts_with('-') => Err(format!("unknown flag `{arg}`")),
+            Some(arg) => Err(format!("unexpected argument `{arg}`")),
+        }
+    }
+}

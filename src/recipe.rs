@@ -1,0 +1,287 @@
+//! Recipes: the raw material of a random graph, and the total builder that turns any recipe
+//! into a valid [`Graph`].
+//!
+//! A [`Recipe`] is a flat list of construction steps plus a pool of raw numbers. [`build`]
+//! never fails: dimensions are wrapped into `1..=max_dim`, operands are picked modulo the
+//! shape-compatible earlier nodes (a fresh leaf when there is none), non-finite numbers
+//! become 0, and a loss is appended when the steps made none. Every source of randomness
+//! (a seeded RNG, a proptest strategy, fuzzer bytes) therefore only has to produce a recipe,
+//! and every shrunk or mutated recipe still builds.
+
+use crate::gate::{Gate, Value};
+use crate::graph::{Graph, LeafKind, Node, NodeId, Op, Shape};
+use faer::{Col, Mat};
+
+/// One construction step. Operand fields are raw choices, taken modulo the candidates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A fresh `input` of length `1 + dim % max_dim`.
+    Input { dim: u16 },
+    /// A fresh `target` of length `1 + dim % max_dim`.
+    Target { dim: u16 },
+    /// `add(a, b)`: `a` among the vectors, `b` among the vectors of `a`'s length (which
+    /// include `a` itself, so `add(x, x)` happens).
+    Add { a: u16, b: u16 },
+    /// `matvec(W, o)`: `o` among the vectors; `W` among the weights with as many columns as
+    /// `o` has entries, or a fresh `(1 + rows % max_dim)×len(o)` weight (the last choice).
+    Matvec { vector: u16, weight: u16, rows: u16 },
+    /// `sigmoid(s)`, `s` among the vectors.
+    Sigmoid { input: u16 },
+    /// `sqerr(o, t)`: `o` among the vectors; `t` among the targets and computed vectors of
+    /// `o`'s length, or a fresh target (the last choice).
+    Sqerr { output: u16, target: u16 },
+}
+
+impl Step {
+    /// The most nodes this step can add: its own node and the fresh leaves it may need.
+    fn most_nodes(&self) -> usize {
+        match self {
+            Step::Input { .. } | Step::Target { .. } => 1,
+            Step::Add { .. } | Step::Sigmoid { .. } => 2,
+            Step::Matvec { .. } | Step::Sqerr { .. } => 3,
+        }
+    }
+}
+
+/// The raw material of a graph.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Recipe {
+    pub steps: Vec<Step>,
+    /// Leaf entries are taken from here in order, cycling; weights are divided by the
+    /// square root of their fan-in (column count) when they are built.
+    pub numbers: Vec<f64>,
+}
+
+/// Bounds on the size of a built graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// At most this many nodes (at least 3: an input, a target and a loss).
+    pub max_nodes: usize,
+    /// Vector lengths and matrix sides are in `1..=max_dim`.
+    pub max_dim: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_nodes: 12,
+            max_dim: 6,
+        }
+    }
+}
+
+impl Limits {
+    /// The limits, raised to the smallest values that still allow a graph.
+    pub fn sanitized(self) -> Limits {
+        Limits {
+            max_nodes: self.max_nodes.max(3),
+            max_dim: self.max_dim.max(1),
+        }
+    }
+}
+
+/// The nodes the closing loss may need: a fresh input (when the graph has no vector yet),
+/// a fresh target and the `sqerr`.
+const NODES_FOR_CLOSING_LOSS: usize = 3;
+
+/// Builds the graph a recipe describes. Total: every recipe gives a valid graph.
+pub fn build(recipe: &Recipe, limits: &Limits) -> Graph {
+    let limits = limits.sanitized();
+    let mut builder = Builder::new(recipe, limits);
+    for step in &recipe.steps {
+        // Skip a step that might not leave room for the closing loss; a cheaper one later
+        // may still fit.
+        if builder.nodes.len() + step.most_nodes() + NODES_FOR_CLOSING_LOSS <= limits.max_nodes {
+            builder.step(step);
+        }
+    }
+    // Close with a loss on the last node, so that the last steps are not all dead weight
+    // (and so that every graph has a loss at all).
+    let last = builder.nodes.len().checked_sub(1).map(NodeId);
+    if !last.is_some_and(|id| builder.shapes[id.0] == Shape::Scalar) {
+        let output = match last {
+            Some(id) if matches!(builder.shapes[id.0], Shape::Vector(_)) => id,
+            _ => builder.vector(u16::MAX, None),
+        };
+        let target = builder.leaf(LeafKind::Target, builder.len_of(output), 0);
+        builder.push("E", Op::Gate(Gate::Sqerr { output, target }));
+    }
+    Graph::new(builder.nodes).expect("the recipe builder only makes valid graphs")
+}
+
+struct Builder<'r> {
+    numbers: &'r [f64],
+    next_number: usize,
+    limits: Limits,
+    nodes: Vec<Node>,
+    shapes: Vec<Shape>,
+    counters: [usize; 7],
+}
+
+impl<'r> Builder<'r> {
+    fn new(recipe: &'r Recipe, limits: Limits) -> Self {
+        Builder {
+            numbers: &recipe.numbers,
+            next_number: 0,
+            limits,
+            nodes: Vec::new(),
+            shapes: Vec::new(),
+            counters: [0; 7],
+        }
+    }
+
+    fn step(&mut self, step: &Step) {
+        match *step {
+            Step::Input { dim } => {
+                self.leaf(LeafKind::Input, self.dim(dim), 0);
+            }
+            Step::Target { dim } => {
+                self.leaf(LeafKind::Target, self.dim(dim), 0);
+            }
+            Step::Add { a, b } => {
+                let a = self.vector(a, None);
+                let b = self.vector(b, Some(self.len_of(a)));
+                self.push("a", Op::Gate(Gate::Add(a, b)));
+            }
+            Step::Matvec {
+                vector,
+                weight,
+                rows,
+            } => {
+                let vector = self.vector(vector, None);
+                let cols = self.len_of(vector);
+                let weight = self.weight(weight, rows, cols);
+                self.push("s", Op::Gate(Gate::Matvec { weight, vector }));
+            }
+            Step::Sigmoid { input } => {
+                let input = self.vector(input, None);
+                self.push("o", Op::Gate(Gate::Sigmoid(input)));
+            }
+            Step::Sqerr { output, target } => {
+                let output = self.vector(output, None);
+                let len = self.len_of(output);
+                let candidates = self.vectors_of_len(Some(len), true);
+                let target = match pick(&candidates, target) {
+                    Some(id) => id,
+                    None => self.leaf(LeafKind::Target, len, 0),
+                };
+                self.push("E", Op::Gate(Gate::Sqerr { output, target }));
+            }
+        }
+    }
+
+    fn dim(&self, raw: u16) -> usize {
+        1 + raw as usize % self.limits.max_dim
+    }
+
+    fn len_of(&self, id: NodeId) -> usize {
+        match self.shapes[id.0] {
+            Shape::Vector(n) => n,
+            _ => unreachable!("only vectors are picked as vector operands"),
+        }
+    }
+
+    /// Vector nodes (not losses, not weights) of the given length; targets only when asked.
+    fn vectors_of_len(&self, len: Option<usize>, with_targets: bool) -> Vec<NodeId> {
+        (0..self.nodes.len())
+            .filter(|&i| matches!(self.shapes[i], Shape::Vector(n) if len.is_none_or(|l| l == n)))
+            .filter(|&i| with_targets || !matches!(self.nodes[i].op, Op::Leaf(LeafKind::Target, _)))
+            .map(NodeId)
+            .collect()
+    }
+
+    /// A differentiable vector picked by `raw`, or a fresh input when there is none.
+    fn vector(&mut self, raw: u16, len: Option<usize>) -> NodeId {
+        let candidates = self.vectors_of_len(len, false);
+        let candidates = if candidates.is_empty() {
+            // Targets can still carry a computation (their own gradient is never asked).
+            self.vectors_of_len(len, true)
+        } else {
+            candidates
+        };
+        match candidates.get(raw as usize % candidates.len().max(1)) {
+            Some(&id) => id,
+            None => {
+                let dim = len.unwrap_or_else(|| self.dim(raw));
+                self.leaf(LeafKind::Input, dim, 0)
+            }
+        }
+    }
+
+    /// A weight with `cols` columns picked by `raw`, or a fresh one (the last choice).
+    fn weight(&mut self, raw: u16, rows: u16, cols: usize) -> NodeId {
+        let candidates: Vec<NodeId> = (0..self.nodes.len())
+            .filter(|&i| matches!(self.shapes[i], Shape::Matrix(_, n) if n == cols))
+            .map(NodeId)
+            .collect();
+        match pick(&candidates, raw) {
+            Some(id) => id,
+            None => self.leaf(LeafKind::Weight, self.dim(rows), cols),
+        }
+    }
+
+    /// A fresh leaf; `cols` is used by weights only.
+    fn leaf(&mut self, kind: LeafKind, rows: usize, cols: usize) -> NodeId {
+        let value = match kind {
+            LeafKind::Input | LeafKind::Target => {
+                Value::Vector(Col::from_fn(rows, |_| self.next_number()))
+            }
+            LeafKind::Weight => {
+                // Divide by √fan-in so that `W o` keeps the scale of `o`.
+                let scale = 1.0 / (cols as f64).sqrt();
+                let mut entries = Vec::with_capacity(rows * cols);
+                for _ in 0..rows * cols {
+                    entries.push(self.next_number() * scale);
+                }
+                Value::Matrix(Mat::from_fn(rows, cols, |i, j| entries[i * cols + j]))
+            }
+        };
+        let prefix = match kind {
+            LeafKind::Input => "x",
+            LeafKind::Weight => "W",
+            LeafKind::Target => "t",
+        };
+        self.push(prefix, Op::Leaf(kind, value))
+    }
+
+    fn next_number(&mut self) -> f64 {
+        if self.numbers.is_empty() {
+            return 0.5;
+        }
+        let raw = self.numbers[self.next_number % self.numbers.len()];
+        self.next_number += 1;
+        if raw.is_finite() { raw } else { 0.0 }
+    }
+
+    fn push(&mut self, prefix: &str, op: Op) -> NodeId {
+        let slot = ["x", "W", "t", "a", "s", "o", "E"]
+            .iter()
+            .position(|p| *p == prefix)
+            .expect("a known prefix");
+        let name = format!("{prefix}{}", self.counters[slot]);
+        self.counters[slot] += 1;
+        let shape = self.shape_of(&op);
+        self.nodes.push(Node { name, op });
+        self.shapes.push(shape);
+        NodeId(self.nodes.len() - 1)
+    }
+
+    fn shape_of(&self, op: &Op) -> Shape {
+        match op {
+            Op::Leaf(_, value) => value.shape(),
+            Op::Gate(Gate::Add(a, _)) | Op::Gate(Gate::Sigmoid(a)) => self.shapes[a.0],
+            Op::Gate(Gate::Matvec { weight, .. }) => match self.shapes[weight.0] {
+                Shape::Matrix(rows, _) => Shape::Vector(rows),
+                _ => unreachable!("a matvec's weight is a matrix"),
+            },
+            Op::Gate(Gate::Sqerr { .. }) => Shape::Scalar,
+        }
+    }
+}
+
+/// `candidates[raw % (len + 1)]`, where the extra last choice means "a fresh leaf".
+fn pick(candidates: &[NodeId], raw: u16) -> Option<NodeId> {
+    candidates
+        .get(raw as usize % (candidates.len() + 1))
+        .copied()
+}

@@ -1,0 +1,148 @@
+//! Text rendering of reports. Everything here is deterministic (no timings), so that the same
+//! seed and flags print the same report.
+
+use crate::check::{EntryCheck, Report};
+use crate::fuzz::{Budget, FuzzConfig, FuzzSummary};
+use crate::graph::Graph;
+use std::fmt::Write;
+
+/// At most this many entry lines per graph; the rest are counted.
+pub const ENTRY_LINES: usize = 10;
+
+/// One checked entry: where, both values, the error and how it compares with the tolerance.
+pub fn entry_line(graph: &Graph, entry: &EntryCheck) -> String {
+    format!(
+        "{}: analytic {:+.12e}, numeric {:+.12e}, error {:.3e} = {} × tolerance {:.3e}",
+        entry.label(graph),
+        entry.analytic,
+        entry.numeric,
+        entry.error,
+        ratio(entry.ratio()),
+        entry.tolerance,
+    )
+}
+
+/// An error ratio for people: two significant digits, `inf` when it is.
+pub fn ratio(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value >= 100.0 {
+        format!("{value:.3e}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// The failing entries of a graph, worst first, at most [`ENTRY_LINES`] of them.
+pub fn failing_entries(graph: &Graph, report: &Report, indent: &str) -> String {
+    let mut out = String::new();
+    for entry in &report.non_finite {
+        let _ = writeln!(
+            out,
+            "{indent}NON-FINITE {}: analytic {}, numeric {}",
+            entry.label(graph),
+            entry.analytic,
+            entry.numeric
+        );
+    }
+    let mut worst: Vec<&EntryCheck> = report.mismatches.iter().collect();
+    worst.sort_by(|a, b| b.ratio().total_cmp(&a.ratio()));
+    for entry in worst.iter().take(ENTRY_LINES) {
+        let _ = writeln!(out, "{indent}MISMATCH {}", entry_line(graph, entry));
+    }
+    if worst.len() > ENTRY_LINES {
+        let _ = writeln!(
+            out,
+            "{indent}… and {} more mismatched entries",
+            worst.len() - ENTRY_LINES
+        );
+    }
+    out
+}
+
+/// The report of a fuzz run, ending with the summary.
+pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> String {
+    let mut out = String::new();
+    for failure in &summary.failures {
+        let _ = writeln!(
+            out,
+            "graph {} ({} nodes, largest dim {}): {} mismatched, {} non-finite entries",
+            failure.index,
+            failure.graph.len(),
+            failure.graph.largest_dim(),
+            failure.report.mismatches.len(),
+            failure.report.non_finite.len(),
+        );
+        out.push_str(&failing_entries(&failure.graph, &failure.report, "  "));
+        let _ = writeln!(
+            out,
+            "  reproduce: gradfuzz gen --seed {} --index {} --max-nodes {} --max-dim {} > case.yaml",
+            config.seed, failure.index, config.limits.max_nodes, config.limits.max_dim
+        );
+    }
+    if summary.failing_graphs > summary.failures.len() as u64 {
+        let _ = writeln!(
+            out,
+            "… and {} more failing graphs",
+            summary.failing_graphs - summary.failures.len() as u64
+        );
+    }
+    if let Some((index, error)) = &summary.stopped_by {
+        let _ = writeln!(out, "stopped: the engine failed on graph {index}: {error}");
+    }
+    let budget = match config.budget {
+        Budget::Graphs(n) => format!("{n} graphs"),
+        Budget::Time(t) => format!("{} s", t.as_secs_f64()),
+    };
+    let _ = writeln!(out, "summary");
+    let _ = writeln!(
+        out,
+        "  run:          engine {engine}, seed {}, {budget}, max {} nodes, dims 1..={}, rtol {:e}, atol {:e}",
+        config.seed,
+        config.limits.max_nodes,
+        config.limits.max_dim,
+        config.tolerance.rtol,
+        config.tolerance.atol
+    );
+    let _ = writeln!(out, "  graphs:       {}", summary.graphs);
+    let _ = writeln!(out, "  scalars:      {}", summary.scalars);
+    if let Some(closest) = &summary.closest {
+        let _ = writeln!(
+            out,
+            "  largest error: {} of its tolerance ({} in graph {})",
+            ratio(closest.entry.ratio()),
+            closest.label,
+            closest.index
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  mismatches:   {} entries in {} graphs",
+        summary.mismatched_entries, summary.failing_graphs
+    );
+    let _ = writeln!(
+        out,
+        "  non-finite:   {} entries",
+        summary.non_finite_entries
+    );
+    let verdict = if summary.stopped_by.is_some() {
+        "STOPPED"
+    } else if summary.passed() {
+        "PASS"
+    } else {
+        "FAIL"
+    };
+    let _ = writeln!(out, "  result:       {verdict}");
+    out
+}
+
+/// The timing line of a run (kept apart from the deterministic report).
+pub fn throughput(summary: &FuzzSummary) -> String {
+    let seconds = summary.elapsed.as_secs_f64().max(1e-9);
+    format!(
+        "time: {:.2} s, {:.0} graphs/s, {:.0} scalars/s",
+        seconds,
+        summary.graphs as f64 / seconds,
+        summary.scalars as f64 / seconds
+    )
+}

@@ -1,0 +1,96 @@
+//! Running case files: collecting them from paths, checking each, comparing with `expect`.
+
+use crate::case::{self, Case, CaseError, Expect};
+use crate::check::{Report, check};
+use crate::engine::{self, Claimed, Engine, EngineError};
+use std::path::{Path, PathBuf};
+
+/// The case files named by `paths`: files as given, folders searched recursively for
+/// `*.yaml` and `*.yml`, each folder's files in name order.
+pub fn case_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        let metadata =
+            std::fs::metadata(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        if metadata.is_dir() {
+            collect(path, &mut files)?;
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn collect(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
+    let read = |e: std::io::Error| format!("{}: cannot read: {e}", folder.display());
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map_err(read)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(read)?;
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            collect(&entry, files)?;
+        } else if entry
+            .extension()
+            .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        {
+            files.push(entry);
+        }
+    }
+    Ok(())
+}
+
+/// What checking one case file gave.
+#[derive(Debug)]
+pub enum CaseOutcome {
+    /// The file is not a valid case.
+    Invalid(CaseError),
+    /// The engine could not produce gradients.
+    EngineFailed(Box<Case>, EngineError),
+    /// The check ran; `met` says whether it ended as the case expects.
+    Checked {
+        case: Box<Case>,
+        engine: String,
+        report: Report,
+        met: bool,
+    },
+}
+
+/// Loads and checks one case. The engine is, in order: the case's claimed `gradients:`,
+/// `engine_override` (the `--engine` flag), the case's `engine:` key, the reference.
+pub fn run_case(path: &Path, engine_override: Option<&str>) -> CaseOutcome {
+    let case = match case::load(path) {
+        Ok(case) => case,
+        Err(error) => return CaseOutcome::Invalid(error),
+    };
+    let engine: Box<dyn Engine> =
+        match (&case.gradients, engine_override.or(case.engine.as_deref())) {
+            (Some(gradients), _) => Box::new(Claimed(gradients.clone())),
+            (None, Some(name)) => match engine::by_name(name) {
+                Ok(engine) => engine,
+                Err(message) => {
+                    return CaseOutcome::Invalid(CaseError {
+                        file: path.display().to_string(),
+                        line: None,
+                        message,
+                    });
+                }
+            },
+            (None, None) => Box::new(engine::Reference),
+        };
+    let tolerance = case.tolerance.unwrap_or_default();
+    match check(engine.as_ref(), &case.graph, &tolerance) {
+        Ok(report) => {
+            let met = report.passed() == (case.expect == Expect::Pass);
+            CaseOutcome::Checked {
+                engine: engine.name(),
+                case: Box::new(case),
+                report,
+                met,
+            }
+        }
+        Err(error) => CaseOutcome::EngineFailed(Box::new(case), error),
+    }
+}

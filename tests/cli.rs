@@ -1,0 +1,129 @@
+//! The command line's contract: exit statuses, deterministic reports, usage errors.
+
+mod common;
+
+use common::{gradfuzz, outcome, scratch};
+
+#[test]
+fn check_passes_the_seed_cases_with_exit_0() {
+    let (code, stdout, _) = outcome(&gradfuzz(&["check", "cases/seed"]));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("5 cases: 5 as expected"), "{stdout}");
+}
+
+#[test]
+fn a_wrong_claimed_gradient_exits_1_and_names_the_entry() {
+    // dE/do = o − t = [−0.2, 0.2, 0.1]; claim −0.3 for o[0] instead.
+    let dir = scratch("wrong-claim");
+    let path = dir.join("wrong.yaml");
+    let text = "nodes:\n  o: {input: [0.8, 0.2, 0.6]}\n  t: {target: [1.0, 0.0, 0.5]}\n  E: {sqerr: [o, t]}\ngradients:\n  o: [-0.3, 0.2, 0.1]\n";
+    std::fs::write(&path, text).expect("write");
+    let (code, stdout, _) = outcome(&gradfuzz(&["check", path.to_str().expect("utf-8")]));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("MISMATCH o[0]"), "{stdout}");
+    assert!(
+        !stdout.contains("o[1]") && !stdout.contains("o[2]"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_expected_mismatch_that_happens_exits_0() {
+    let dir = scratch("expected-mismatch");
+    let path = dir.join("known-bug.yaml");
+    let text = "expect: mismatch\nnodes:\n  o: {input: [0.8]}\n  t: {target: [1.0]}\n  E: {sqerr: [o, t]}\ngradients:\n  o: [0.2]\n";
+    std::fs::write(&path, text).expect("write");
+    let (code, stdout, _) = outcome(&gradfuzz(&["check", path.to_str().expect("utf-8")]));
+    assert_eq!(code, 0, "{stdout}");
+}
+
+#[test]
+fn an_invalid_file_exits_2() {
+    let dir = scratch("invalid");
+    let path = dir.join("cycle.yaml");
+    std::fs::write(&path, "nodes:\n  a: {sigmoid: a}\n  E: {sqerr: [a, a]}\n").expect("write");
+    let (code, _, stderr) = outcome(&gradfuzz(&["check", path.to_str().expect("utf-8")]));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("cycle.yaml") && stderr.contains("node `a`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_flags_and_commands_exit_2_with_a_message_naming_them() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["fuzz", "--graphs", "many"], "--graphs"),
+        (&["fuzz", "--colour"], "--colour"),
+        (&["fuzz", "--seed"], "--seed"),
+        (&["fuzz", "--graphs", "1", "--time", "1"], "--time"),
+        (&["fuzz", "--max-nodes", "2"], "--max-nodes"),
+        (&["fuzz", "--max-dim", "0"], "--max-dim"),
+        (&["fuzz", "--jobs", "0"], "--jobs"),
+        (&["fuzz", "--engine", "nonsense"], "nonsense"),
+        (&["fuzz", "--rtol", "-1"], "--rtol"),
+        (&["fuzz", "--seed", "1", "--seed", "2"], "--seed"),
+        (&["check"], "check"),
+        (&["check", "cases", "--verbose"], "--verbose"),
+        (&["gen", "--index", "-1"], "--index"),
+        (&["engines", "extra"], "extra"),
+        (&["frobnicate"], "frobnicate"),
+        (&[], "command"),
+    ];
+    for (args, word) in cases {
+        let (code, _, stderr) = outcome(&gradfuzz(args));
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(word),
+            "{args:?}: `{word}` missing from {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn fuzz_passes_the_reference_and_prints_the_same_report_whatever_the_jobs() {
+    let args = ["fuzz", "--seed", "7", "--graphs", "2000"];
+    let (code, one_job, _) = outcome(&gradfuzz(&[&args[..], &["--jobs", "1"]].concat()));
+    assert_eq!(code, 0, "{one_job}");
+    for needle in [
+        "graphs:       2000",
+        "scalars:",
+        "largest error:",
+        "mismatches:   0 entries",
+        "result:       PASS",
+    ] {
+        assert!(
+            one_job.contains(needle),
+            "`{needle}` missing from {one_job}"
+        );
+    }
+    let (_, two_jobs, stderr) = outcome(&gradfuzz(&[&args[..], &["--jobs", "2"]].concat()));
+    assert_eq!(one_job, two_jobs);
+    assert!(stderr.contains("graphs/s"), "{stderr}");
+}
+
+#[test]
+fn gen_writes_a_case_that_check_accepts_and_that_differs_by_seed() {
+    let dir = scratch("gen");
+    let (code, first, _) = outcome(&gradfuzz(&["gen", "--seed", "3", "--index", "4"]));
+    assert_eq!(code, 0);
+    let (_, again, _) = outcome(&gradfuzz(&["gen", "--seed", "3", "--index", "4"]));
+    assert_eq!(first, again, "same seed, same case");
+    let (_, other, _) = outcome(&gradfuzz(&["gen", "--seed", "4", "--index", "4"]));
+    assert_ne!(first, other, "another seed, another case");
+    let path = dir.join("generated.yaml");
+    std::fs::write(&path, &first).expect("write");
+    let (code, stdout, stderr) = outcome(&gradfuzz(&["check", path.to_str().expect("utf-8")]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+#[test]
+fn engines_lists_the_reference() {
+    let (code, stdout, _) = outcome(&gradfuzz(&["engines"]));
+    assert_eq!(code, 0);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("reference")),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,35 @@
+//! Helpers shared by the integration tests: running the binary, scratch folders.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Runs the `gradfuzz` binary with `args`.
+pub fn gradfuzz(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gradfuzz"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the gradfuzz binary runs")
+}
+
+/// The exit code, stdout and stderr of a run.
+pub fn outcome(output: &Output) -> (i32, String, String) {
+    (
+        output
+            .status
+            .code()
+            .expect("exited, not killed by a signal"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A fresh, empty scratch folder for one test.
+pub fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gradfuzz-test-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch folder");
+    dir
+}
