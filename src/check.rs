@@ -100,11 +100,24 @@ pub fn check(
     graph: &Graph,
     tolerance: &Tolerance,
 ) -> Result<Report, EngineError> {
+    let mut report = Report::default();
+    for entry in entry_checks(engine, graph, tolerance)? {
+        report.record(entry);
+    }
+    Ok(report)
+}
+
+/// Every leaf entry of `graph`, checked: leaves in node order, entries in row-major order.
+pub fn entry_checks(
+    engine: &dyn Engine,
+    graph: &Graph,
+    tolerance: &Tolerance,
+) -> Result<Vec<EntryCheck>, EngineError> {
     let analytic = engine.gradients(graph)?;
     analytic.validate(graph)?;
     let values = graph.forward();
     let numeric = finite_differences(graph, &values);
-    let mut report = Report::default();
+    let mut entries = Vec::new();
     for (leaf, estimates) in &numeric.by_leaf {
         let claimed = analytic
             .get(*leaf)
@@ -112,18 +125,17 @@ pub fn check(
         for (entry, estimate) in estimates.iter().enumerate() {
             let a = claimed.entry(entry);
             let n = estimate.derivative;
-            let entry_check = EntryCheck {
+            entries.push(EntryCheck {
                 leaf: *leaf,
                 entry,
                 analytic: a,
                 numeric: n,
                 error: (a - n).abs(),
                 tolerance: tolerance.atol + tolerance.rtol * a.abs().max(n.abs()) + estimate.error,
-            };
-            report.record(entry_check);
+            });
         }
     }
-    Ok(report)
+    Ok(entries)
 }
 
 impl Report {

@@ -3,11 +3,14 @@
 //! Graph `i` depends only on the seed, `i` and the limits, and results are merged in graph
 //! order, so the summary is the same whatever the number of worker threads.
 
+use crate::blame::{Blame, blame};
+use crate::case::{Case, Expect};
 use crate::check::{EntryCheck, Report, Tolerance, check};
 use crate::engine::{Engine, EngineError};
 use crate::generate::recipe_for;
 use crate::graph::Graph;
 use crate::recipe::{Limits, build};
+use crate::shrink::Shrinker;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -50,6 +53,18 @@ pub struct Failure {
     pub index: u64,
     pub graph: Graph,
     pub report: Report,
+    /// Filled in by [`diagnose`]: the blame of the graph as found.
+    pub blame: Option<Blame>,
+    /// Filled in by [`diagnose`]: the smallest graph found that fails with the same blame.
+    pub shrunk: Option<Shrunk>,
+}
+
+/// A shrunk failure: the graph, its report and its blame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shrunk {
+    pub graph: Graph,
+    pub report: Report,
+    pub blame: Blame,
 }
 
 /// The closest call of a run: the passing or failing entry with the largest error ratio.
@@ -101,6 +116,8 @@ impl FuzzSummary {
                     index,
                     graph,
                     report,
+                    blame: None,
+                    shrunk: None,
                 });
             }
         }
@@ -190,4 +207,67 @@ pub fn fuzz(engine: &dyn Engine, config: &FuzzConfig) -> FuzzSummary {
     let mut summary = merged.into_inner().expect("a worker panicked");
     summary.elapsed = start.elapsed();
     summary
+}
+
+/// Blames each kept failure and shrinks it through its recipe. Deterministic: it depends on
+/// the failures and the configuration only.
+pub fn diagnose(engine: &dyn Engine, config: &FuzzConfig, summary: &mut FuzzSummary) {
+    for failure in &mut summary.failures {
+        failure.blame = blame(engine, &failure.graph, &config.tolerance).ok();
+        let Some(mut shrinker) = Shrinker::for_failure(engine, &failure.graph, &config.tolerance)
+        else {
+            continue;
+        };
+        let recipe = recipe_for(config.seed, failure.index, &config.limits);
+        let graph = shrinker.shrink_recipe(&recipe, &config.limits);
+        let report = check(engine, &graph, &config.tolerance);
+        let shrunk_blame = blame(engine, &graph, &config.tolerance);
+        if let (Ok(report), Ok(blame)) = (report, shrunk_blame) {
+            failure.shrunk = Some(Shrunk {
+                graph,
+                report,
+                blame,
+            });
+        }
+    }
+}
+
+impl Failure {
+    /// The shrunk graph (or the graph as found, if it was not shrunk) as a regression case
+    /// that records where it came from.
+    pub fn to_case(&self, engine: &str, config: &FuzzConfig) -> Case {
+        let (graph, shrunk_note) = match &self.shrunk {
+            Some(shrunk) => (
+                shrunk.graph.clone(),
+                format!(
+                    "; shrunk from {} to {} nodes",
+                    self.graph.len(),
+                    shrunk.graph.len()
+                ),
+            ),
+            None => (self.graph.clone(), String::new()),
+        };
+        let engine_slug: String = engine
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        Case {
+            name: format!("{engine_slug}-seed{}-graph{}", config.seed, self.index),
+            description: Some(format!(
+                "found by gradfuzz fuzz --engine {engine} --seed {} --max-nodes {} --max-dim {}: graph {}{shrunk_note}",
+                config.seed, config.limits.max_nodes, config.limits.max_dim, self.index
+            )),
+            engine: Some(engine.to_string()),
+            expect: Expect::Mismatch,
+            tolerance: (config.tolerance != Tolerance::default()).then_some(config.tolerance),
+            graph,
+            gradients: None,
+        }
+    }
 }

@@ -46,6 +46,13 @@ pub enum Op {
     Gate(Gate),
 }
 
+impl Op {
+    /// Whether this is a `weight` leaf (the only operand `matvec` takes as its matrix).
+    pub fn is_weight(&self) -> bool {
+        matches!(self, Op::Leaf(LeafKind::Weight, _))
+    }
+}
+
 /// A named node.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {

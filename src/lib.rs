@@ -18,6 +18,7 @@
 //! - [`fuzz`]: many random graphs and a summary;
 //! - [`report`]: text rendering.
 
+pub mod blame;
 pub mod case;
 pub mod check;
 pub mod engine;
@@ -28,6 +29,7 @@ pub mod graph;
 pub mod oracle;
 pub mod recipe;
 pub mod report;
+pub mod shrink;
 pub mod suite;
 
 pub use check::{Report, Tolerance, check};

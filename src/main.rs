@@ -1,12 +1,16 @@
 //! The `gradfuzz` command line: parses flags and calls the library.
 
+use gradfuzz::blame::blame;
 use gradfuzz::case::{self, Case, Expect};
-use gradfuzz::check::Tolerance;
+use gradfuzz::check::entry_checks;
+use gradfuzz::check::{Tolerance, check};
 use gradfuzz::engine;
-use gradfuzz::fuzz::{Budget, FuzzConfig, fuzz, graph_for};
+use gradfuzz::engine::Engine;
+use gradfuzz::fuzz::{Budget, FuzzConfig, diagnose, fuzz, graph_for};
 use gradfuzz::recipe::Limits;
 use gradfuzz::report;
-use gradfuzz::suite::{CaseOutcome, case_files, run_case};
+use gradfuzz::shrink::Shrinker;
+use gradfuzz::suite::{CaseOutcome, case_files, engine_for, run_case};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,8 +20,10 @@ gradfuzz: a gradient-checking harness and fuzzer for backpropagation
 
 usage:
   gradfuzz fuzz  [--seed N] [--graphs N | --time SECS] [--max-nodes N] [--max-dim N]
-                 [--engine E] [--jobs N] [--rtol X] [--atol X]
+                 [--engine E] [--jobs N] [--rtol X] [--atol X] [--save DIR]
   gradfuzz check PATH... [--engine E]      check case files, or folders of them
+  gradfuzz shrink FILE [--engine E]        the smallest graph that still fails, as YAML
+  gradfuzz explain FILE [--engine E]       values, gradients worst first, errors, blame
   gradfuzz gen   [--seed N] [--index I] [--max-nodes N] [--max-dim N]
                                            one random case (graph I of seed N) as YAML
   gradfuzz engines                         list the engines
@@ -48,6 +54,8 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
         "fuzz" => fuzz_command(args),
         "check" => check_command(args),
         "gen" => gen_command(args),
+        "shrink" => shrink_command(args),
+        "explain" => explain_command(args),
         "engines" => {
             args.finish()?;
             for (name, about) in engine::catalogue() {
@@ -125,6 +133,7 @@ fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
         return Err("--jobs must be at least 1".into());
     }
     let tolerance = tolerance(&mut args, defaults.tolerance)?;
+    let save = args.value("--save")?.map(PathBuf::from);
     args.finish()?;
     let config = FuzzConfig {
         seed,
@@ -134,9 +143,21 @@ fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
         jobs,
         ..defaults
     };
-    let summary = fuzz(engine.as_ref(), &config);
-    print!("{}", report::fuzz_text(&engine.name(), &config, &summary));
+    let mut summary = fuzz(engine.as_ref(), &config);
     eprintln!("{}", report::throughput(&summary));
+    diagnose(engine.as_ref(), &config, &mut summary);
+    print!("{}", report::fuzz_text(&engine.name(), &config, &summary));
+    if let Some(dir) = save {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("--save {}: cannot create: {e}", dir.display()))?;
+        for failure in &summary.failures {
+            let case = failure.to_case(&engine.name(), &config);
+            let path = dir.join(format!("{}.yaml", case.name));
+            std::fs::write(&path, case::to_yaml(&case))
+                .map_err(|e| format!("--save: cannot write {}: {e}", path.display()))?;
+            println!("saved {}", path.display());
+        }
+    }
     Ok(if summary.stopped_by.is_some() {
         ExitCode::from(INVALID)
     } else if summary.passed() {
@@ -166,6 +187,97 @@ fn gen_command(mut args: Flags) -> Result<ExitCode, String> {
     };
     print!("{}", case::to_yaml(&case));
     Ok(ExitCode::SUCCESS)
+}
+
+/// A case file and the engine to check it with (see [`engine_for`]).
+fn case_and_engine(
+    args: &mut Flags,
+    command: &str,
+) -> Result<(Case, Box<dyn Engine>, PathBuf), String> {
+    let engine_name = args.value("--engine")?;
+    let mut paths = args.positional()?;
+    if paths.len() != 1 {
+        return Err(format!("{command} takes exactly one case file"));
+    }
+    let path = PathBuf::from(paths.remove(0));
+    let case = case::load(&path).map_err(|e| e.to_string())?;
+    let engine = engine_for(&case, engine_name.as_deref()).map_err(|e| format!("--engine: {e}"))?;
+    Ok((case, engine, path))
+}
+
+fn shrink_command(mut args: Flags) -> Result<ExitCode, String> {
+    let (case, engine, path) = case_and_engine(&mut args, "shrink")?;
+    if engine.name() == "claimed" {
+        return Err(format!(
+            "{}: claimed gradients belong to this graph only, so a smaller graph cannot be \
+             checked against them; give --engine",
+            path.display()
+        ));
+    }
+    let tolerance = case.tolerance.unwrap_or_default();
+    let Some(mut shrinker) = Shrinker::for_failure(engine.as_ref(), &case.graph, &tolerance) else {
+        eprintln!(
+            "gradfuzz: {}: passes with engine {}: nothing to shrink",
+            path.display(),
+            engine.name()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let graph = shrinker.shrink_graph(&case.graph);
+    let blame = blame(engine.as_ref(), &graph, &tolerance).map_err(|e| e.to_string())?;
+    eprintln!(
+        "shrunk {} from {} to {} nodes (largest dim {} to {}) in {} candidate checks; blame: {}",
+        path.display(),
+        case.graph.len(),
+        graph.len(),
+        case.graph.largest_dim(),
+        graph.largest_dim(),
+        shrinker.candidates_tried(),
+        blame.culprit
+    );
+    let shrunk = Case {
+        name: format!("{}-shrunk", case.name),
+        description: Some(format!("shrunk by gradfuzz shrink from {}", path.display())),
+        engine: Some(engine.name()),
+        expect: Expect::Mismatch,
+        graph,
+        gradients: None,
+        ..case
+    };
+    print!("{}", case::to_yaml(&shrunk));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn explain_command(mut args: Flags) -> Result<ExitCode, String> {
+    let (case, engine, _) = case_and_engine(&mut args, "explain")?;
+    let tolerance = case.tolerance.unwrap_or_default();
+    let entries = entry_checks(engine.as_ref(), &case.graph, &tolerance)
+        .map_err(|e| format!("the engine failed: {e}"))?;
+    let report = check(engine.as_ref(), &case.graph, &tolerance)
+        .map_err(|e| format!("the engine failed: {e}"))?;
+    let blame = if report.passed() {
+        None
+    } else {
+        Some(
+            blame(engine.as_ref(), &case.graph, &tolerance)
+                .map_err(|e| format!("the engine failed: {e}"))?,
+        )
+    };
+    print!(
+        "{}",
+        report::explain_text(
+            &case.graph,
+            &engine.name(),
+            &report,
+            &entries,
+            blame.as_ref()
+        )
+    );
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(MISMATCH)
+    })
 }
 
 fn check_command(mut args: Flags) -> Result<ExitCode, String> {

@@ -1,9 +1,12 @@
 //! Text rendering of reports. Everything here is deterministic (no timings), so that the same
 //! seed and flags print the same report.
 
+use crate::blame::Blame;
+use crate::case;
 use crate::check::{EntryCheck, Report};
 use crate::fuzz::{Budget, FuzzConfig, FuzzSummary};
-use crate::graph::Graph;
+use crate::gate::Value;
+use crate::graph::{Graph, Op};
 use std::fmt::Write;
 
 /// At most this many entry lines per graph; the rest are counted.
@@ -60,6 +63,97 @@ pub fn failing_entries(graph: &Graph, report: &Report, indent: &str) -> String {
     out
 }
 
+/// The blame, and the other gates that failed alone.
+pub fn blame_lines(blame: &Blame, indent: &str) -> String {
+    let mut out = format!("{indent}blame: {}\n", blame.culprit);
+    if blame.failing_gates.len() > 1 {
+        out.push_str(&format!(
+            "{indent}       (gates failing alone: {})\n",
+            blame.failing_gates.join(", ")
+        ));
+    }
+    out
+}
+
+/// The full account of one graph: forward values, every leaf entry worst first, the blame.
+pub fn explain_text(
+    graph: &Graph,
+    engine: &str,
+    report: &Report,
+    entries: &[EntryCheck],
+    blame: Option<&Blame>,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "forward values");
+    let values = graph.forward();
+    for id in graph.ids() {
+        let node = graph.node(id);
+        let role = match &node.op {
+            Op::Leaf(kind, _) => kind.name(),
+            Op::Gate(gate) => gate.kind().name(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<12} {:<8} {}",
+            node.name,
+            role,
+            value_text(&values[id.0])
+        );
+    }
+    let _ = writeln!(out, "loss E = {:e}", graph.loss(&values));
+    let _ = writeln!(out, "gradients (engine {engine}), worst first");
+    let mut worst: Vec<&EntryCheck> = entries.iter().collect();
+    worst.sort_by(|a, b| b.ratio().total_cmp(&a.ratio()));
+    for entry in worst {
+        let verdict = if entry.is_non_finite() {
+            "NON-FINITE"
+        } else if entry.is_mismatch() {
+            "MISMATCH"
+        } else {
+            "ok"
+        };
+        let _ = writeln!(out, "  {verdict:<10} {}", entry_line(graph, entry));
+    }
+    let _ = writeln!(
+        out,
+        "{} scalars: {} mismatched, {} non-finite",
+        report.scalars,
+        report.mismatches.len(),
+        report.non_finite.len()
+    );
+    if let Some(blame) = blame {
+        out.push_str(&blame_lines(blame, ""));
+    }
+    out
+}
+
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::Scalar(x) => format!("{x:e}"),
+        Value::Vector(v) => format!(
+            "[{}]",
+            v.iter()
+                .map(|x| format!("{x:.6e}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Matrix(m) => {
+            let rows: Vec<String> = (0..m.nrows())
+                .map(|i| {
+                    format!(
+                        "[{}]",
+                        (0..m.ncols())
+                            .map(|j| format!("{:.6e}", m[(i, j)]))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+                .collect();
+            format!("[{}]", rows.join(", "))
+        }
+    }
+}
+
 /// The report of a fuzz run, ending with the summary.
 pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> String {
     let mut out = String::new();
@@ -74,6 +168,22 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
             failure.report.non_finite.len(),
         );
         out.push_str(&failing_entries(&failure.graph, &failure.report, "  "));
+        if let Some(blame) = &failure.blame {
+            out.push_str(&blame_lines(blame, "  "));
+        }
+        if let Some(shrunk) = &failure.shrunk {
+            let _ = writeln!(
+                out,
+                "  shrunk to {} nodes, largest dim {}:",
+                shrunk.graph.len(),
+                shrunk.graph.largest_dim()
+            );
+            out.push_str(&failing_entries(&shrunk.graph, &shrunk.report, "    "));
+            out.push_str(&blame_lines(&shrunk.blame, "    "));
+            for line in case::to_yaml(&failure.to_case(engine, config)).lines() {
+                let _ = writeln!(out, "    | {line}");
+            }
+        }
         let _ = writeln!(
             out,
             "  reproduce: gradfuzz gen --seed {} --index {} --max-nodes {} --max-dim {} > case.yaml",

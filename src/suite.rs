@@ -58,28 +58,32 @@ pub enum CaseOutcome {
     },
 }
 
-/// Loads and checks one case. The engine is, in order: the case's claimed `gradients:`,
-/// `engine_override` (the `--engine` flag), the case's `engine:` key, the reference.
+/// The engine for a case: `engine_override` (the `--engine` flag) if given, else the case's
+/// claimed `gradients:`, else its `engine:` key, else the reference.
+pub fn engine_for(case: &Case, engine_override: Option<&str>) -> Result<Box<dyn Engine>, String> {
+    match (engine_override, &case.gradients, case.engine.as_deref()) {
+        (Some(name), _, _) | (None, None, Some(name)) => engine::by_name(name),
+        (None, Some(gradients), _) => Ok(Box::new(Claimed(gradients.clone()))),
+        (None, None, None) => Ok(Box::new(engine::Reference)),
+    }
+}
+
+/// Loads and checks one case with the engine [`engine_for`] picks.
 pub fn run_case(path: &Path, engine_override: Option<&str>) -> CaseOutcome {
     let case = match case::load(path) {
         Ok(case) => case,
         Err(error) => return CaseOutcome::Invalid(error),
     };
-    let engine: Box<dyn Engine> =
-        match (&case.gradients, engine_override.or(case.engine.as_deref())) {
-            (Some(gradients), _) => Box::new(Claimed(gradients.clone())),
-            (None, Some(name)) => match engine::by_name(name) {
-                Ok(engine) => engine,
-                Err(message) => {
-                    return CaseOutcome::Invalid(CaseError {
-                        file: path.display().to_string(),
-                        line: None,
-                        message,
-                    });
-                }
-            },
-            (None, None) => Box::new(engine::Reference),
-        };
+    let engine = match engine_for(&case, engine_override) {
+        Ok(engine) => engine,
+        Err(message) => {
+            return CaseOutcome::Invalid(CaseError {
+                file: path.display().to_string(),
+                line: None,
+                message,
+            });
+        }
+    };
     let tolerance = case.tolerance.unwrap_or_default();
     match check(engine.as_ref(), &case.graph, &tolerance) {
         Ok(report) => {

@@ -67,6 +67,10 @@ fn bad_flags_and_commands_exit_2_with_a_message_naming_them() {
         (&["check", "cases", "--verbose"], "--verbose"),
         (&["gen", "--index", "-1"], "--index"),
         (&["engines", "extra"], "extra"),
+        (&["explain"], "explain"),
+        (&["shrink", "a.yaml", "b.yaml"], "shrink"),
+        (&["fuzz", "--engine", "mutant:nonsense"], "nonsense"),
+        (&["fuzz", "--engine", "mutant:scale=abc"], "abc"),
         (&["frobnicate"], "frobnicate"),
         (&[], "command"),
     ];
@@ -126,4 +130,92 @@ fn engines_lists_the_reference() {
         stdout.lines().any(|l| l.starts_with("reference")),
         "{stdout}"
     );
+}
+
+#[test]
+fn fuzz_with_a_mutant_exits_1_blames_shrinks_and_saves_cases_that_replay() {
+    let dir = scratch("save");
+    let save = dir.join("found");
+    let (code, stdout, stderr) = outcome(&gradfuzz(&[
+        "fuzz",
+        "--engine",
+        "mutant:sigmoid-no-one-minus",
+        "--seed",
+        "1",
+        "--graphs",
+        "200",
+        "--save",
+        save.to_str().expect("utf-8"),
+    ]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    for needle in [
+        "MISMATCH",
+        "blame: the `sigmoid` rule",
+        "shrunk to",
+        "result:       FAIL",
+        "saved ",
+    ] {
+        assert!(stdout.contains(needle), "`{needle}` missing from {stdout}");
+    }
+    let saved: Vec<_> = std::fs::read_dir(&save).expect("saved cases").collect();
+    assert!(!saved.is_empty());
+    // The saved cases expect a mismatch with the mutant, so checking them passes (exit 0).
+    let (code, stdout, _) = outcome(&gradfuzz(&["check", save.to_str().expect("utf-8")]));
+    assert_eq!(code, 0, "{stdout}");
+    // With the reference engine they pass, against their `expect: mismatch`: exit 1.
+    let (code, stdout, _) = outcome(&gradfuzz(&[
+        "check",
+        save.to_str().expect("utf-8"),
+        "--engine",
+        "reference",
+    ]));
+    assert_eq!(code, 1, "{stdout}");
+}
+
+#[test]
+fn explain_prints_values_entries_worst_first_and_the_blame() {
+    let (code, stdout, _) = outcome(&gradfuzz(&[
+        "explain",
+        "cases/mutants/matvec-no-transpose.yaml",
+    ]));
+    assert_eq!(code, 1, "{stdout}");
+    let forward = stdout.find("forward values").expect("values");
+    let worst = stdout.find("MISMATCH   x0[0]").expect("the mismatch");
+    let ok = stdout.find("ok ").expect("passing entries");
+    assert!(forward < worst && worst < ok, "{stdout}");
+    assert!(stdout.contains("blame: the `matvec` rule"), "{stdout}");
+    let (code, stdout, _) = outcome(&gradfuzz(&["explain", "cases/seed/two-layer.yaml"]));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        !stdout.contains("MISMATCH") && !stdout.contains("blame"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn shrink_writes_a_smaller_case_with_the_same_blame() {
+    let dir = scratch("shrink");
+    let (_, generated, _) = outcome(&gradfuzz(&["gen", "--seed", "1", "--index", "16"]));
+    let path = dir.join("big.yaml");
+    std::fs::write(&path, &generated).expect("write");
+    let (code, shrunk, stderr) = outcome(&gradfuzz(&[
+        "shrink",
+        path.to_str().expect("utf-8"),
+        "--engine",
+        "mutant:matvec-no-transpose",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("blame: the `matvec` rule"), "{stderr}");
+    assert!(
+        shrunk.lines().count() < generated.lines().count(),
+        "{shrunk}"
+    );
+    let small = dir.join("small.yaml");
+    std::fs::write(&small, &shrunk).expect("write");
+    let (code, stdout, _) = outcome(&gradfuzz(&["check", small.to_str().expect("utf-8")]));
+    assert_eq!(code, 0, "the shrunk case still shows the bug: {stdout}");
+    // Claimed gradients belong to one graph: shrinking them without an engine is refused.
+    let (code, _, stderr) = outcome(&gradfuzz(&["shrink", "cases/seed/sqerr.yaml"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--engine"), "{stderr}");
 }

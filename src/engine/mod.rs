@@ -4,12 +4,14 @@
 //! implements for their own backward code; gradfuzz ships the [`reference`] engine and the
 //! engine that replays gradients claimed in a case file ([`Claimed`]).
 
+pub mod mutant;
 pub mod reference;
 
 use crate::gate::Value;
 use crate::graph::{Graph, NodeId};
 use std::fmt;
 
+pub use mutant::Mutant;
 pub use reference::Reference;
 
 /// Something that computes `dE/d(leaf)` for every `input` and `weight` of a graph.
@@ -97,16 +99,27 @@ impl Engine for Claimed {
 
 /// The names `--engine` accepts, with a line on each.
 pub fn catalogue() -> Vec<(String, &'static str)> {
-    vec![(
-        "reference".into(),
+    let mut engines = vec![(
+        "reference".to_string(),
         "the project's own reverse-mode implementation of the four gates (the default)",
-    )]
+    )];
+    for (name, _, about) in mutant::CATALOGUE {
+        engines.push((format!("mutant:{name}"), about));
+    }
+    engines.push((
+        "mutant:scale=DELTA".into(),
+        "every gradient times (1 + DELTA)",
+    ));
+    engines
 }
 
 /// The engine for a name given to `--engine` or in a case file's `engine:` key.
 pub fn by_name(name: &str) -> Result<Box<dyn Engine>, String> {
     match name {
         "reference" => Ok(Box::new(Reference)),
+        _ if name.starts_with("mutant:") => {
+            Ok(Box::new(Mutant::by_name(&name["mutant:".len()..])?))
+        }
         other => Err(format!(
             "unknown engine `{other}` (run `gradfuzz engines` for the list)"
         )),

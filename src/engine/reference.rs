@@ -1,14 +1,17 @@
 //! The reference engine: reverse-mode differentiation of a [`Graph`].
 //!
 //! The nodes are visited in reverse topological order; each gate's backward rule turns the
-//! upstream gradient into partials, and [`accumulate`] adds each partial into its operand's
-//! gradient. That one function is the only place where gradients are summed, so every kind of
-//! fan-out (a vector used by several gates, `add(x, x)`, a weight shared by several `matvec`
-//! gates, a computed `sqerr` target) is handled by the same line.
+//! upstream gradient into partials, and [`Accumulation::accumulate`] adds each partial into
+//! its operand's gradient. That one function is the only place where gradients are summed, so
+//! every kind of fan-out (a vector used by several gates, `add(x, x)`, a weight shared by
+//! several `matvec` gates, a computed `sqerr` target) is handled by the same line.
+//!
+//! The driver is generic over [`Rules`] so that the mutant engines can reuse it with one
+//! deliberate change; the reference uses the gate rules and the sum as they are.
 
 use super::{Engine, EngineError, Gradients};
-use crate::gate::Value;
-use crate::graph::{Graph, Op};
+use crate::gate::{Gate, Partial, Value};
+use crate::graph::{Graph, NodeId, Op};
 
 /// The project's own reverse-mode engine.
 #[derive(Clone, Copy, Debug, Default)]
@@ -20,12 +23,47 @@ impl Engine for Reference {
     }
 
     fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
-        Ok(backpropagate(graph))
+        Ok(backpropagate(graph, &Reference))
     }
 }
 
-/// `dE/d(leaf)` for every differentiable leaf, by reverse mode.
-pub fn backpropagate(graph: &Graph) -> Gradients {
+/// The pieces of reverse mode that an engine may change.
+pub trait Rules {
+    /// The partials of one gate (by default, the gate's own backward rule).
+    fn partials(
+        &self,
+        gate: &Gate,
+        values: &[Value],
+        output: &Value,
+        upstream: &Value,
+    ) -> Vec<Partial> {
+        gate.backward(|n| &values[n.0], output, upstream)
+    }
+
+    /// Adds a partial into a node's gradient (by default, the sum).
+    fn accumulate(
+        &self,
+        _graph: &Graph,
+        _node: NodeId,
+        gradient: &mut Option<Value>,
+        partial: Value,
+    ) {
+        sum_into(gradient, partial);
+    }
+}
+
+impl Rules for Reference {}
+
+/// The one place where partials are summed: each use of a node adds its share.
+pub fn sum_into(gradient: &mut Option<Value>, partial: Value) {
+    match gradient {
+        Some(sum) => sum.add_assign(&partial),
+        None => *gradient = Some(partial),
+    }
+}
+
+/// `dE/d(leaf)` for every differentiable leaf, by reverse mode with the given rules.
+pub fn backpropagate(graph: &Graph, rules: &impl Rules) -> Gradients {
     let values = graph.forward();
     let mut gradient_of: Vec<Option<Value>> = vec![None; graph.len()];
     for id in graph.ids().rev() {
@@ -41,29 +79,14 @@ pub fn backpropagate(graph: &Graph) -> Gradients {
                 None => continue, // reaches no loss: its gradient, and its share upstream, are 0
             }
         };
-        for partial in gate.backward(|n| &values[n.0], &values[id.0], &upstream) {
-            accumulate(&mut gradient_of[partial.operand.0], partial.gradient);
+        for partial in rules.partials(gate, &values, &values[id.0], &upstream) {
+            let node = partial.operand;
+            rules.accumulate(graph, node, &mut gradient_of[node.0], partial.gradient);
         }
     }
-    leaf_gradients(graph, &values, gradient_of)
-}
-
-/// The one place where partials are summed: each use of a node adds its share.
-pub fn accumulate(gradient: &mut Option<Value>, partial: Value) {
-    match gradient {
-        Some(sum) => sum.add_assign(&partial),
-        None => *gradient = Some(partial),
-    }
-}
-
-/// The gradients of the differentiable leaves; a leaf that reaches no loss gets zeros.
-pub(crate) fn leaf_gradients(
-    graph: &Graph,
-    values: &[Value],
-    mut gradient_of: Vec<Option<Value>>,
-) -> Gradients {
     let mut gradients = Gradients::empty(graph.len());
     for leaf in graph.differentiable_leaves() {
+        // A leaf that reaches no loss has gradient zero.
         let gradient = gradient_of[leaf.0]
             .take()
             .unwrap_or_else(|| values[leaf.0].zeros_like());

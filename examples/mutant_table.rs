@@ -1,0 +1,73 @@
+//! The README's mutant table: for every mutant, over seeds 1..=10 with 1000 graphs each, in
+//! how many seeds it was caught, the median number of graphs until the first detection, and
+//! the size and blame of the shrunk case from the first seed that caught it.
+//!
+//! `cargo run --release --example mutant_table` prints the table;
+//! `cargo run --release --example mutant_table -- --write` also rewrites `cases/mutants/`.
+
+use gradfuzz::case;
+use gradfuzz::engine::{self, mutant::CATALOGUE};
+use gradfuzz::fuzz::{Budget, FuzzConfig, diagnose, fuzz};
+
+fn main() {
+    let write = std::env::args().any(|a| a == "--write");
+    println!(
+        "| mutant | seeds caught (of 10) | median graphs until first detection | shrunk nodes | shrunk largest dim | blame |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (name, _, _) in CATALOGUE {
+        let engine = engine::by_name(&format!("mutant:{name}")).expect("a catalogued mutant");
+        let mut first_detections = Vec::new();
+        let mut shrunk_case = None;
+        for seed in 1..=10 {
+            let config = FuzzConfig {
+                seed,
+                budget: Budget::Graphs(1000),
+                keep_failures: 1,
+                jobs: 2,
+                ..FuzzConfig::default()
+            };
+            let mut summary = fuzz(engine.as_ref(), &config);
+            let Some(first) = summary.failures.first() else {
+                continue;
+            };
+            first_detections.push(first.index + 1);
+            if shrunk_case.is_none() {
+                diagnose(engine.as_ref(), &config, &mut summary);
+                let failure = &summary.failures[0];
+                let mut case = failure.to_case(&engine.name(), &config);
+                case.name = format!("mutant-{name}");
+                let shrunk = failure
+                    .shrunk
+                    .as_ref()
+                    .expect("a failure that fails shrinks");
+                shrunk_case = Some((case, shrunk.blame.culprit.clone()));
+            }
+        }
+        first_detections.sort_unstable();
+        let median = match first_detections.len() {
+            0 => "–".to_string(),
+            n if n % 2 == 1 => first_detections[n / 2].to_string(),
+            n => format!(
+                "{}",
+                (first_detections[n / 2 - 1] + first_detections[n / 2]) as f64 / 2.0
+            ),
+        };
+        let (nodes, dim, blame) = match &shrunk_case {
+            Some((case, culprit)) => (
+                case.graph.len().to_string(),
+                case.graph.largest_dim().to_string(),
+                culprit.signature(),
+            ),
+            None => ("–".into(), "–".into(), "not detected".into()),
+        };
+        println!(
+            "| `{name}` | {} | {median} | {nodes} | {dim} | {blame} |",
+            first_detections.len()
+        );
+        if let (true, Some((case, _))) = (write, &shrunk_case) {
+            let path = format!("{}/cases/mutants/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+            std::fs::write(&path, case::to_yaml(case)).expect("write the mutant case");
+        }
+    }
+}

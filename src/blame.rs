@@ -1,0 +1,246 @@
+//! Blame: which gate's backward rule, or which fan-out, makes a graph fail.
+//!
+//! The engine is a black box that only returns leaf gradients, so each suspect is re-checked
+//! in a small graph of its own, at the values it had in the failing graph:
+//!
+//! - a gate: its operands become separate leaves (so `add(x, x)` becomes `add(x, x#2)`, with
+//!   no fan-out left), and its output `y` feeds `sqerr(y, y − g)`, whose gradient with respect
+//!   to `y` is a random upstream `g`. The `sqerr` gates are checked first, since every other
+//!   check goes through one; a failing `sqerr` is blamed before anything else.
+//! - a fan-out node (used twice or more): the node as a leaf, each of its users with fresh
+//!   leaves for their other operands, each wrapped the same way. When every gate passes alone
+//!   but this fails, the gradients from the node's uses were combined wrongly.
+
+use crate::check::{Tolerance, check};
+use crate::engine::{Engine, EngineError};
+use crate::gate::{Gate, GateKind, Value};
+use crate::graph::{Graph, LeafKind, Node, NodeId, Op};
+use faer::Col;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use std::fmt;
+
+/// What the blame points at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Culprit {
+    /// This gate's backward rule fails on its own.
+    Gate { node: String, kind: GateKind },
+    /// Every gate passes alone, but the gradients from this node's several uses are combined
+    /// wrongly.
+    FanOut { node: String },
+    /// Nothing fails alone: the failure needs more of the graph than one gate or fan-out.
+    Unlocated,
+}
+
+impl Culprit {
+    /// What must stay the same while shrinking: the gate kind, or fan-out, or neither.
+    pub fn signature(&self) -> String {
+        match self {
+            Culprit::Gate { kind, .. } => kind.name().to_string(),
+            Culprit::FanOut { .. } => "fan-out".into(),
+            Culprit::Unlocated => "unlocated".into(),
+        }
+    }
+}
+
+impl fmt::Display for Culprit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Culprit::Gate { node, kind } => {
+                write!(
+                    f,
+                    "the `{}` rule: gate `{node}` fails when checked alone",
+                    kind.name()
+                )
+            }
+            Culprit::FanOut { node } => write!(
+                f,
+                "fan-out at `{node}`: every gate passes alone, but the gradients from its uses are combined wrongly"
+            ),
+            Culprit::Unlocated => write!(f, "no single gate or fan-out fails alone"),
+        }
+    }
+}
+
+/// The blame for a graph, with every gate that failed alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blame {
+    pub culprit: Culprit,
+    /// The gates whose check alone failed, in the order they were checked.
+    pub failing_gates: Vec<String>,
+}
+
+/// Re-checks every live gate and fan-out of `graph` alone and names the culprit.
+pub fn blame(
+    engine: &dyn Engine,
+    graph: &Graph,
+    tolerance: &Tolerance,
+) -> Result<Blame, EngineError> {
+    let values = graph.forward();
+    let live = live_nodes(graph);
+    let gates: Vec<NodeId> = graph
+        .ids()
+        .filter(|&id| live[id.0] && graph.gate(id).is_some())
+        .collect();
+    // The sqerr checks first: every other check passes through an sqerr.
+    let (losses, others): (Vec<NodeId>, Vec<NodeId>) =
+        gates.iter().partition(|&&id| graph.is_loss(id));
+    let mut failing_gates = Vec::new();
+    for &id in losses.iter().chain(&others) {
+        let local = LocalGraph::new(graph, &values, id).of_gate(id);
+        if !check(engine, &local, tolerance)?.passed() {
+            failing_gates.push(id);
+        }
+    }
+    let culprit = match failing_gates.first() {
+        Some(&id) => Culprit::Gate {
+            node: graph.node(id).name.clone(),
+            kind: graph.gate(id).expect("a gate").kind(),
+        },
+        None => fan_out_culprit(engine, graph, &values, &live, tolerance)?,
+    };
+    Ok(Blame {
+        culprit,
+        failing_gates: failing_gates
+            .iter()
+            .map(|&id| graph.node(id).name.clone())
+            .collect(),
+    })
+}
+
+fn fan_out_culprit(
+    engine: &dyn Engine,
+    graph: &Graph,
+    values: &[Value],
+    live: &[bool],
+    tolerance: &Tolerance,
+) -> Result<Culprit, EngineError> {
+    let users = graph.users();
+    for id in graph.ids() {
+        let is_target = matches!(graph.node(id).op, Op::Leaf(LeafKind::Target, _));
+        if is_target || users[id.0].len() < 2 || !live[id.0] {
+            continue;
+        }
+        let local = LocalGraph::new(graph, values, id).of_fan_out(id, &users[id.0]);
+        if !check(engine, &local, tolerance)?.passed() {
+            return Ok(Culprit::FanOut {
+                node: graph.node(id).name.clone(),
+            });
+        }
+    }
+    Ok(Culprit::Unlocated)
+}
+
+/// Whether each node reaches a loss (a loss reaches itself).
+pub fn live_nodes(graph: &Graph) -> Vec<bool> {
+    let mut live: Vec<bool> = graph.ids().map(|id| graph.is_loss(id)).collect();
+    for id in graph.ids().rev() {
+        if live[id.0]
+            && let Some(gate) = graph.gate(id)
+        {
+            for &operand in gate.operands().iter() {
+                live[operand.0] = true;
+            }
+        }
+    }
+    live
+}
+
+/// A small graph built around one suspect, with leaves holding the original values.
+struct LocalGraph<'g> {
+    graph: &'g Graph,
+    values: &'g [Value],
+    nodes: Vec<Node>,
+    rng: ChaCha8Rng,
+}
+
+impl<'g> LocalGraph<'g> {
+    fn new(graph: &'g Graph, values: &'g [Value], suspect: NodeId) -> Self {
+        LocalGraph {
+            graph,
+            values,
+            nodes: Vec::new(),
+            // The upstream gradients depend only on the suspect, so blame is reproducible.
+            rng: ChaCha8Rng::seed_from_u64(suspect.0 as u64),
+        }
+    }
+
+    /// The gate alone: one fresh leaf per operand slot, then the upstream loss.
+    fn of_gate(mut self, id: NodeId) -> Graph {
+        let gate = *self.graph.gate(id).expect("a gate");
+        let mut slot = 0;
+        let local_gate = gate.map_operands(|operand| {
+            slot += 1;
+            let suffix = if slot == 2 && gate.operands()[0] == operand {
+                "#2"
+            } else {
+                ""
+            };
+            self.leaf_copy(operand, suffix)
+        });
+        self.gate_with_upstream(id, local_gate, "");
+        Graph::new(self.nodes).expect("a local graph of a valid gate is valid")
+    }
+
+    /// The node as a leaf and each of its users, their other operands as fresh leaves.
+    fn of_fan_out(mut self, id: NodeId, users: &[NodeId]) -> Graph {
+        let shared = self.leaf_copy(id, "");
+        let mut seen = Vec::new();
+        for &user in users {
+            if seen.contains(&user) {
+                continue; // add(x, x): one user, both slots already point at the shared leaf
+            }
+            seen.push(user);
+            let gate = *self.graph.gate(user).expect("users are gates");
+            let suffix = format!("@{}", self.graph.node(user).name);
+            let local_gate = gate.map_operands(|operand| {
+                if operand == id {
+                    shared
+                } else {
+                    self.leaf_copy(operand, &suffix)
+                }
+            });
+            self.gate_with_upstream(user, local_gate, &suffix);
+        }
+        Graph::new(self.nodes).expect("a local graph of valid gates is valid")
+    }
+
+    /// A leaf with the value `operand` had: constant if it was a target, else differentiable.
+    fn leaf_copy(&mut self, operand: NodeId, suffix: &str) -> NodeId {
+        let value = self.values[operand.0].clone();
+        let kind = match (&self.graph.node(operand).op, &value) {
+            (Op::Leaf(LeafKind::Target, _), _) => LeafKind::Target,
+            (_, Value::Matrix(_)) => LeafKind::Weight,
+            _ => LeafKind::Input,
+        };
+        let name = format!("{}{suffix}", self.graph.node(operand).name);
+        self.push(name, Op::Leaf(kind, value))
+    }
+
+    /// The gate, and unless it is a loss, `sqerr(y, y − g)` with a random upstream `g`.
+    fn gate_with_upstream(&mut self, original: NodeId, gate: Gate, suffix: &str) {
+        let name = format!("{}{suffix}", self.graph.node(original).name);
+        let output = self.push(name.clone(), Op::Gate(gate));
+        if let Value::Vector(y) = &self.values[original.0] {
+            let upstream: Vec<f64> = (0..y.nrows())
+                .map(|_| StandardNormal.sample(&mut self.rng))
+                .collect();
+            // dE/dy = y − t = g when t = y − g.
+            let target = Col::from_fn(y.nrows(), |i| y[i] - upstream[i]);
+            let target = self.push(
+                format!("{name}.upstream"),
+                Op::Leaf(LeafKind::Target, Value::Vector(target)),
+            );
+            self.push(
+                format!("{name}.loss"),
+                Op::Gate(Gate::Sqerr { output, target }),
+            );
+        }
+    }
+
+    fn push(&mut self, name: String, op: Op) -> NodeId {
+        self.nodes.push(Node { name, op });
+        NodeId(self.nodes.len() - 1)
+    }
+}

@@ -1,0 +1,250 @@
+//! Mutant engines: the reference with exactly one deliberate, realistic bug each, so that
+//! gradfuzz can prove on every run that it finds the bugs people write.
+//!
+//! Each mutant reuses the reference driver and changes one thing: one gate's partials, the
+//! summation at fan-out, or the gradients handed back.
+
+use super::reference::{Rules, backpropagate, sum_into};
+use super::{Engine, EngineError, Gradients};
+use crate::gate::{Gate, Partial, Value, matrix, vector};
+use crate::graph::{Graph, NodeId, Shape};
+use faer::Col;
+
+/// The bug a mutant carries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Bug {
+    FanoutOverwrite,
+    AddFirstOnly,
+    AddSelfOnce,
+    MatvecNoTranspose,
+    MatvecOuterTransposed,
+    SigmoidOfInput,
+    SigmoidNoOneMinus,
+    SqerrSign,
+    SqerrNoHalf,
+    SqerrSecondDropped,
+    WeightTyingLast,
+    LastEntryZero,
+    /// Every gradient times `1 + delta`.
+    Scale(f64),
+    SigmoidF32,
+}
+
+/// Every named mutant with a line on its bug.
+pub const CATALOGUE: &[(&str, Bug, &str)] = &[
+    (
+        "fanout-overwrite",
+        Bug::FanoutOverwrite,
+        "a vector that feeds several gates keeps the last gradient instead of the sum",
+    ),
+    (
+        "add-first-only",
+        Bug::AddFirstOnly,
+        "add passes the gradient to its first argument only",
+    ),
+    (
+        "add-self-once",
+        Bug::AddSelfOnce,
+        "add(x, x) gives x the gradient once instead of twice",
+    ),
+    (
+        "matvec-no-transpose",
+        Bug::MatvecNoTranspose,
+        "the vector's gradient is W g instead of Wᵀ g (square W only)",
+    ),
+    (
+        "matvec-outer-transposed",
+        Bug::MatvecOuterTransposed,
+        "the weight's gradient is (g ⊗ o)ᵀ (square W only)",
+    ),
+    (
+        "sigmoid-of-input",
+        Bug::SigmoidOfInput,
+        "σ' computed as s(1 − s) from the gate's input instead of o(1 − o)",
+    ),
+    (
+        "sigmoid-no-one-minus",
+        Bug::SigmoidNoOneMinus,
+        "sigmoid's backward is g ⊙ o, without (1 − o)",
+    ),
+    (
+        "sqerr-sign",
+        Bug::SqerrSign,
+        "sqerr's gradient is t − o instead of o − t",
+    ),
+    (
+        "sqerr-no-half",
+        Bug::SqerrNoHalf,
+        "sqerr's gradient is 2(o − t), as if the loss had no ½",
+    ),
+    (
+        "sqerr-second-dropped",
+        Bug::SqerrSecondDropped,
+        "no gradient flows into a computed second argument of sqerr",
+    ),
+    (
+        "weight-tying-last",
+        Bug::WeightTyingLast,
+        "a weight used by several matvecs keeps only the last gradient",
+    ),
+    (
+        "last-entry-zero",
+        Bug::LastEntryZero,
+        "the last entry of every leaf gradient is 0 (an off-by-one bound)",
+    ),
+    (
+        "scale-1e-6",
+        Bug::Scale(1e-6),
+        "every gradient times (1 + 1e-6)",
+    ),
+    (
+        "sigmoid-f32",
+        Bug::SigmoidF32,
+        "sigmoid's backward computed in single precision",
+    ),
+];
+
+/// A mutant engine.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Mutant {
+    pub name: &'static str,
+    pub bug: Bug,
+}
+
+impl Mutant {
+    /// The mutant for `NAME` in `mutant:NAME`, including the parameterised `scale=DELTA`.
+    pub fn by_name(name: &str) -> Result<Mutant, String> {
+        if let Some(delta) = name.strip_prefix("scale=") {
+            return match delta.parse::<f64>() {
+                Ok(d) if d.is_finite() => Ok(Mutant {
+                    name: "scale=DELTA",
+                    bug: Bug::Scale(d),
+                }),
+                _ => Err(format!(
+                    "`mutant:scale=DELTA` needs a finite number, not `{delta}`"
+                )),
+            };
+        }
+        CATALOGUE
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|&(name, bug, _)| Mutant { name, bug })
+            .ok_or_else(|| format!("unknown mutant `{name}` (run `gradfuzz engines` for the list)"))
+    }
+}
+
+impl Engine for Mutant {
+    fn name(&self) -> String {
+        match self.bug {
+            Bug::Scale(delta) if self.name == "scale=DELTA" => format!("mutant:scale={delta:e}"),
+            _ => format!("mutant:{}", self.name),
+        }
+    }
+
+    fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
+        let mut gradients = backpropagate(graph, self);
+        match self.bug {
+            Bug::LastEntryZero | Bug::Scale(_) => {
+                for leaf in graph.differentiable_leaves() {
+                    let mut gradient = gradients.get(leaf).expect("every leaf").clone();
+                    let len = gradient.len();
+                    match self.bug {
+                        Bug::LastEntryZero => *gradient.entry_mut(len - 1) = 0.0,
+                        Bug::Scale(delta) => {
+                            (0..len).for_each(|k| *gradient.entry_mut(k) *= 1.0 + delta)
+                        }
+                        _ => unreachable!("only the output-stage bugs reach here"),
+                    }
+                    gradients.set(leaf, gradient);
+                }
+            }
+            _ => {}
+        }
+        Ok(gradients)
+    }
+}
+
+impl Rules for Mutant {
+    fn partials(
+        &self,
+        gate: &Gate,
+        values: &[Value],
+        output: &Value,
+        upstream: &Value,
+    ) -> Vec<Partial> {
+        let mut partials = gate.backward(|n| &values[n.0], output, upstream);
+        match (self.bug, *gate) {
+            (Bug::AddFirstOnly, Gate::Add(..)) => partials.truncate(1),
+            (Bug::AddSelfOnce, Gate::Add(a, b)) if a == b => partials.truncate(1),
+            (Bug::MatvecNoTranspose, Gate::Matvec { weight, .. }) => {
+                let w = matrix(&values[weight.0]);
+                if w.nrows() == w.ncols() {
+                    partials[1].gradient = Value::Vector(w * vector(upstream));
+                }
+            }
+            (Bug::MatvecOuterTransposed, Gate::Matvec { .. }) => {
+                let outer = matrix(&partials[0].gradient);
+                if outer.nrows() == outer.ncols() {
+                    partials[0].gradient = Value::Matrix(outer.transpose().to_owned());
+                }
+            }
+            (Bug::SigmoidOfInput, Gate::Sigmoid(s)) => {
+                let (g, s) = (vector(upstream), vector(&values[s.0]));
+                partials[0].gradient =
+                    Value::Vector(Col::from_fn(s.nrows(), |i| g[i] * s[i] * (1.0 - s[i])));
+            }
+            (Bug::SigmoidNoOneMinus, Gate::Sigmoid(_)) => {
+                let (g, o) = (vector(upstream), vector(output));
+                partials[0].gradient = Value::Vector(Col::from_fn(o.nrows(), |i| g[i] * o[i]));
+            }
+            (Bug::SigmoidF32, Gate::Sigmoid(_)) => {
+                let (g, o) = (vector(upstream), vector(output));
+                partials[0].gradient = Value::Vector(Col::from_fn(o.nrows(), |i| {
+                    let (g, o) = (g[i] as f32, o[i] as f32);
+                    (g * o * (1.0 - o)) as f64
+                }));
+            }
+            (Bug::SqerrSign, Gate::Sqerr { .. }) => {
+                for partial in &mut partials {
+                    scale(&mut partial.gradient, -1.0);
+                }
+            }
+            (Bug::SqerrNoHalf, Gate::Sqerr { .. }) => {
+                for partial in &mut partials {
+                    scale(&mut partial.gradient, 2.0);
+                }
+            }
+            (Bug::SqerrSecondDropped, Gate::Sqerr { .. }) => partials.truncate(1),
+            _ => {}
+        }
+        partials
+    }
+
+    fn accumulate(
+        &self,
+        graph: &Graph,
+        node: NodeId,
+        gradient: &mut Option<Value>,
+        partial: Value,
+    ) {
+        let is_weight = matches!(graph.shape(node), Shape::Matrix(..));
+        let overwrite = match self.bug {
+            Bug::FanoutOverwrite => !is_weight,
+            Bug::WeightTyingLast => is_weight,
+            _ => false,
+        };
+        if overwrite {
+            *gradient = Some(partial);
+        } else {
+            sum_into(gradient, partial);
+        }
+    }
+}
+
+fn scale(value: &mut Value, factor: f64) {
+    match value {
+        Value::Scalar(x) => *x *= factor,
+        Value::Vector(v) => *v = &*v * faer::Scale(factor),
+        Value::Matrix(m) => *m = &*m * faer::Scale(factor),
+    }
+}

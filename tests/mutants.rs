@@ -1,0 +1,151 @@
+//! gradfuzz catches every mutant, blames the right gate or fan-out, and shrinks each to a
+//! small case; the reference engine passes the same runs.
+
+use gradfuzz::blame::blame;
+use gradfuzz::case;
+use gradfuzz::check::{Tolerance, check};
+use gradfuzz::engine::{self, Reference, mutant::CATALOGUE};
+use gradfuzz::fuzz::{Budget, FuzzConfig, diagnose, fuzz};
+use std::path::Path;
+
+/// What each mutant's blame must say: the gate kind whose rule is wrong, or fan-out.
+/// `last-entry-zero` corrupts every leaf gradient after backpropagation; on its smallest
+/// graph (an `sqerr` alone) that cannot be told apart from a wrong `sqerr` rule.
+const EXPECTED_BLAME: &[(&str, &str)] = &[
+    ("fanout-overwrite", "fan-out"),
+    ("add-first-only", "add"),
+    ("add-self-once", "fan-out"),
+    ("matvec-no-transpose", "matvec"),
+    ("matvec-outer-transposed", "matvec"),
+    ("sigmoid-of-input", "sigmoid"),
+    ("sigmoid-no-one-minus", "sigmoid"),
+    ("sqerr-sign", "sqerr"),
+    ("sqerr-no-half", "sqerr"),
+    ("sqerr-second-dropped", "sqerr"),
+    ("weight-tying-last", "fan-out"),
+    ("last-entry-zero", "sqerr"),
+    ("sigmoid-f32", "sigmoid"),
+];
+
+/// The mutants the default oracle must catch without the tight oracle.
+fn coarse_mutants() -> impl Iterator<Item = &'static str> {
+    CATALOGUE
+        .iter()
+        .map(|(name, _, _)| *name)
+        .filter(|name| !matches!(*name, "scale-1e-6" | "sigmoid-f32"))
+}
+
+fn config(seed: u64) -> FuzzConfig {
+    FuzzConfig {
+        seed,
+        budget: Budget::Graphs(1000),
+        keep_failures: 1,
+        jobs: 2,
+        ..FuzzConfig::default()
+    }
+}
+
+#[test]
+fn every_coarse_mutant_is_caught_by_1000_graphs_and_the_reference_is_not() {
+    for seed in 1..=3 {
+        let reference = fuzz(&Reference, &config(seed));
+        assert!(
+            reference.passed(),
+            "reference, seed {seed}: {:?}",
+            reference.failures.first().map(|f| &f.report)
+        );
+        for name in coarse_mutants() {
+            let engine = engine::by_name(&format!("mutant:{name}")).expect("catalogued");
+            let summary = fuzz(engine.as_ref(), &config(seed));
+            assert!(
+                summary.failing_graphs > 0,
+                "mutant:{name} escaped seed {seed}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_mutant_case_is_small_and_blames_the_right_gate_or_fan_out() {
+    for (name, expected) in EXPECTED_BLAME {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("cases/mutants/{name}.yaml"));
+        let case = case::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            case.engine.as_deref(),
+            Some(format!("mutant:{name}").as_str())
+        );
+        assert!(case.graph.len() <= 6, "{name}: {} nodes", case.graph.len());
+        assert!(
+            case.graph.largest_dim() <= 2,
+            "{name}: dim {}",
+            case.graph.largest_dim()
+        );
+        let engine = engine::by_name(&format!("mutant:{name}")).expect("catalogued");
+        let tolerance = case.tolerance.unwrap_or_default();
+        assert!(
+            !check(engine.as_ref(), &case.graph, &tolerance)
+                .expect("runs")
+                .passed(),
+            "{name} passes its own case"
+        );
+        assert!(
+            check(&Reference, &case.graph, &tolerance)
+                .expect("runs")
+                .passed(),
+            "the reference fails {name}'s case"
+        );
+        let blame = blame(engine.as_ref(), &case.graph, &tolerance).expect("runs");
+        assert_eq!(
+            blame.culprit.signature(),
+            *expected,
+            "{name}: {}",
+            blame.culprit
+        );
+    }
+}
+
+#[test]
+fn fuzzing_a_mutant_shrinks_the_failure_and_keeps_its_blame() {
+    let engine = engine::by_name("mutant:matvec-no-transpose").expect("catalogued");
+    let config = config(1);
+    let mut summary = fuzz(engine.as_ref(), &config);
+    diagnose(engine.as_ref(), &config, &mut summary);
+    let failure = summary.failures.first().expect("caught");
+    let shrunk = failure.shrunk.as_ref().expect("shrunk");
+    assert!(shrunk.graph.len() < failure.graph.len());
+    assert_eq!(shrunk.blame.culprit.signature(), "matvec");
+    assert_eq!(
+        failure.blame.as_ref().expect("blamed").culprit.signature(),
+        "matvec"
+    );
+    // The saved case replays: the mutant fails it, as its `expect: mismatch` says.
+    let case = failure.to_case(&engine.name(), &config);
+    let text = case::to_yaml(&case);
+    let back = case::parse(
+        text.as_bytes(),
+        "saved.yaml",
+        "saved",
+        &case::SizeLimits::default(),
+    )
+    .expect("valid");
+    assert_eq!(back.expect, case::Expect::Mismatch);
+    assert!(
+        !check(engine.as_ref(), &back.graph, &Tolerance::default())
+            .expect("runs")
+            .passed()
+    );
+}
+
+#[test]
+fn the_engines_list_names_every_mutant_with_its_bug() {
+    let listed = engine::catalogue();
+    for (name, _, about) in CATALOGUE {
+        assert!(
+            listed
+                .iter()
+                .any(|(n, a)| n == &format!("mutant:{name}") && a == about),
+            "{name}"
+        );
+    }
+    assert!(listed.iter().any(|(n, _)| n == "mutant:scale=DELTA"));
+}
