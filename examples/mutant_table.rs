@@ -3,13 +3,55 @@
 //! the size and blame of the shrunk case from the first seed that caught it.
 //!
 //! `cargo run --release --example mutant_table` prints the table;
-//! `cargo run --release --example mutant_table -- --write` also rewrites `cases/mutants/`.
+//! `cargo run --release --example mutant_table -- --write` also rewrites `cases/mutants/`;
+//! `cargo run --release --example mutant_table -- --scale` prints the `mutant:scale=DELTA`
+//! table instead: DELTA from 1e-3 to 1e-12 against the median graphs until detection.
 
 use gradfuzz::case;
 use gradfuzz::engine::{self, mutant::CATALOGUE};
 use gradfuzz::fuzz::{Budget, FuzzConfig, diagnose, fuzz};
 
+/// Graphs each seed may take for `--scale`.
+const SCALE_BUDGET: u64 = 10_000;
+
+fn scale_table() {
+    println!("| DELTA | seeds caught (of 10) | median graphs until first detection |");
+    println!("|---|---|---|");
+    for exponent in 3..=12 {
+        let engine =
+            engine::by_name(&format!("mutant:scale=1e-{exponent}")).expect("a valid delta");
+        let mut first: Vec<u64> = (1..=10)
+            .filter_map(|seed| {
+                let config = FuzzConfig {
+                    seed,
+                    budget: Budget::Graphs(SCALE_BUDGET),
+                    keep_failures: 1,
+                    jobs: 2,
+                    ..FuzzConfig::default()
+                };
+                fuzz(engine.as_ref(), &config)
+                    .failures
+                    .first()
+                    .map(|f| f.index + 1)
+            })
+            .collect();
+        first.sort_unstable();
+        // Seeds that never caught it count as beyond the budget for the median.
+        let caught = first.len();
+        let mut all: Vec<Option<u64>> = first.into_iter().map(Some).collect();
+        all.resize(10, None);
+        let median = match (all[4], all[5]) {
+            (Some(a), Some(b)) => format!("{}", (a + b) as f64 / 2.0),
+            _ => format!("> {SCALE_BUDGET}"),
+        };
+        println!("| 1e-{exponent} | {caught} | {median} |");
+    }
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--scale") {
+        return scale_table();
+    }
     let write = std::env::args().any(|a| a == "--write");
     println!(
         "| mutant | seeds caught (of 10) | median graphs until first detection | shrunk nodes | shrunk largest dim | blame |"

@@ -4,6 +4,7 @@
 
 use gradfuzz::fuzz::graph_for;
 use gradfuzz::gate::Gate;
+use gradfuzz::generate::ValueMode;
 use gradfuzz::graph::{Graph, LeafKind, NodeId, Op, Shape};
 use gradfuzz::recipe::Limits;
 
@@ -83,7 +84,7 @@ fn main() {
     let mut counts = vec![0u64; tests.len()];
     let (mut nodes, mut scalars) = (0u64, 0u64);
     for index in 0..graphs {
-        let graph = graph_for(seed, index, &limits);
+        let graph = graph_for(seed, index, &limits, ValueMode::Normal);
         nodes += graph.len() as u64;
         scalars += graph
             .differentiable_leaves()

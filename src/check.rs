@@ -1,13 +1,24 @@
 //! Analytic against numeric: the tolerance model and the per-graph [`Report`].
 //!
-//! An entry passes when `|analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|) +
-//! oracle error`, where the oracle error is the finite-difference oracle's own estimate of
-//! its error (see [`crate::oracle`]). The ratio of the error to that tolerance is kept for
-//! every entry, so a report can say how close the closest call came.
+//! For each entry, with `C` the contribution scale of the derivative (see
+//! [`crate::oracle::Estimate`]), the *allowance* is
+//!
+//! ```text
+//! atol + rtol·max(|analytic|, |numeric|) + k·ε·C,    k = 16·(cone depth + 2 + largest dim)
+//! ```
+//!
+//! where the last term is the round-off that any sound computation of this derivative
+//! carries (the analytic side as much as the numeric one), so that cancellation does not make
+//! a tiny true gradient look wrong. The primary oracle decides when its own truncation
+//! estimate is within the allowance: the entry passes when
+//! `|analytic − numeric| ≤ allowance + truncation`. Otherwise (a flagged entry, or a primary too coarse for a verdict) the
+//! complex-step oracle decides, against the allowance alone. An entry that neither oracle can
+//! decide is *unchecked*; one where a gradient is NaN or infinite is *non-finite*. Neither is
+//! ever a pass.
 
 use crate::engine::{Engine, EngineError};
 use crate::graph::{Graph, NodeId, Shape};
-use crate::oracle::finite_differences;
+use crate::oracle::{Estimate, complex_step, finite_differences};
 
 /// The absolute and relative parts of the tolerance.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -19,10 +30,30 @@ pub struct Tolerance {
 impl Default for Tolerance {
     fn default() -> Self {
         Tolerance {
-            rtol: 1e-6,
-            atol: 1e-10,
+            rtol: 1e-10,
+            atol: 1e-30,
         }
     }
+}
+
+/// Which oracle gave an entry's verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Oracle {
+    /// The cancellation-free central difference (the primary).
+    CentralDifference,
+    /// The complex step (asked when the primary flags an entry or is too coarse).
+    ComplexStep,
+}
+
+/// The outcome for one entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Mismatch,
+    /// A gradient is NaN or infinite (the engine's, or the forward function's).
+    NonFinite,
+    /// No oracle could give a value precise enough for a verdict.
+    Unchecked,
 }
 
 /// One leaf entry, checked.
@@ -36,6 +67,8 @@ pub struct EntryCheck {
     /// `|analytic − numeric|`.
     pub error: f64,
     pub tolerance: f64,
+    pub verdict: Verdict,
+    pub oracle: Oracle,
 }
 
 impl EntryCheck {
@@ -53,11 +86,11 @@ impl EntryCheck {
 
     /// Whether either gradient is NaN or infinite: never a pass, never a plain mismatch.
     pub fn is_non_finite(&self) -> bool {
-        !(self.analytic.is_finite() && self.numeric.is_finite())
+        self.verdict == Verdict::NonFinite
     }
 
     pub fn is_mismatch(&self) -> bool {
-        !self.is_non_finite() && self.ratio() > 1.0
+        self.verdict == Verdict::Mismatch
     }
 
     /// `x[3]` for a vector leaf, `W1[1,2]` for a weight.
@@ -84,13 +117,17 @@ pub struct Report {
     pub mismatches: Vec<EntryCheck>,
     /// Entries where either side is NaN or infinite.
     pub non_finite: Vec<EntryCheck>,
+    /// Entries no oracle could decide at the requested tolerance.
+    pub unchecked: Vec<EntryCheck>,
+    /// Entries the complex-step oracle decided.
+    pub by_complex_step: usize,
     /// The entry with the largest error-to-tolerance ratio among the finite ones.
     pub closest: Option<EntryCheck>,
 }
 
 impl Report {
     pub fn passed(&self) -> bool {
-        self.mismatches.is_empty() && self.non_finite.is_empty()
+        self.mismatches.is_empty() && self.non_finite.is_empty() && self.unchecked.is_empty()
     }
 }
 
@@ -117,33 +154,101 @@ pub fn entry_checks(
     analytic.validate(graph)?;
     let values = graph.forward();
     let numeric = finite_differences(graph, &values);
+    let largest_dim = graph.largest_dim();
     let mut entries = Vec::new();
     for (leaf, estimates) in &numeric.by_leaf {
         let claimed = analytic
             .get(*leaf)
             .expect("validated: every leaf has a gradient");
         for (entry, estimate) in estimates.iter().enumerate() {
-            let a = claimed.entry(entry);
-            let n = estimate.derivative;
-            entries.push(EntryCheck {
-                leaf: *leaf,
-                entry,
-                analytic: a,
-                numeric: n,
-                error: (a - n).abs(),
-                tolerance: tolerance.atol + tolerance.rtol * a.abs().max(n.abs()) + estimate.error,
-            });
+            let second_oracle = || complex_step::derivative(graph, &values, *leaf, entry);
+            let mut decided = decide(
+                claimed.entry(entry),
+                estimate,
+                largest_dim,
+                tolerance,
+                second_oracle,
+            );
+            decided.leaf = *leaf;
+            decided.entry = entry;
+            entries.push(decided);
         }
     }
     Ok(entries)
 }
 
+/// The verdict on one entry (with leaf and entry left at zero for the caller to set).
+///
+/// The primary estimate decides when it is sharp (its truncation estimate within the
+/// allowance) and passes; otherwise `second_oracle` (the complex step) is asked and decides.
+pub fn decide(
+    analytic: f64,
+    estimate: &Estimate,
+    largest_dim: usize,
+    tolerance: &Tolerance,
+    second_oracle: impl FnOnce() -> f64,
+) -> EntryCheck {
+    let roundoff =
+        ROUNDOFF_UNITS * (estimate.depth + 2 + largest_dim) as f64 * f64::EPSILON * estimate.scale;
+    let allowance = |numeric: f64| {
+        tolerance.atol + tolerance.rtol * analytic.abs().max(numeric.abs()) + roundoff
+    };
+    let judge = |numeric: f64, tolerance: f64, oracle: Oracle| {
+        let error = (analytic - numeric).abs();
+        let verdict = if !(analytic.is_finite() && numeric.is_finite()) {
+            Verdict::NonFinite
+        } else if error <= tolerance {
+            Verdict::Pass
+        } else {
+            Verdict::Mismatch
+        };
+        EntryCheck {
+            leaf: NodeId(0),
+            entry: 0,
+            analytic,
+            numeric,
+            error,
+            tolerance,
+            verdict,
+            oracle,
+        }
+    };
+    let primary = estimate.derivative;
+    let sharp = estimate.truncation <= allowance(primary);
+    let by_primary = judge(
+        primary,
+        allowance(primary) + estimate.truncation,
+        Oracle::CentralDifference,
+    );
+    if !analytic.is_finite() || (sharp && by_primary.verdict == Verdict::Pass) {
+        return by_primary;
+    }
+    // Flagged, or too coarse to decide: the complex step, exact to round-off, decides.
+    let second = second_oracle();
+    let decided = judge(second, allowance(second), Oracle::ComplexStep);
+    if decided.verdict == Verdict::NonFinite && by_primary.verdict != Verdict::NonFinite {
+        // The primary has a finite value but cannot vouch for it, and the second has none.
+        return EntryCheck {
+            verdict: Verdict::Unchecked,
+            ..by_primary
+        };
+    }
+    decided
+}
+
+/// How many units of `ε·C` per node of the cone and per unit of dimension the round-off
+/// allowance takes: each node adds a few roundings of size `ε·C`, and a sum of `n` products
+/// up to `n` of them.
+pub const ROUNDOFF_UNITS: f64 = 16.0;
+
 impl Report {
     fn record(&mut self, entry: EntryCheck) {
         self.scalars += 1;
-        if entry.is_non_finite() {
-            self.non_finite.push(entry);
-            return;
+        self.by_complex_step += (entry.oracle == Oracle::ComplexStep) as usize;
+        match entry.verdict {
+            Verdict::NonFinite => return self.non_finite.push(entry),
+            Verdict::Unchecked => return self.unchecked.push(entry),
+            Verdict::Pass | Verdict::Mismatch => {}
         }
         if self
             .closest
@@ -155,5 +260,130 @@ impl Report {
         if entry.is_mismatch() {
             self.mismatches.push(entry);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimate(derivative: f64, truncation: f64) -> Estimate {
+        Estimate {
+            derivative,
+            truncation,
+            scale: 1.0,
+            depth: 1,
+        }
+    }
+
+    const EXACT: f64 = 0.25;
+
+    #[test]
+    fn a_sharp_primary_that_agrees_decides_without_the_second_oracle() {
+        let entry = decide(
+            EXACT,
+            &estimate(EXACT, 0.0),
+            1,
+            &Tolerance::default(),
+            || panic!("not asked"),
+        );
+        assert_eq!(
+            (entry.verdict, entry.oracle),
+            (Verdict::Pass, Oracle::CentralDifference)
+        );
+    }
+
+    #[test]
+    fn a_flagged_entry_is_decided_by_the_second_oracle_both_ways() {
+        // The primary is off by 1e-6; the complex step says the analytic value is right.
+        let cleared = decide(
+            EXACT,
+            &estimate(EXACT + 1e-6, 0.0),
+            1,
+            &Tolerance::default(),
+            || EXACT,
+        );
+        assert_eq!(
+            (cleared.verdict, cleared.oracle),
+            (Verdict::Pass, Oracle::ComplexStep)
+        );
+        // ... or confirms the mismatch.
+        let confirmed = decide(
+            EXACT,
+            &estimate(EXACT + 1e-6, 0.0),
+            1,
+            &Tolerance::default(),
+            || EXACT + 1e-6,
+        );
+        assert_eq!(
+            (confirmed.verdict, confirmed.oracle),
+            (Verdict::Mismatch, Oracle::ComplexStep)
+        );
+    }
+
+    #[test]
+    fn a_coarse_primary_cannot_pass_an_entry_alone() {
+        // Truncation 1e-3 would hide a 1e-4 error; the second oracle catches it.
+        let entry = decide(
+            EXACT + 1e-4,
+            &estimate(EXACT, 1e-3),
+            1,
+            &Tolerance::default(),
+            || EXACT,
+        );
+        assert_eq!(entry.verdict, Verdict::Mismatch);
+    }
+
+    #[test]
+    fn no_precise_oracle_means_unchecked_never_pass() {
+        let entry = decide(
+            EXACT,
+            &estimate(EXACT, 1e-3),
+            1,
+            &Tolerance::default(),
+            || f64::NAN,
+        );
+        assert_eq!(entry.verdict, Verdict::Unchecked);
+    }
+
+    #[test]
+    fn a_non_finite_gradient_is_its_own_outcome() {
+        let from_engine = decide(
+            f64::NAN,
+            &estimate(EXACT, 0.0),
+            1,
+            &Tolerance::default(),
+            || EXACT,
+        );
+        assert_eq!(from_engine.verdict, Verdict::NonFinite);
+        let from_forward = decide(
+            EXACT,
+            &estimate(f64::INFINITY, f64::NAN),
+            1,
+            &Tolerance::default(),
+            || f64::NAN,
+        );
+        assert_eq!(from_forward.verdict, Verdict::NonFinite);
+    }
+
+    #[test]
+    fn round_off_of_the_contribution_scale_is_allowed_and_no_more() {
+        // A true gradient of 0 made of terms of size 1: round-off of a few ε is allowed.
+        let cancelled = Estimate {
+            derivative: 0.0,
+            truncation: 0.0,
+            scale: 1.0,
+            depth: 2,
+        };
+        let ok = decide(
+            4.0 * f64::EPSILON,
+            &cancelled,
+            1,
+            &Tolerance::default(),
+            || 0.0,
+        );
+        assert_eq!(ok.verdict, Verdict::Pass);
+        let wrong = decide(1e-12, &cancelled, 1, &Tolerance::default(), || 0.0);
+        assert_eq!(wrong.verdict, Verdict::Mismatch);
     }
 }

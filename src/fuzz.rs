@@ -7,7 +7,7 @@ use crate::blame::{Blame, blame};
 use crate::case::{Case, Expect};
 use crate::check::{EntryCheck, Report, Tolerance, check};
 use crate::engine::{Engine, EngineError};
-use crate::generate::recipe_for;
+use crate::generate::{ValueMode, recipe_for};
 use crate::graph::Graph;
 use crate::recipe::{Limits, build};
 use crate::shrink::Shrinker;
@@ -28,6 +28,7 @@ pub struct FuzzConfig {
     pub seed: u64,
     pub budget: Budget,
     pub limits: Limits,
+    pub values: ValueMode,
     pub tolerance: Tolerance,
     pub jobs: usize,
     /// Failing graphs kept in full; later ones are only counted.
@@ -40,6 +41,7 @@ impl Default for FuzzConfig {
             seed: 0,
             budget: Budget::Graphs(100_000),
             limits: Limits::default(),
+            values: ValueMode::Normal,
             tolerance: Tolerance::default(),
             jobs: 1,
             keep_failures: 10,
@@ -83,6 +85,9 @@ pub struct FuzzSummary {
     pub failing_graphs: u64,
     pub mismatched_entries: u64,
     pub non_finite_entries: u64,
+    pub unchecked_entries: u64,
+    /// Entries decided by the complex-step oracle.
+    pub by_complex_step: u64,
     pub closest: Option<ClosestCall>,
     /// The first failing graphs, in graph order.
     pub failures: Vec<Failure>,
@@ -100,6 +105,7 @@ impl FuzzSummary {
     fn add(&mut self, index: u64, graph: Graph, report: Report, keep: usize) {
         self.graphs += 1;
         self.scalars += report.scalars as u64;
+        self.by_complex_step += report.by_complex_step as u64;
         if let Some(entry) = &report.closest {
             self.offer_closest(ClosestCall {
                 index,
@@ -111,6 +117,7 @@ impl FuzzSummary {
             self.failing_graphs += 1;
             self.mismatched_entries += report.mismatches.len() as u64;
             self.non_finite_entries += report.non_finite.len() as u64;
+            self.unchecked_entries += report.unchecked.len() as u64;
             if self.failures.len() < keep {
                 self.failures.push(Failure {
                     index,
@@ -142,6 +149,8 @@ impl FuzzSummary {
         self.failing_graphs += other.failing_graphs;
         self.mismatched_entries += other.mismatched_entries;
         self.non_finite_entries += other.non_finite_entries;
+        self.unchecked_entries += other.unchecked_entries;
+        self.by_complex_step += other.by_complex_step;
         if let Some(call) = other.closest {
             self.offer_closest(call);
         }
@@ -160,8 +169,8 @@ impl FuzzSummary {
 }
 
 /// The graph a run checks as number `index`.
-pub fn graph_for(seed: u64, index: u64, limits: &Limits) -> Graph {
-    build(&recipe_for(seed, index, limits), limits)
+pub fn graph_for(seed: u64, index: u64, limits: &Limits, values: ValueMode) -> Graph {
+    build(&recipe_for(seed, index, limits, values), limits)
 }
 
 /// Checks random graphs until the budget is spent (or an engine fails).
@@ -184,7 +193,7 @@ pub fn fuzz(engine: &dyn Engine, config: &FuzzConfig) -> FuzzSummary {
             {
                 break;
             }
-            let graph = graph_for(config.seed, index, &config.limits);
+            let graph = graph_for(config.seed, index, &config.limits, config.values);
             match check(engine, &graph, &config.tolerance) {
                 Ok(report) => local.add(index, graph, report, config.keep_failures),
                 Err(error) => {
@@ -218,7 +227,7 @@ pub fn diagnose(engine: &dyn Engine, config: &FuzzConfig, summary: &mut FuzzSumm
         else {
             continue;
         };
-        let recipe = recipe_for(config.seed, failure.index, &config.limits);
+        let recipe = recipe_for(config.seed, failure.index, &config.limits, config.values);
         let graph = shrinker.shrink_recipe(&recipe, &config.limits);
         let report = check(engine, &graph, &config.tolerance);
         let shrunk_blame = blame(engine, &graph, &config.tolerance);
@@ -260,8 +269,12 @@ impl Failure {
         Case {
             name: format!("{engine_slug}-seed{}-graph{}", config.seed, self.index),
             description: Some(format!(
-                "found by gradfuzz fuzz --engine {engine} --seed {} --max-nodes {} --max-dim {}: graph {}{shrunk_note}",
-                config.seed, config.limits.max_nodes, config.limits.max_dim, self.index
+                "found by gradfuzz fuzz --engine {engine} --seed {} --max-nodes {} --max-dim {} --values {}: graph {}{shrunk_note}",
+                config.seed,
+                config.limits.max_nodes,
+                config.limits.max_dim,
+                config.values.name(),
+                self.index
             )),
             engine: Some(engine.to_string()),
             expect: Expect::Mismatch,

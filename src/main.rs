@@ -7,6 +7,7 @@ use gradfuzz::check::{Tolerance, check};
 use gradfuzz::engine;
 use gradfuzz::engine::Engine;
 use gradfuzz::fuzz::{Budget, FuzzConfig, diagnose, fuzz, graph_for};
+use gradfuzz::generate::ValueMode;
 use gradfuzz::recipe::Limits;
 use gradfuzz::report;
 use gradfuzz::shrink::Shrinker;
@@ -20,11 +21,11 @@ gradfuzz: a gradient-checking harness and fuzzer for backpropagation
 
 usage:
   gradfuzz fuzz  [--seed N] [--graphs N | --time SECS] [--max-nodes N] [--max-dim N]
-                 [--engine E] [--jobs N] [--rtol X] [--atol X] [--save DIR]
+                 [--values normal|wide|extreme] [--engine E] [--jobs N] [--rtol X] [--atol X] [--save DIR]
   gradfuzz check PATH... [--engine E]      check case files, or folders of them
   gradfuzz shrink FILE [--engine E]        the smallest graph that still fails, as YAML
   gradfuzz explain FILE [--engine E]       values, gradients worst first, errors, blame
-  gradfuzz gen   [--seed N] [--index I] [--max-nodes N] [--max-dim N]
+  gradfuzz gen   [--seed N] [--index I] [--max-nodes N] [--max-dim N] [--values V]
                                            one random case (graph I of seed N) as YAML
   gradfuzz engines                         list the engines
 
@@ -123,6 +124,7 @@ fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
         (None, None) => defaults.budget,
     };
     let limits = limits(&mut args)?;
+    let values = values(&mut args)?;
     let engine_name = args
         .value("--engine")?
         .unwrap_or_else(|| "reference".into());
@@ -139,6 +141,7 @@ fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
         seed,
         budget,
         limits,
+        values,
         tolerance,
         jobs,
         ..defaults
@@ -167,17 +170,28 @@ fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
     })
 }
 
+fn values(args: &mut Flags) -> Result<ValueMode, String> {
+    match args.value("--values")? {
+        None => Ok(ValueMode::Normal),
+        Some(name) => ValueMode::by_name(&name)
+            .ok_or_else(|| format!("--values takes normal, wide or extreme, not `{name}`")),
+    }
+}
+
 fn gen_command(mut args: Flags) -> Result<ExitCode, String> {
     let seed = args.number("--seed")?.unwrap_or(0);
     let index = args.number("--index")?.unwrap_or(0);
     let limits = limits(&mut args)?;
+    let values = values(&mut args)?;
     args.finish()?;
-    let graph = graph_for(seed, index, &limits);
+    let graph = graph_for(seed, index, &limits, values);
     let case = Case {
         name: format!("seed-{seed}-graph-{index}"),
         description: Some(format!(
-            "gradfuzz gen --seed {seed} --index {index} --max-nodes {} --max-dim {}",
-            limits.max_nodes, limits.max_dim
+            "gradfuzz gen --seed {seed} --index {index} --max-nodes {} --max-dim {} --values {}",
+            limits.max_nodes,
+            limits.max_dim,
+            values.name()
         )),
         engine: None,
         expect: Expect::Pass,

@@ -3,7 +3,7 @@
 
 use crate::blame::Blame;
 use crate::case;
-use crate::check::{EntryCheck, Report};
+use crate::check::{EntryCheck, Oracle, Report, Verdict};
 use crate::fuzz::{Budget, FuzzConfig, FuzzSummary};
 use crate::gate::Value;
 use crate::graph::{Graph, Op};
@@ -14,8 +14,12 @@ pub const ENTRY_LINES: usize = 10;
 
 /// One checked entry: where, both values, the error and how it compares with the tolerance.
 pub fn entry_line(graph: &Graph, entry: &EntryCheck) -> String {
+    let oracle = match entry.oracle {
+        Oracle::CentralDifference => "",
+        Oracle::ComplexStep => " (complex step)",
+    };
     format!(
-        "{}: analytic {:+.12e}, numeric {:+.12e}, error {:.3e} = {} × tolerance {:.3e}",
+        "{}: analytic {:+.12e}, numeric {:+.12e}{oracle}, error {:.3e} = {} × tolerance {:.3e}",
         entry.label(graph),
         entry.analytic,
         entry.numeric,
@@ -39,6 +43,14 @@ pub fn ratio(value: f64) -> String {
 /// The failing entries of a graph, worst first, at most [`ENTRY_LINES`] of them.
 pub fn failing_entries(graph: &Graph, report: &Report, indent: &str) -> String {
     let mut out = String::new();
+    for entry in &report.unchecked {
+        let _ = writeln!(
+            out,
+            "{indent}UNCHECKED {}: analytic {:+.12e}; no oracle is precise enough for a verdict here",
+            entry.label(graph),
+            entry.analytic
+        );
+    }
     for entry in &report.non_finite {
         let _ = writeln!(
             out,
@@ -105,21 +117,22 @@ pub fn explain_text(
     let mut worst: Vec<&EntryCheck> = entries.iter().collect();
     worst.sort_by(|a, b| b.ratio().total_cmp(&a.ratio()));
     for entry in worst {
-        let verdict = if entry.is_non_finite() {
-            "NON-FINITE"
-        } else if entry.is_mismatch() {
-            "MISMATCH"
-        } else {
-            "ok"
+        let verdict = match entry.verdict {
+            Verdict::NonFinite => "NON-FINITE",
+            Verdict::Mismatch => "MISMATCH",
+            Verdict::Unchecked => "UNCHECKED",
+            Verdict::Pass => "ok",
         };
         let _ = writeln!(out, "  {verdict:<10} {}", entry_line(graph, entry));
     }
     let _ = writeln!(
         out,
-        "{} scalars: {} mismatched, {} non-finite",
+        "{} scalars: {} mismatched, {} non-finite, {} unchecked; {} decided by the complex step",
         report.scalars,
         report.mismatches.len(),
-        report.non_finite.len()
+        report.non_finite.len(),
+        report.unchecked.len(),
+        report.by_complex_step
     );
     if let Some(blame) = blame {
         out.push_str(&blame_lines(blame, ""));
@@ -160,12 +173,13 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
     for failure in &summary.failures {
         let _ = writeln!(
             out,
-            "graph {} ({} nodes, largest dim {}): {} mismatched, {} non-finite entries",
+            "graph {} ({} nodes, largest dim {}): {} mismatched, {} non-finite, {} unchecked entries",
             failure.index,
             failure.graph.len(),
             failure.graph.largest_dim(),
             failure.report.mismatches.len(),
             failure.report.non_finite.len(),
+            failure.report.unchecked.len(),
         );
         out.push_str(&failing_entries(&failure.graph, &failure.report, "  "));
         if let Some(blame) = &failure.blame {
@@ -186,8 +200,12 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
         }
         let _ = writeln!(
             out,
-            "  reproduce: gradfuzz gen --seed {} --index {} --max-nodes {} --max-dim {} > case.yaml",
-            config.seed, failure.index, config.limits.max_nodes, config.limits.max_dim
+            "  reproduce: gradfuzz gen --seed {} --index {} --max-nodes {} --max-dim {} --values {} > case.yaml",
+            config.seed,
+            failure.index,
+            config.limits.max_nodes,
+            config.limits.max_dim,
+            config.values.name()
         );
     }
     if summary.failing_graphs > summary.failures.len() as u64 {
@@ -207,10 +225,11 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
     let _ = writeln!(out, "summary");
     let _ = writeln!(
         out,
-        "  run:          engine {engine}, seed {}, {budget}, max {} nodes, dims 1..={}, rtol {:e}, atol {:e}",
+        "  run:          engine {engine}, seed {}, {budget}, max {} nodes, dims 1..={}, values {}, rtol {:e}, atol {:e}",
         config.seed,
         config.limits.max_nodes,
         config.limits.max_dim,
+        config.values.name(),
         config.tolerance.rtol,
         config.tolerance.atol
     );
@@ -234,6 +253,12 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
         out,
         "  non-finite:   {} entries",
         summary.non_finite_entries
+    );
+    let _ = writeln!(out, "  unchecked:    {} entries", summary.unchecked_entries);
+    let _ = writeln!(
+        out,
+        "  second oracle: {} entries decided by the complex step",
+        summary.by_complex_step
     );
     let verdict = if summary.stopped_by.is_some() {
         "STOPPED"

@@ -4,6 +4,7 @@
 use gradfuzz::case::{self, Case, Expect, SizeLimits};
 use gradfuzz::fuzz::graph_for;
 use gradfuzz::gate::Value;
+use gradfuzz::generate::ValueMode;
 use gradfuzz::graph::{Graph, Op};
 use gradfuzz::recipe::{Limits, Recipe, Step, build};
 use rand::{RngExt, SeedableRng};
@@ -143,7 +144,7 @@ fn round_trip(graph: Graph) -> Graph {
 #[test]
 fn generated_graphs_round_trip_bit_for_bit() {
     for index in 0..500 {
-        let graph = graph_for(5, index, &Limits::default());
+        let graph = graph_for(5, index, &Limits::default(), ValueMode::Extreme);
         let back = round_trip(graph.clone());
         assert!(same_bits(&graph, &back), "graph {index}");
     }

@@ -9,8 +9,9 @@ use gradfuzz::fuzz::{Budget, FuzzConfig, diagnose, fuzz};
 use std::path::Path;
 
 /// What each mutant's blame must say: the gate kind whose rule is wrong, or fan-out.
-/// `last-entry-zero` corrupts every leaf gradient after backpropagation; on its smallest
-/// graph (an `sqerr` alone) that cannot be told apart from a wrong `sqerr` rule.
+/// `last-entry-zero` and `scale-1e-6` corrupt every leaf gradient after backpropagation; on
+/// their smallest graph (an `sqerr` alone) that cannot be told apart from a wrong `sqerr`
+/// rule.
 const EXPECTED_BLAME: &[(&str, &str)] = &[
     ("fanout-overwrite", "fan-out"),
     ("add-first-only", "add"),
@@ -24,10 +25,12 @@ const EXPECTED_BLAME: &[(&str, &str)] = &[
     ("sqerr-second-dropped", "sqerr"),
     ("weight-tying-last", "fan-out"),
     ("last-entry-zero", "sqerr"),
+    ("scale-1e-6", "sqerr"),
     ("sigmoid-f32", "sigmoid"),
 ];
 
-/// The mutants the default oracle must catch without the tight oracle.
+/// The mutants that a coarse check (rtol 1e-6, as with an ordinary central difference) must
+/// already catch; `scale-1e-6` and `sigmoid-f32` need the tight default oracle.
 fn coarse_mutants() -> impl Iterator<Item = &'static str> {
     CATALOGUE
         .iter()
@@ -46,7 +49,7 @@ fn config(seed: u64) -> FuzzConfig {
 }
 
 #[test]
-fn every_coarse_mutant_is_caught_by_1000_graphs_and_the_reference_is_not() {
+fn every_mutant_is_caught_by_1000_graphs_and_the_reference_is_not() {
     for seed in 1..=3 {
         let reference = fuzz(&Reference, &config(seed));
         assert!(
@@ -54,7 +57,7 @@ fn every_coarse_mutant_is_caught_by_1000_graphs_and_the_reference_is_not() {
             "reference, seed {seed}: {:?}",
             reference.failures.first().map(|f| &f.report)
         );
-        for name in coarse_mutants() {
+        for (name, _, _) in CATALOGUE {
             let engine = engine::by_name(&format!("mutant:{name}")).expect("catalogued");
             let summary = fuzz(engine.as_ref(), &config(seed));
             assert!(
@@ -62,6 +65,24 @@ fn every_coarse_mutant_is_caught_by_1000_graphs_and_the_reference_is_not() {
                 "mutant:{name} escaped seed {seed}"
             );
         }
+    }
+}
+
+#[test]
+fn the_coarse_mutants_need_no_tight_tolerance() {
+    let coarse = FuzzConfig {
+        tolerance: Tolerance {
+            rtol: 1e-6,
+            atol: 1e-10,
+        },
+        ..config(1)
+    };
+    for name in coarse_mutants() {
+        let engine = engine::by_name(&format!("mutant:{name}")).expect("catalogued");
+        assert!(
+            fuzz(engine.as_ref(), &coarse).failing_graphs > 0,
+            "mutant:{name} escaped rtol 1e-6"
+        );
     }
 }
 

@@ -1,0 +1,60 @@
+//! The oracles: numeric `dE/d(leaf entry)` from the forward function alone, never from a
+//! backward rule or an engine.
+//!
+//! - [`difference`] (primary): the central difference `(E(θ+h) − E(θ−h)) / 2h`, computed
+//!   without cancellation: instead of two losses that are subtracted, the difference
+//!   `E(θ+h) − E(θ−h)` itself is carried through the perturbed leaf's downstream cone, with
+//!   rules that are exact algebra (see that module). What remains is truncation, `h²E'''/6`,
+//!   which the step `h = 1e-7·max(|θ|, 1)` makes tiny, and round-off of order `ε` times the
+//!   size of the contributions summed, which the same pass bounds.
+//! - [`complex_step`] (second): `Im E(θ + i·h)/h`, exact up to round-off for these analytic
+//!   gates. It is asked about every entry the primary flags, and about any entry where the
+//!   primary's own error estimate is too large for a verdict.
+
+pub mod complex_step;
+pub mod difference;
+
+use crate::gate::Value;
+use crate::graph::{Graph, NodeId};
+
+/// The relative step of the central difference. Round-off no longer grows as `ε/h` (the
+/// difference is carried, not computed by subtraction), so the step only has to keep the
+/// truncation error `h²E'''/6` small.
+pub const RELATIVE_STEP: f64 = 1e-7;
+
+/// A numeric derivative with its error estimate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Estimate {
+    /// The numeric derivative.
+    pub derivative: f64,
+    /// Truncation error estimate: `|D(h) − D(2h)|`, three times the asymptotic truncation
+    /// error of `D(h)`.
+    pub truncation: f64,
+    /// The contribution scale `C`: a bound on the sum of the magnitudes of every term that
+    /// makes up the derivative. Any sound computation of the derivative, analytic or numeric,
+    /// carries round-off of order `ε·C`.
+    pub scale: f64,
+    /// The number of nodes in the perturbation's downstream cone.
+    pub depth: usize,
+}
+
+/// Numeric gradients of every differentiable leaf, entries in row-major order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NumericGradients {
+    pub by_leaf: Vec<(NodeId, Vec<Estimate>)>,
+}
+
+/// The primary oracle for every entry of every `input` and `weight`.
+pub fn finite_differences(graph: &Graph, values: &[Value]) -> NumericGradients {
+    let magnitudes = difference::magnitudes(graph, values);
+    let by_leaf = graph
+        .differentiable_leaves()
+        .map(|leaf| {
+            (
+                leaf,
+                difference::leaf_estimates(graph, values, &magnitudes, leaf),
+            )
+        })
+        .collect();
+    NumericGradients { by_leaf }
+}

@@ -1,0 +1,136 @@
+//! The oracles against closed forms, the tolerance model's two numbers (the smallest bug it
+//! catches, how often it cries wolf), and the outcomes that are neither pass nor mismatch.
+
+use gradfuzz::case::{self, SizeLimits};
+use gradfuzz::check::{Tolerance, check};
+use gradfuzz::engine::{self, Engine, EngineError, Gradients, Reference};
+use gradfuzz::fuzz::{Budget, FuzzConfig, fuzz};
+use gradfuzz::generate::ValueMode;
+use gradfuzz::graph::Graph;
+use gradfuzz::oracle::{complex_step, finite_differences};
+use std::path::Path;
+
+fn seed_case(name: &str) -> case::Case {
+    case::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("cases/seed/{name}.yaml")))
+        .expect("seed case")
+}
+
+/// Both oracles reproduce the lecture's closed-form gradients of the two-layer network to
+/// within a few units of round-off (the closed forms are computed in `tests/seed_cases.rs`).
+#[test]
+fn both_oracles_match_the_closed_form_to_round_off() {
+    for name in ["two-layer", "matvec", "sigmoid", "add-fanout", "sqerr"] {
+        let case = seed_case(name);
+        let closed_form = case.gradients.as_ref().expect("seed gradients");
+        let values = case.graph.forward();
+        for (leaf, estimates) in finite_differences(&case.graph, &values).by_leaf {
+            let exact = closed_form.get(leaf).expect("every leaf");
+            for (entry, estimate) in estimates.iter().enumerate() {
+                let truth = exact.entry(entry);
+                let scale = estimate.scale.max(truth.abs());
+                let primary = (estimate.derivative - truth).abs() / scale;
+                assert!(
+                    primary < 1e-13,
+                    "{name} {entry}: central difference off by {primary:e}"
+                );
+                let second = complex_step::derivative(&case.graph, &values, leaf, entry);
+                let second_error = (second - truth).abs() / scale;
+                assert!(
+                    second_error < 1e-14,
+                    "{name} {entry}: complex step off by {second_error:e}"
+                );
+            }
+        }
+    }
+}
+
+/// A loss of about 5e7 with a gradient entry of 1: a plain central difference would lose
+/// about ε·E/h ≈ 1e-3 to cancellation; the carried difference does not.
+#[test]
+fn a_large_loss_does_not_blur_a_small_gradient() {
+    // E = ½(x0 − 1e4)² + ½(x1 − 1)², x = [0, 2]: dE/dx = [−1e4, 1].
+    let yaml =
+        "nodes:\n  x: {input: [0.0, 2.0]}\n  t: {target: [10000.0, 1.0]}\n  E: {sqerr: [x, t]}\n";
+    let graph = case::parse(yaml.as_bytes(), "big.yaml", "big", &SizeLimits::default())
+        .expect("valid")
+        .graph;
+    let values = graph.forward();
+    let numeric = &finite_differences(&graph, &values).by_leaf[0].1;
+    assert!(
+        (numeric[0].derivative + 1e4).abs() < 1e-9,
+        "{}",
+        numeric[0].derivative
+    );
+    assert!(
+        (numeric[1].derivative - 1.0).abs() < 1e-12,
+        "{}",
+        numeric[1].derivative
+    );
+}
+
+/// The reference engine wrong by a relative 1e-9 is caught with the default settings.
+#[test]
+fn a_relative_error_of_1e9_is_caught_and_the_reference_is_not_flagged() {
+    let scaled = engine::by_name("mutant:scale=1e-9").expect("a valid delta");
+    for values in [ValueMode::Normal, ValueMode::Wide, ValueMode::Extreme] {
+        let config = FuzzConfig {
+            seed: 9,
+            budget: Budget::Graphs(2000),
+            values,
+            jobs: 2,
+            ..FuzzConfig::default()
+        };
+        let reference = fuzz(&Reference, &config);
+        assert!(
+            reference.passed(),
+            "{values:?}: {:?}",
+            reference.failures.first().map(|f| &f.report)
+        );
+        assert_eq!(reference.unchecked_entries, 0);
+        let caught = fuzz(scaled.as_ref(), &config);
+        assert!(caught.failing_graphs > 0, "{values:?}: scale=1e-9 escaped");
+    }
+}
+
+/// Gradients that are NaN, from an engine.
+struct NanEngine;
+
+impl Engine for NanEngine {
+    fn name(&self) -> String {
+        "nan".into()
+    }
+    fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
+        let mut gradients = Reference.gradients(graph)?;
+        let leaf = graph.differentiable_leaves().next().expect("a leaf");
+        let mut value = gradients.get(leaf).expect("gradient").clone();
+        *value.entry_mut(0) = f64::NAN;
+        gradients.set(leaf, value);
+        Ok(gradients)
+    }
+}
+
+#[test]
+fn nan_from_an_engine_is_non_finite_never_a_pass_or_a_plain_mismatch() {
+    let case = seed_case("two-layer");
+    let report = check(&NanEngine, &case.graph, &Tolerance::default()).expect("runs");
+    assert_eq!(report.non_finite.len(), 1);
+    assert!(report.mismatches.is_empty());
+    assert!(!report.passed());
+}
+
+#[test]
+fn an_overflowing_forward_pass_is_non_finite() {
+    // s = W x = 1e200 · 1e200 overflows to infinity, and so does the loss.
+    let yaml = "nodes:\n  x: {input: [1.0e200]}\n  W: {weight: [[1.0e200]]}\n  s: {matvec: [W, x]}\n  t: {target: [0.0]}\n  E: {sqerr: [s, t]}\n";
+    let graph = case::parse(
+        yaml.as_bytes(),
+        "overflow.yaml",
+        "overflow",
+        &SizeLimits::default(),
+    )
+    .expect("valid")
+    .graph;
+    let report = check(&Reference, &graph, &Tolerance::default()).expect("runs");
+    assert_eq!(report.non_finite.len(), 2, "{report:?}");
+    assert!(!report.passed());
+}
