@@ -121,13 +121,18 @@ pub struct Report {
     pub unchecked: Vec<EntryCheck>,
     /// Entries the complex-step oracle decided.
     pub by_complex_step: usize,
+    /// The engine's own loss, when it gave one that differs from the forward pass.
+    pub loss_mismatch: Option<LossMismatch>,
     /// The entry with the largest error-to-tolerance ratio among the finite ones.
     pub closest: Option<EntryCheck>,
 }
 
 impl Report {
     pub fn passed(&self) -> bool {
-        self.mismatches.is_empty() && self.non_finite.is_empty() && self.unchecked.is_empty()
+        self.mismatches.is_empty()
+            && self.non_finite.is_empty()
+            && self.unchecked.is_empty()
+            && self.loss_mismatch.is_none()
     }
 }
 
@@ -137,11 +142,24 @@ pub fn check(
     graph: &Graph,
     tolerance: &Tolerance,
 ) -> Result<Report, EngineError> {
-    let mut report = Report::default();
-    for entry in entry_checks(engine, graph, tolerance)? {
+    let (entries, loss_mismatch) = analyse(engine, graph, tolerance)?;
+    let mut report = Report {
+        loss_mismatch,
+        ..Report::default()
+    };
+    for entry in entries {
         report.record(entry);
     }
     Ok(report)
+}
+
+/// An engine's own loss that differs from gradfuzz's forward pass: a forward mismatch,
+/// distinct from a gradient mismatch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossMismatch {
+    pub claimed: f64,
+    pub computed: f64,
+    pub tolerance: f64,
 }
 
 /// Every leaf entry of `graph`, checked: leaves in node order, entries in row-major order.
@@ -150,9 +168,35 @@ pub fn entry_checks(
     graph: &Graph,
     tolerance: &Tolerance,
 ) -> Result<Vec<EntryCheck>, EngineError> {
+    analyse(engine, graph, tolerance).map(|(entries, _)| entries)
+}
+
+/// The entries, and the engine's loss if it gave one that differs from the forward pass.
+fn analyse(
+    engine: &dyn Engine,
+    graph: &Graph,
+    tolerance: &Tolerance,
+) -> Result<(Vec<EntryCheck>, Option<LossMismatch>), EngineError> {
     let analytic = engine.gradients(graph)?;
     analytic.validate(graph)?;
     let values = graph.forward();
+    let loss_mismatch = analytic.loss.and_then(|claimed| {
+        let computed = graph.loss(&values);
+        // The loss is a sum of squares: round-off of a few ε per node times its magnitude.
+        let magnitude = loss_magnitude(graph, &values);
+        let allowance = tolerance.atol
+            + tolerance.rtol * computed.abs()
+            + ROUNDOFF_UNITS
+                * (graph.len() + graph.largest_dim()) as f64
+                * f64::EPSILON
+                * magnitude;
+        let off = !claimed.is_finite() || (claimed - computed).abs() > allowance;
+        off.then_some(LossMismatch {
+            claimed,
+            computed,
+            tolerance: allowance,
+        })
+    });
     let numeric = finite_differences(graph, &values);
     let largest_dim = graph.largest_dim();
     let mut entries = Vec::new();
@@ -174,7 +218,30 @@ pub fn entry_checks(
             entries.push(decided);
         }
     }
-    Ok(entries)
+    Ok((entries, loss_mismatch))
+}
+
+/// The sum over the losses of `½ Σ (|o| + |t|)²`, with forward magnitudes: the scale of the
+/// loss's round-off.
+fn loss_magnitude(graph: &Graph, values: &[crate::gate::Value]) -> f64 {
+    let magnitudes = crate::oracle::difference::magnitudes(graph, values);
+    graph
+        .ids()
+        .filter_map(|id| match graph.gate(id) {
+            Some(crate::gate::Gate::Sqerr { output, target }) => {
+                let (o, t) = (
+                    crate::gate::vector(&magnitudes[output.0]),
+                    crate::gate::vector(&magnitudes[target.0]),
+                );
+                Some(
+                    (0..o.nrows())
+                        .map(|i| 0.5 * (o[i] + t[i]).powi(2))
+                        .sum::<f64>(),
+                )
+            }
+            _ => None,
+        })
+        .sum()
 }
 
 /// The verdict on one entry (with leaf and entry left at zero for the caller to set).

@@ -86,6 +86,8 @@ pub struct FuzzSummary {
     pub mismatched_entries: u64,
     pub non_finite_entries: u64,
     pub unchecked_entries: u64,
+    /// Graphs where the engine's own loss differs from the forward pass.
+    pub loss_mismatches: u64,
     /// Entries decided by the complex-step oracle.
     pub by_complex_step: u64,
     pub closest: Option<ClosestCall>,
@@ -118,6 +120,7 @@ impl FuzzSummary {
             self.mismatched_entries += report.mismatches.len() as u64;
             self.non_finite_entries += report.non_finite.len() as u64;
             self.unchecked_entries += report.unchecked.len() as u64;
+            self.loss_mismatches += report.loss_mismatch.is_some() as u64;
             if self.failures.len() < keep {
                 self.failures.push(Failure {
                     index,
@@ -150,6 +153,7 @@ impl FuzzSummary {
         self.mismatched_entries += other.mismatched_entries;
         self.non_finite_entries += other.non_finite_entries;
         self.unchecked_entries += other.unchecked_entries;
+        self.loss_mismatches += other.loss_mismatches;
         self.by_complex_step += other.by_complex_step;
         if let Some(call) = other.closest {
             self.offer_closest(call);

@@ -25,6 +25,7 @@ usage:
   gradfuzz check PATH... [--engine E]      check case files, or folders of them
   gradfuzz shrink FILE [--engine E]        the smallest graph that still fails, as YAML
   gradfuzz explain FILE [--engine E]       values, gradients worst first, errors, blame
+  (every command that takes --engine also takes --timeout SECS for exec: engines)
   gradfuzz gen   [--seed N] [--index I] [--max-nodes N] [--max-dim N] [--values V]
                                            one random case (graph I of seed N) as YAML
   gradfuzz engines                         list the engines
@@ -128,7 +129,9 @@ fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
     let engine_name = args
         .value("--engine")?
         .unwrap_or_else(|| "reference".into());
-    let engine = engine::by_name(&engine_name).map_err(|e| format!("--engine: {e}"))?;
+    let timeout = timeout(&mut args)?;
+    let engine = engine::by_name_with_timeout(&engine_name, timeout)
+        .map_err(|e| format!("--engine: {e}"))?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.number("--jobs")?.map_or(cores, |n| n as usize);
     if jobs == 0 {
@@ -147,9 +150,14 @@ fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
         ..defaults
     };
     let mut summary = fuzz(engine.as_ref(), &config);
-    eprintln!("{}", report::throughput(&summary));
+    // Timed before diagnosis, so that the figure is the checking rate alone.
+    let throughput = report::throughput(&summary);
     diagnose(engine.as_ref(), &config, &mut summary);
     print!("{}", report::fuzz_text(&engine.name(), &config, &summary));
+    eprintln!("{throughput}");
+    if let Some((index, error)) = &summary.stopped_by {
+        eprintln!("gradfuzz: stopped at graph {index}: {error}");
+    }
     if let Some(dir) = save {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("--save {}: cannot create: {e}", dir.display()))?;
@@ -168,6 +176,12 @@ fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(MISMATCH)
     })
+}
+
+fn timeout(args: &mut Flags) -> Result<Duration, String> {
+    Ok(args
+        .seconds("--timeout")?
+        .unwrap_or(gradfuzz::engine::exec::DEFAULT_TIMEOUT))
 }
 
 fn values(args: &mut Flags) -> Result<ValueMode, String> {
@@ -215,7 +229,9 @@ fn case_and_engine(
     }
     let path = PathBuf::from(paths.remove(0));
     let case = case::load(&path).map_err(|e| e.to_string())?;
-    let engine = engine_for(&case, engine_name.as_deref()).map_err(|e| format!("--engine: {e}"))?;
+    let timeout = timeout(args)?;
+    let engine =
+        engine_for(&case, engine_name.as_deref(), timeout).map_err(|e| format!("--engine: {e}"))?;
     Ok((case, engine, path))
 }
 
@@ -296,9 +312,13 @@ fn explain_command(mut args: Flags) -> Result<ExitCode, String> {
 
 fn check_command(mut args: Flags) -> Result<ExitCode, String> {
     let engine_name = args.value("--engine")?;
-    if let Some(name) = &engine_name {
-        engine::by_name(name).map_err(|e| format!("--engine: {e}"))?;
-    }
+    let timeout = timeout(&mut args)?;
+    let engine = match &engine_name {
+        Some(name) => Some(
+            engine::by_name_with_timeout(name, timeout).map_err(|e| format!("--engine: {e}"))?,
+        ),
+        None => None,
+    };
     let paths: Vec<PathBuf> = args.positional()?.into_iter().map(PathBuf::from).collect();
     if paths.is_empty() {
         return Err("check needs at least one case file or folder".into());
@@ -306,7 +326,7 @@ fn check_command(mut args: Flags) -> Result<ExitCode, String> {
     let files = case_files(&paths)?;
     let (mut met, mut unmet, mut invalid) = (0, 0, 0);
     for file in &files {
-        match run_case(file, engine_name.as_deref()) {
+        match run_case(file, engine.as_deref(), timeout) {
             CaseOutcome::Invalid(error) => {
                 invalid += 1;
                 println!("INVALID   {}", file.display());

@@ -43,6 +43,13 @@ pub fn ratio(value: f64) -> String {
 /// The failing entries of a graph, worst first, at most [`ENTRY_LINES`] of them.
 pub fn failing_entries(graph: &Graph, report: &Report, indent: &str) -> String {
     let mut out = String::new();
+    if let Some(loss) = &report.loss_mismatch {
+        let _ = writeln!(
+            out,
+            "{indent}FORWARD MISMATCH loss: the engine says {:+.12e}, the forward pass {:+.12e}, tolerance {:.3e}",
+            loss.claimed, loss.computed, loss.tolerance
+        );
+    }
     for entry in &report.unchecked {
         let _ = writeln!(
             out,
@@ -255,6 +262,13 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
         summary.non_finite_entries
     );
     let _ = writeln!(out, "  unchecked:    {} entries", summary.unchecked_entries);
+    if summary.loss_mismatches > 0 {
+        let _ = writeln!(
+            out,
+            "  forward:      {} graphs where the engine's loss differs from the forward pass",
+            summary.loss_mismatches
+        );
+    }
     let _ = writeln!(
         out,
         "  second oracle: {} entries decided by the complex step",

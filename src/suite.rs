@@ -4,6 +4,7 @@ use crate::case::{self, Case, CaseError, Expect};
 use crate::check::{Report, check};
 use crate::engine::{self, Claimed, Engine, EngineError};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The case files named by `paths`: files as given, folders searched recursively for
 /// `*.yaml` and `*.yml`, each folder's files in name order.
@@ -60,32 +61,50 @@ pub enum CaseOutcome {
 
 /// The engine for a case: `engine_override` (the `--engine` flag) if given, else the case's
 /// claimed `gradients:`, else its `engine:` key, else the reference.
-pub fn engine_for(case: &Case, engine_override: Option<&str>) -> Result<Box<dyn Engine>, String> {
+pub fn engine_for(
+    case: &Case,
+    engine_override: Option<&str>,
+    timeout: Duration,
+) -> Result<Box<dyn Engine>, String> {
     match (engine_override, &case.gradients, case.engine.as_deref()) {
-        (Some(name), _, _) | (None, None, Some(name)) => engine::by_name(name),
+        (Some(name), _, _) | (None, None, Some(name)) => {
+            engine::by_name_with_timeout(name, timeout)
+        }
         (None, Some(gradients), _) => Ok(Box::new(Claimed(gradients.clone()))),
         (None, None, None) => Ok(Box::new(engine::Reference)),
     }
 }
 
-/// Loads and checks one case with the engine [`engine_for`] picks.
-pub fn run_case(path: &Path, engine_override: Option<&str>) -> CaseOutcome {
+/// Loads and checks one case: with `engine_override` (the `--engine` flag's engine, shared
+/// by every case of a run) when given, else with the engine [`engine_for`] picks.
+pub fn run_case(
+    path: &Path,
+    engine_override: Option<&dyn Engine>,
+    timeout: Duration,
+) -> CaseOutcome {
     let case = match case::load(path) {
         Ok(case) => case,
         Err(error) => return CaseOutcome::Invalid(error),
     };
-    let engine = match engine_for(&case, engine_override) {
-        Ok(engine) => engine,
-        Err(message) => {
-            return CaseOutcome::Invalid(CaseError {
-                file: path.display().to_string(),
-                line: None,
-                message,
-            });
-        }
+    let own_engine;
+    let engine: &dyn Engine = match engine_override {
+        Some(engine) => engine,
+        None => match engine_for(&case, None, timeout) {
+            Ok(engine) => {
+                own_engine = engine;
+                own_engine.as_ref()
+            }
+            Err(message) => {
+                return CaseOutcome::Invalid(CaseError {
+                    file: path.display().to_string(),
+                    line: None,
+                    message,
+                });
+            }
+        },
     };
     let tolerance = case.tolerance.unwrap_or_default();
-    match check(engine.as_ref(), &case.graph, &tolerance) {
+    match check(engine, &case.graph, &tolerance) {
         Ok(report) => {
             let met = report.passed() == (case.expect == Expect::Pass);
             CaseOutcome::Checked {

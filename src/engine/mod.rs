@@ -4,6 +4,7 @@
 //! implements for their own backward code; gradfuzz ships the [`reference`] engine and the
 //! engine that replays gradients claimed in a case file ([`Claimed`]).
 
+pub mod exec;
 pub mod mutant;
 pub mod reference;
 
@@ -27,6 +28,9 @@ pub trait Engine: Sync {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gradients {
     by_node: Vec<Option<Value>>,
+    /// The loss as the engine computed it, when it says (external engines may); checked
+    /// against gradfuzz's own forward pass.
+    pub loss: Option<f64>,
 }
 
 impl Gradients {
@@ -34,6 +38,7 @@ impl Gradients {
     pub fn empty(len: usize) -> Self {
         Gradients {
             by_node: vec![None; len],
+            loss: None,
         }
     }
 
@@ -113,10 +118,26 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
     engines
 }
 
-/// The engine for a name given to `--engine` or in a case file's `engine:` key.
+/// The engine for a name given to `--engine` or in a case file's `engine:` key, with the
+/// default timeout for external programs.
 pub fn by_name(name: &str) -> Result<Box<dyn Engine>, String> {
+    by_name_with_timeout(name, exec::DEFAULT_TIMEOUT)
+}
+
+/// The engine for a name; `timeout` bounds each answer of an `exec:` program.
+pub fn by_name_with_timeout(
+    name: &str,
+    timeout: std::time::Duration,
+) -> Result<Box<dyn Engine>, String> {
     match name {
         "reference" => Ok(Box::new(Reference)),
+        _ if name.starts_with("exec:") => {
+            let command = name["exec:".len()..].trim();
+            if command.is_empty() {
+                return Err("`exec:` needs a command, as in `exec:python3 my_engine.py`".into());
+            }
+            Ok(Box::new(exec::Exec::new(command, timeout)))
+        }
         _ if name.starts_with("mutant:") => {
             Ok(Box::new(Mutant::by_name(&name["mutant:".len()..])?))
         }

@@ -1,0 +1,366 @@
+//! The exec engine: any program, in any language, that computes gradients.
+//!
+//! The program (a shell command line, run as `sh -c COMMAND`) is started on first use and
+//! kept running. For each graph gradfuzz writes one JSON line, `{"nodes": {...}}` (the case
+//! format's `nodes` mapping, leaves with their values, in topological order), and reads one
+//! JSON line back: `{"gradients": {"x": [...], "W": [[...]]}, "loss": E}` (the loss is
+//! optional) or `{"error": "..."}`. Every fault (the program cannot start, exits, hangs past
+//! the timeout, writes something else, answers for the wrong leaves or shapes) is an
+//! [`EngineError`] that says what the program did, and the program is killed.
+//!
+//! With several worker threads, each thread that needs the engine gets a program of its own
+//! (at most one per thread at a time), so `--jobs N` runs N copies.
+
+use super::{Engine, EngineError, Gradients};
+use crate::gate::{Gate, Value};
+use crate::graph::{Graph, LeafKind, Op, Shape};
+use faer::{Col, Mat};
+use serde_json::Value as Json;
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The default time a program may take to answer for one graph.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Lines of the program's stderr kept for error messages.
+const STDERR_LINES: usize = 20;
+
+/// An external program as an engine.
+pub struct Exec {
+    command: String,
+    timeout: Duration,
+    /// Programs not in use; a caller takes one (or starts one) and puts it back.
+    idle: Mutex<Vec<Program>>,
+}
+
+/// One running copy of the program.
+struct Program {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<std::io::Result<String>>,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Exec {
+    pub fn new(command: &str, timeout: Duration) -> Exec {
+        Exec {
+            command: command.to_string(),
+            timeout,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn start(&self) -> Result<Program, EngineError> {
+        // A process group of its own, so that ending it also ends whatever it started.
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&self.command)
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| self.fail(format!("cannot start `sh -c {}`: {e}", self.command)))?;
+        let stdin = child.stdin.take().expect("stdin was piped");
+        let stdout = child.stdout.take().expect("stdout was piped");
+        let stderr_pipe = child.stderr.take().expect("stderr was piped");
+        let (sender, lines) = channel();
+        // Readers on threads of their own, so that a silent program cannot block us past
+        // the timeout; they end when the program's pipes close.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        let tail = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+                let mut tail = tail.lock().expect("stderr tail");
+                if tail.len() == STDERR_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        });
+        Ok(Program {
+            child,
+            stdin,
+            lines,
+            stderr,
+        })
+    }
+
+    fn fail(&self, message: String) -> EngineError {
+        EngineError(format!("exec engine `{}`: {message}", self.command))
+    }
+
+    /// Sends one graph and reads one answer line.
+    fn ask(&self, program: &mut Program, request: &str) -> Result<String, EngineError> {
+        let sent = program
+            .stdin
+            .write_all(request.as_bytes())
+            .and_then(|()| program.stdin.flush());
+        if let Err(error) = sent {
+            return Err(self.died(program, &format!("stopped reading its input ({error})")));
+        }
+        match program.lines.recv_timeout(self.timeout) {
+            Ok(Ok(line)) => Ok(line),
+            Ok(Err(error)) => Err(self.fail(format!("unreadable output: {error}"))),
+            Err(RecvTimeoutError::Timeout) => Err(self.fail(format!(
+                "no answer within {} s (the per-graph timeout, --timeout)",
+                self.timeout.as_secs_f64()
+            ))),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(self.died(program, "closed its output without answering"))
+            }
+        }
+    }
+
+    /// An error for a program that went away, with its exit status and last stderr lines.
+    fn died(&self, program: &mut Program, what: &str) -> EngineError {
+        // Give it a moment to finish exiting so the status is known.
+        let mut status = None;
+        for _ in 0..50 {
+            if let Ok(Some(s)) = program.child.try_wait() {
+                status = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let status = status.map_or("still running".to_string(), |s| s.to_string());
+        let stderr = program.stderr.lock().expect("stderr tail");
+        let tail = if stderr.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; its stderr ends with:\n  {}",
+                stderr.iter().cloned().collect::<Vec<_>>().join("\n  ")
+            )
+        };
+        self.fail(format!("the program {what} ({status}){tail}"))
+    }
+}
+
+impl Engine for Exec {
+    fn name(&self) -> String {
+        format!("exec:{}", self.command)
+    }
+
+    fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
+        let taken = self.idle.lock().expect("idle programs").pop();
+        let mut program = match taken {
+            Some(program) => program,
+            None => self.start()?,
+        };
+        let answer = self
+            .ask(&mut program, &request(graph))
+            .and_then(|line| self.parse(graph, &line));
+        match answer {
+            Ok(gradients) => {
+                self.idle.lock().expect("idle programs").push(program);
+                Ok(gradients)
+            }
+            Err(error) => {
+                // A program that misbehaved once is not trusted again; `Drop` ends it.
+                drop(program);
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        // The whole group: `sh -c` may have started the program as a child of its own.
+        if let Ok(group) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) with a negative pid signals that process group; it touches no
+            // memory of ours.
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The request line: `{"nodes": {...}}` in topological order, then a newline.
+pub fn request(graph: &Graph) -> String {
+    let mut out = String::from("{\"nodes\": {");
+    let name = |id: crate::graph::NodeId| json_string(&graph.node(id).name);
+    for (k, node) in graph.nodes().iter().enumerate() {
+        if k > 0 {
+            out.push_str(", ");
+        }
+        let body = match &node.op {
+            Op::Leaf(kind, value) => format!("\"{}\": {}", kind.name(), json_array(value)),
+            Op::Gate(Gate::Add(a, b)) => format!("\"add\": [{}, {}]", name(*a), name(*b)),
+            Op::Gate(Gate::Matvec { weight, vector }) => {
+                format!("\"matvec\": [{}, {}]", name(*weight), name(*vector))
+            }
+            Op::Gate(Gate::Sigmoid(s)) => format!("\"sigmoid\": {}", name(*s)),
+            Op::Gate(Gate::Sqerr { output, target }) => {
+                format!("\"sqerr\": [{}, {}]", name(*output), name(*target))
+            }
+        };
+        let _ = write!(out, "{}: {{{body}}}", json_string(&node.name));
+    }
+    out.push_str("}}\n");
+    out
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::to_string(text).expect("a string always serializes")
+}
+
+/// Numbers in shortest round-trip form, which is valid JSON for finite values.
+fn json_array(value: &Value) -> String {
+    let row = |entries: &mut dyn Iterator<Item = f64>| {
+        format!(
+            "[{}]",
+            entries
+                .map(|x| format!("{x:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    match value {
+        Value::Scalar(x) => format!("{x:?}"),
+        Value::Vector(v) => row(&mut v.iter().copied()),
+        Value::Matrix(m) => {
+            let rows: Vec<String> = (0..m.nrows())
+                .map(|i| row(&mut (0..m.ncols()).map(|j| m[(i, j)])))
+                .collect();
+            format!("[{}]", rows.join(", "))
+        }
+    }
+}
+
+impl Exec {
+    /// Reads an answer line into gradients, or says exactly what is wrong with it.
+    fn parse(&self, graph: &Graph, line: &str) -> Result<Gradients, EngineError> {
+        let shown: String = line.chars().take(200).collect();
+        let answer: Json = serde_json::from_str(line).map_err(|e| {
+            if ["NaN", "Infinity"].iter().any(|token| line.contains(token)) {
+                self.fail(format!("answered with a non-finite number (NaN or Infinity), which is not a gradient: {shown}"))
+            } else {
+                self.fail(format!("answered with a line that is not JSON ({e}): {shown}"))
+            }
+        })?;
+        let Json::Object(answer) = answer else {
+            return Err(self.fail(format!("answered with JSON that is not an object: {shown}")));
+        };
+        if let Some(message) = answer.get("error") {
+            let message = message
+                .as_str()
+                .map_or_else(|| message.to_string(), str::to_string);
+            return Err(self.fail(format!("reported an error: {message}")));
+        }
+        if let Some(key) = answer
+            .keys()
+            .find(|k| !matches!(k.as_str(), "gradients" | "loss"))
+        {
+            return Err(self.fail(format!(
+                "answered with an unknown key `{key}` (expected `gradients`, `loss` or `error`)"
+            )));
+        }
+        let Some(Json::Object(claimed)) = answer.get("gradients") else {
+            return Err(self.fail(format!("answered without a `gradients` object: {shown}")));
+        };
+        let mut gradients = Gradients::empty(graph.len());
+        for (name, array) in claimed {
+            let Some(leaf) = graph.find(name) else {
+                return Err(self.fail(format!(
+                    "answered with a gradient for `{name}`, which is not a node"
+                )));
+            };
+            match &graph.node(leaf).op {
+                Op::Leaf(kind, _) if kind.is_differentiable() => {}
+                Op::Leaf(LeafKind::Target, _) => {
+                    return Err(
+                        self.fail(format!("answered with a gradient for the target `{name}`"))
+                    );
+                }
+                _ => {
+                    return Err(self.fail(format!(
+                        "answered with a gradient for the gate `{name}`, not a leaf"
+                    )));
+                }
+            }
+            let value = json_value(array, graph.shape(leaf))
+                .map_err(|problem| self.fail(format!("the gradient for `{name}` {problem}")))?;
+            gradients.set(leaf, value);
+        }
+        if let Some(missing) = graph
+            .differentiable_leaves()
+            .find(|&l| gradients.get(l).is_none())
+        {
+            return Err(self.fail(format!(
+                "answered without a gradient for `{}`",
+                graph.node(missing).name
+            )));
+        }
+        if let Some(loss) = answer.get("loss") {
+            match loss.as_f64() {
+                Some(loss) if loss.is_finite() => gradients.loss = Some(loss),
+                _ => {
+                    return Err(self.fail(format!(
+                        "answered with a `loss` that is not a finite number: {loss}"
+                    )));
+                }
+            }
+        }
+        Ok(gradients)
+    }
+}
+
+/// A JSON array as a value of the given shape, or what is wrong with it.
+fn json_value(array: &Json, shape: Shape) -> Result<Value, String> {
+    let numbers = |row: &Json, len: usize| -> Result<Vec<f64>, String> {
+        let Json::Array(items) = row else {
+            return Err(format!("is not a list of numbers: {row}"));
+        };
+        if items.len() != len {
+            return Err(format!(
+                "has {} entries where {len} are needed",
+                items.len()
+            ));
+        }
+        items
+            .iter()
+            .map(|x| match x.as_f64() {
+                Some(x) if x.is_finite() => Ok(x),
+                _ => Err(format!("has an entry that is not a finite number: {x}")),
+            })
+            .collect()
+    };
+    match shape {
+        Shape::Vector(n) => {
+            let v = numbers(array, n)?;
+            Ok(Value::Vector(Col::from_fn(n, |i| v[i])))
+        }
+        Shape::Matrix(m, n) => {
+            let Json::Array(rows) = array else {
+                return Err(format!("is not a list of rows: {array}"));
+            };
+            if rows.len() != m {
+                return Err(format!("has {} rows where {m} are needed", rows.len()));
+            }
+            let rows: Vec<Vec<f64>> = rows
+                .iter()
+                .map(|r| numbers(r, n))
+                .collect::<Result<_, _>>()?;
+            Ok(Value::Matrix(Mat::from_fn(m, n, |i, j| rows[i][j])))
+        }
+        Shape::Scalar => Err("is for a scalar, which has no gradient".into()),
+    }
+}

@@ -1,0 +1,317 @@
+//! The exec protocol: an engine in another language, and every way such a program can
+//! misbehave (each a clear message, exit 2, the report so far, no process left behind).
+
+mod common;
+
+use common::{gradfuzz, outcome, scratch};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn has_numpy() -> bool {
+    Command::new("python3")
+        .args(["-c", "import numpy"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn numpy_engine() -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/engines/numpy_engine.py");
+    format!("exec:python3 {}", script.display())
+}
+
+#[test]
+fn the_numpy_engine_passes_and_with_its_bug_is_caught_shrunk_and_blamed() {
+    if !has_numpy() {
+        eprintln!("skipped: python3 with numpy is not installed");
+        return;
+    }
+    let engine = numpy_engine();
+    let (code, stdout, stderr) = outcome(&gradfuzz(&[
+        "fuzz", "--engine", &engine, "--seed", "3", "--graphs", "500",
+    ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("result:       PASS"), "{stdout}");
+    let buggy = format!("{engine} --bug matvec-no-transpose");
+    let (code, stdout, stderr) = outcome(&gradfuzz(&[
+        "fuzz", "--engine", &buggy, "--seed", "3", "--graphs", "500",
+    ]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("blame: the `matvec` rule"), "{stdout}");
+    assert!(stdout.contains("shrunk to"), "{stdout}");
+}
+
+/// A fault program as a shell script in a scratch folder; returns `exec:sh SCRIPT`.
+fn fault(dir: &Path, name: &str, script: &str) -> String {
+    let path = dir.join(format!("{name}.sh"));
+    std::fs::write(&path, script).expect("write the fault script");
+    format!("exec:sh {}", path.display())
+}
+
+fn run_fault(engine: &str) -> (i32, String, String) {
+    outcome(&gradfuzz(&[
+        "fuzz",
+        "--engine",
+        engine,
+        "--seed",
+        "1",
+        "--graphs",
+        "50",
+        "--jobs",
+        "1",
+        "--timeout",
+        "2",
+    ]))
+}
+
+fn assert_fault(engine: &str, words: &[&str]) -> String {
+    let (code, stdout, stderr) = run_fault(engine);
+    assert_eq!(code, 2, "{engine}: {stdout}{stderr}");
+    assert!(
+        stdout.contains("result:       STOPPED"),
+        "{engine}: the report is still printed: {stdout}"
+    );
+    for word in words {
+        assert!(
+            stderr.contains(word),
+            "{engine}: `{word}` missing from {stderr}"
+        );
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stdout
+}
+
+#[test]
+fn a_program_that_cannot_start() {
+    assert_fault(
+        "exec:/no/such/engine --flag",
+        &["/no/such/engine", "127", "not found"],
+    );
+}
+
+#[test]
+fn a_program_that_exits_after_a_few_graphs_keeps_what_was_checked() {
+    if !has_numpy() {
+        return;
+    }
+    let dir = scratch("exits");
+    // Answers three graphs (one engine process each), then exits with status 3.
+    let engine = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/engines/numpy_engine.py");
+    let script = format!(
+        "i=0\nwhile read line; do\n  i=$((i+1))\n  [ $i -gt 3 ] && exit 3\n  echo \"$line\" | python3 {}\ndone\n",
+        engine.display()
+    );
+    let stdout = assert_fault(
+        &fault(&dir, "exits", &script),
+        &["closed its output", "exit status: 3", "graph 3"],
+    );
+    assert!(
+        stdout.contains("graphs:       3"),
+        "the three graphs answered are reported: {stdout}"
+    );
+}
+
+#[test]
+fn a_program_that_crashes() {
+    let dir = scratch("crash");
+    assert_fault(
+        &fault(
+            &dir,
+            "crash",
+            "read line\necho 'about to crash' >&2\nkill -SEGV $$\n",
+        ),
+        &["closed its output", "about to crash"],
+    );
+}
+
+#[test]
+fn a_program_that_hangs_is_timed_out_and_killed_with_what_it_started() {
+    let dir = scratch("hang");
+    let pid_file = dir.join("sleeper.pid");
+    let script = format!("sleep 300 &\necho $! > {}\nsleep 300\n", pid_file.display());
+    assert_fault(
+        &fault(&dir, "hang", &script),
+        &["no answer within 2 s", "--timeout"],
+    );
+    let pid = std::fs::read_to_string(&pid_file).expect("the script wrote its sleeper's pid");
+    let alive = PathBuf::from(format!("/proc/{}", pid.trim()));
+    // The kill is synchronous for the group leader; give the kernel a moment for the rest.
+    for _ in 0..50 {
+        if !alive.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let zombie = std::fs::read_to_string(alive.join("stat")).is_ok_and(|s| s.contains(") Z "));
+    assert!(
+        !alive.exists() || zombie,
+        "the program's own child {} was left running",
+        pid.trim()
+    );
+}
+
+#[test]
+fn a_program_that_writes_garbage() {
+    let dir = scratch("garbage");
+    assert_fault(
+        &fault(
+            &dir,
+            "garbage",
+            "while read line; do echo 'hello there'; done\n",
+        ),
+        &["not JSON", "hello there"],
+    );
+}
+
+#[test]
+fn a_program_that_reports_an_error() {
+    let dir = scratch("error");
+    assert_fault(
+        &fault(
+            &dir,
+            "error",
+            "while read line; do echo '{\"error\": \"out of memory\"}'; done\n",
+        ),
+        &["reported an error", "out of memory"],
+    );
+}
+
+#[test]
+fn a_program_that_answers_for_the_wrong_leaves() {
+    let dir = scratch("leaves");
+    assert_fault(
+        &fault(
+            &dir,
+            "missing",
+            "while read line; do echo '{\"gradients\": {}}'; done\n",
+        ),
+        &["without a gradient for `x0`"],
+    );
+    assert_fault(
+        &fault(
+            &dir,
+            "unknown",
+            "while read line; do echo '{\"gradients\": {\"zz\": [1]}}'; done\n",
+        ),
+        &["`zz`", "not a node"],
+    );
+}
+
+#[test]
+fn a_program_that_answers_with_wrong_shapes_or_non_finite_numbers() {
+    // Graph 0 of seed 1 starts with x0, an input of length 4.
+    let dir = scratch("shapes");
+    assert_fault(
+        &fault(
+            &dir,
+            "shape",
+            "while read line; do echo '{\"gradients\": {\"x0\": [1, 2]}}'; done\n",
+        ),
+        &["`x0`", "2 entries where 4 are needed"],
+    );
+    assert_fault(
+        &fault(
+            &dir,
+            "nan",
+            "while read line; do echo '{\"gradients\": {\"x0\": [NaN, 1, 1, 1]}}'; done\n",
+        ),
+        &["non-finite"],
+    );
+    assert_fault(
+        &fault(
+            &dir,
+            "loss",
+            "while read line; do echo '{\"gradients\": {\"x0\": [1, 1, 1, 1]}, \"loss\": \"big\"}'; done\n",
+        ),
+        &["loss"],
+    );
+}
+
+#[test]
+fn a_wrong_loss_is_a_forward_mismatch() {
+    if !has_numpy() {
+        return;
+    }
+    // The numpy engine's answer with its loss doubled.
+    let dir = scratch("loss");
+    let script = format!(
+        "python3 {} | python3 -c \"import json,sys\nfor l in sys.stdin:\n    a=json.loads(l); a['loss']*=2; print(json.dumps(a), flush=True)\"\n",
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/engines/numpy_engine.py")
+            .display()
+    );
+    let (code, stdout, stderr) = run_fault(&fault(&dir, "double-loss", &script));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("FORWARD MISMATCH loss"), "{stdout}");
+    assert!(
+        stdout.contains("mismatches:   0 entries"),
+        "gradients are right: {stdout}"
+    );
+}
+
+#[test]
+fn check_explain_and_shrink_work_with_an_exec_engine() {
+    if !has_numpy() {
+        return;
+    }
+    let engine = numpy_engine();
+    let (code, stdout, _) = outcome(&gradfuzz(&["check", "cases/seed", "--engine", &engine]));
+    assert_eq!(code, 0, "{stdout}");
+    let (code, stdout, _) = outcome(&gradfuzz(&[
+        "explain",
+        "cases/seed/two-layer.yaml",
+        "--engine",
+        &engine,
+    ]));
+    assert_eq!(code, 0, "{stdout}");
+    let buggy = format!("{engine} --bug fanout-overwrite");
+    let (code, shrunk, stderr) = outcome(&gradfuzz(&[
+        "shrink",
+        "cases/seed/add-fanout.yaml",
+        "--engine",
+        &buggy,
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("fan-out"), "{stderr}");
+    assert!(shrunk.contains("expect: mismatch"), "{shrunk}");
+}
+
+#[test]
+fn jobs_start_one_program_per_worker_and_report_the_same() {
+    if !has_numpy() {
+        return;
+    }
+    let engine = numpy_engine();
+    let run = |jobs: &str| {
+        outcome(&gradfuzz(&[
+            "fuzz", "--engine", &engine, "--seed", "5", "--graphs", "300", "--jobs", jobs,
+        ]))
+    };
+    let (one_code, one, _) = run("1");
+    let (two_code, two, _) = run("2");
+    assert_eq!((one_code, two_code), (0, 0));
+    assert_eq!(one, two);
+}
+
+#[test]
+fn the_torch_engine_passes_when_torch_is_installed() {
+    let has_torch = Command::new("python3")
+        .args(["-c", "import torch"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_torch {
+        eprintln!("skipped: python3 with torch is not installed");
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/engines/torch_engine.py");
+    let engine = format!("exec:python3 {}", script.display());
+    let (code, stdout, stderr) = outcome(&gradfuzz(&[
+        "fuzz", "--engine", &engine, "--seed", "4", "--graphs", "300",
+    ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let buggy = format!("{engine} --bug sigmoid-of-input");
+    let (code, stdout, _) = outcome(&gradfuzz(&[
+        "fuzz", "--engine", &buggy, "--seed", "4", "--graphs", "300",
+    ]));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("blame: the `sigmoid` rule"), "{stdout}");
+}
