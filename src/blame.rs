@@ -88,7 +88,11 @@ pub fn blame(
         gates.iter().partition(|&&id| graph.is_loss(id));
     let mut failing_gates = Vec::new();
     for &id in losses.iter().chain(&others) {
-        let local = LocalGraph::new(graph, &values, id).of_gate(id);
+        // A gate whose operands overflowed cannot be checked alone: its leaves would not be
+        // finite numbers.
+        let Some(local) = LocalGraph::new(graph, &values, id).of_gate(id) else {
+            continue;
+        };
         if !check(engine, &local, tolerance)?.passed() {
             failing_gates.push(id);
         }
@@ -122,7 +126,9 @@ fn fan_out_culprit(
         if is_target || users[id.0].len() < 2 || !live[id.0] {
             continue;
         }
-        let local = LocalGraph::new(graph, values, id).of_fan_out(id, &users[id.0]);
+        let Some(local) = LocalGraph::new(graph, values, id).of_fan_out(id, &users[id.0]) else {
+            continue;
+        };
         if !check(engine, &local, tolerance)?.passed() {
             return Ok(Culprit::FanOut {
                 node: graph.node(id).name.clone(),
@@ -166,8 +172,9 @@ impl<'g> LocalGraph<'g> {
         }
     }
 
-    /// The gate alone: one fresh leaf per operand slot, then the upstream loss.
-    fn of_gate(mut self, id: NodeId) -> Graph {
+    /// The gate alone: one fresh leaf per operand slot, then the upstream loss; `None` when
+    /// an operand's value is not finite (an overflow upstream), so no leaf can hold it.
+    fn of_gate(mut self, id: NodeId) -> Option<Graph> {
         let gate = *self.graph.gate(id).expect("a gate");
         let mut slot = 0;
         let local_gate = gate.map_operands(|operand| {
@@ -180,11 +187,11 @@ impl<'g> LocalGraph<'g> {
             self.leaf_copy(operand, suffix)
         });
         self.gate_with_upstream(id, local_gate, "");
-        Graph::new(self.nodes).expect("a local graph of a valid gate is valid")
+        Graph::new(self.nodes).ok()
     }
 
     /// The node as a leaf and each of its users, their other operands as fresh leaves.
-    fn of_fan_out(mut self, id: NodeId, users: &[NodeId]) -> Graph {
+    fn of_fan_out(mut self, id: NodeId, users: &[NodeId]) -> Option<Graph> {
         let shared = self.leaf_copy(id, "");
         let mut seen = Vec::new();
         for &user in users {
@@ -203,7 +210,7 @@ impl<'g> LocalGraph<'g> {
             });
             self.gate_with_upstream(user, local_gate, &suffix);
         }
-        Graph::new(self.nodes).expect("a local graph of valid gates is valid")
+        Graph::new(self.nodes).ok()
     }
 
     /// A leaf with the value `operand` had: constant if it was a target, else differentiable.

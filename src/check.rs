@@ -264,8 +264,11 @@ pub fn decide(
         let error = (analytic - numeric).abs();
         let verdict = if !(analytic.is_finite() && numeric.is_finite()) {
             Verdict::NonFinite
-        } else if error <= tolerance {
+        } else if error == 0.0 || error <= tolerance {
             Verdict::Pass
+        } else if !tolerance.is_finite() {
+            // The magnitudes overflowed (values near 1e308): no precise verdict is possible.
+            Verdict::Unchecked
         } else {
             Verdict::Mismatch
         };
@@ -411,6 +414,24 @@ mod tests {
             || f64::NAN,
         );
         assert_eq!(entry.verdict, Verdict::Unchecked);
+    }
+
+    #[test]
+    fn an_overflowed_contribution_scale_leaves_an_entry_unchecked_unless_exact() {
+        let overflowed = Estimate {
+            derivative: 0.0,
+            truncation: 0.0,
+            scale: f64::INFINITY,
+            depth: 1,
+        };
+        let exact = decide(0.0, &overflowed, 1, &Tolerance::default(), || 0.0);
+        assert_eq!(exact.verdict, Verdict::Pass);
+        let nan_scale = Estimate {
+            scale: f64::NAN,
+            ..overflowed
+        };
+        let differs = decide(1.0, &nan_scale, 1, &Tolerance::default(), || 0.0);
+        assert_eq!(differs.verdict, Verdict::Unchecked);
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct FuzzConfig {
     pub values: ValueMode,
     pub tolerance: Tolerance,
     pub jobs: usize,
+    /// This run checks graphs `shard.index`, `shard.index + shard.count`, … of the seed's
+    /// sequence, so that `count` runs with different `index` check disjoint graphs.
+    pub shard: Shard,
     /// Failing graphs kept in full; later ones are only counted.
     pub keep_failures: usize,
 }
@@ -44,8 +47,26 @@ impl Default for FuzzConfig {
             values: ValueMode::Normal,
             tolerance: Tolerance::default(),
             jobs: 1,
+            shard: Shard::WHOLE,
             keep_failures: 10,
         }
+    }
+}
+
+/// One of `count` disjoint slices of a seed's graphs (`index` from 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// Every graph.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// The graph index of this shard's `n`-th graph.
+    pub fn graph_index(self, n: u64) -> u64 {
+        n * self.count + self.index
     }
 }
 
@@ -191,12 +212,13 @@ pub fn fuzz(engine: &dyn Engine, config: &FuzzConfig) -> FuzzSummary {
             {
                 break;
             }
-            let index = next_index.fetch_add(1, Ordering::Relaxed);
+            let n = next_index.fetch_add(1, Ordering::Relaxed);
             if let Budget::Graphs(count) = config.budget
-                && index >= count
+                && n >= count
             {
                 break;
             }
+            let index = config.shard.graph_index(n);
             let graph = graph_for(config.seed, index, &config.limits, config.values);
             match check(engine, &graph, &config.tolerance) {
                 Ok(report) => local.add(index, graph, report, config.keep_failures),

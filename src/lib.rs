@@ -16,8 +16,15 @@
 //! - [`recipe`] and [`generate`]: random graphs from a seed, through a total builder;
 //! - [`case`]: case files (YAML), loaded with validation and saved bit-exactly;
 //! - [`fuzz`]: many random graphs and a summary;
-//! - [`report`]: text rendering.
+//! - [`blame`] and [`shrink`]: which rule is wrong, and the smallest graph that shows it;
+//! - [`report`]: text rendering;
+//! - for your own tests: [`assert`] (`assert_gradients`, `assert_engine`) and [`strategy`]
+//!   (proptest strategies for graphs).
+//!
+//! To check your own backward code, implement [`Engine`] (one method: gradients of a
+//! [`Graph`]'s loss with respect to its leaves) and call [`check`], or one of the assertions.
 
+pub mod assert;
 pub mod blame;
 pub mod case;
 pub mod check;
@@ -30,8 +37,10 @@ pub mod oracle;
 pub mod recipe;
 pub mod report;
 pub mod shrink;
+pub mod strategy;
 pub mod suite;
+pub mod targets;
 
 pub use check::{Report, Tolerance, check};
-pub use engine::{Engine, Gradients};
+pub use engine::{Engine, Gradients, Reference};
 pub use graph::Graph;

@@ -6,7 +6,7 @@ use gradfuzz::check::entry_checks;
 use gradfuzz::check::{Tolerance, check};
 use gradfuzz::engine;
 use gradfuzz::engine::Engine;
-use gradfuzz::fuzz::{Budget, FuzzConfig, diagnose, fuzz, graph_for};
+use gradfuzz::fuzz::{Budget, FuzzConfig, Shard, diagnose, fuzz, graph_for};
 use gradfuzz::generate::ValueMode;
 use gradfuzz::recipe::Limits;
 use gradfuzz::report;
@@ -21,10 +21,12 @@ gradfuzz: a gradient-checking harness and fuzzer for backpropagation
 
 usage:
   gradfuzz fuzz  [--seed N] [--graphs N | --time SECS] [--max-nodes N] [--max-dim N]
-                 [--values normal|wide|extreme] [--engine E] [--jobs N] [--rtol X] [--atol X] [--save DIR]
+                 [--values normal|wide|extreme] [--engine E] [--jobs N]
+                 [--rtol X] [--atol X] [--save DIR] [--shard K/N] [--timeout SECS]
   gradfuzz check PATH... [--engine E]      check case files, or folders of them
   gradfuzz shrink FILE [--engine E]        the smallest graph that still fails, as YAML
   gradfuzz explain FILE [--engine E]       values, gradients worst first, errors, blame
+  gradfuzz import FILE                     a fuzz artifact (raw bytes) as a YAML case
   (every command that takes --engine also takes --timeout SECS for exec: engines)
   gradfuzz gen   [--seed N] [--index I] [--max-nodes N] [--max-dim N] [--values V]
                                            one random case (graph I of seed N) as YAML
@@ -58,6 +60,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
         "gen" => gen_command(args),
         "shrink" => shrink_command(args),
         "explain" => explain_command(args),
+        "import" => import_command(args),
         "engines" => {
             args.finish()?;
             for (name, about) in engine::catalogue() {
@@ -139,6 +142,7 @@ fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
     }
     let tolerance = tolerance(&mut args, defaults.tolerance)?;
     let save = args.value("--save")?.map(PathBuf::from);
+    let shard = shard(&mut args)?;
     args.finish()?;
     let config = FuzzConfig {
         seed,
@@ -147,6 +151,7 @@ fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
         values,
         tolerance,
         jobs,
+        shard,
         ..defaults
     };
     let mut summary = fuzz(engine.as_ref(), &config);
@@ -176,6 +181,25 @@ fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(MISMATCH)
     })
+}
+
+/// `--shard K/N`: the K-th of N disjoint slices of the seed's graphs (K from 1).
+fn shard(args: &mut Flags) -> Result<Shard, String> {
+    let Some(text) = args.value("--shard")? else {
+        return Ok(Shard::WHOLE);
+    };
+    let parsed = text
+        .split_once('/')
+        .and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
+    match parsed {
+        Some((k, n)) if (1..=n).contains(&k) => Ok(Shard {
+            index: k - 1,
+            count: n,
+        }),
+        _ => Err(format!(
+            "--shard takes K/N with 1 <= K <= N, as in 2/8, not `{text}`"
+        )),
+    }
 }
 
 fn timeout(args: &mut Flags) -> Result<Duration, String> {
@@ -308,6 +332,36 @@ fn explain_command(mut args: Flags) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(MISMATCH)
     })
+}
+
+fn import_command(mut args: Flags) -> Result<ExitCode, String> {
+    let mut paths = args.positional()?;
+    if paths.len() != 1 {
+        return Err("import takes exactly one fuzz artifact".into());
+    }
+    let path = PathBuf::from(paths.remove(0));
+    let bytes =
+        std::fs::read(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let limits = gradfuzz::recipe::Limits::default();
+    let graph = gradfuzz::recipe::build(&gradfuzz::targets::recipe_from_bytes(&bytes), &limits);
+    let stem = path
+        .file_stem()
+        .map_or("artifact".into(), |s| s.to_string_lossy().into_owned());
+    let case = Case {
+        name: format!("imported-{stem}"),
+        description: Some(format!(
+            "imported by gradfuzz import from the fuzz artifact {} ({} bytes, read as a recipe at the default limits)",
+            path.display(),
+            bytes.len()
+        )),
+        engine: None,
+        expect: Expect::Pass,
+        tolerance: None,
+        graph,
+        gradients: None,
+    };
+    print!("{}", case::to_yaml(&case));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check_command(mut args: Flags) -> Result<ExitCode, String> {

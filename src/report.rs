@@ -225,10 +225,17 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
     if let Some((index, error)) = &summary.stopped_by {
         let _ = writeln!(out, "stopped: the engine failed on graph {index}: {error}");
     }
-    let budget = match config.budget {
+    let mut budget = match config.budget {
         Budget::Graphs(n) => format!("{n} graphs"),
         Budget::Time(t) => format!("{} s", t.as_secs_f64()),
     };
+    if config.shard.count > 1 {
+        budget.push_str(&format!(
+            " of shard {}/{}",
+            config.shard.index + 1,
+            config.shard.count
+        ));
+    }
     let _ = writeln!(out, "summary");
     let _ = writeln!(
         out,

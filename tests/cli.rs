@@ -219,3 +219,42 @@ fn shrink_writes_a_smaller_case_with_the_same_blame() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--engine"), "{stderr}");
 }
+
+#[test]
+fn an_overflowing_graph_is_reported_non_finite_and_blamed_without_a_panic() {
+    let case = "cases/findings/overflow-non-finite-blame.yaml";
+    let (code, stdout, stderr) = outcome(&gradfuzz(&["explain", case]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("NON-FINITE") && stdout.contains("blame:"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = outcome(&gradfuzz(&["shrink", case]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn import_turns_fuzzer_bytes_into_a_case_that_loads() {
+    let dir = scratch("import");
+    let artifact = dir.join("crash-0123");
+    std::fs::write(
+        &artifact,
+        [
+            7u8, 200, 3, 0, 99, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+        ],
+    )
+    .expect("write");
+    let (code, yaml, stderr) = outcome(&gradfuzz(&["import", artifact.to_str().expect("utf-8")]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        yaml.contains("imported-crash-0123") && yaml.contains("sqerr"),
+        "{yaml}"
+    );
+    let case = dir.join("imported.yaml");
+    std::fs::write(&case, &yaml).expect("write");
+    let (code, _, stderr) = outcome(&gradfuzz(&["check", case.to_str().expect("utf-8")]));
+    assert_ne!(code, 2, "{stderr}");
+    let (code, _, stderr) = outcome(&gradfuzz(&["import", "no/such/artifact"]));
+    assert_eq!(code, 2, "{stderr}");
+}

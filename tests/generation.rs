@@ -7,6 +7,7 @@ use gradfuzz::gate::Value;
 use gradfuzz::generate::ValueMode;
 use gradfuzz::graph::{Graph, Op};
 use gradfuzz::recipe::{Limits, Recipe, Step, build};
+use gradfuzz::targets::same_bits;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -83,22 +84,6 @@ fn any_recipe_builds_a_valid_graph_within_its_limits() {
 fn the_empty_recipe_builds_the_smallest_graph() {
     let graph = build(&Recipe::default(), &Limits::default());
     assert_eq!(graph.len(), 3, "an input, a target and a loss");
-}
-
-fn same_bits(a: &Graph, b: &Graph) -> bool {
-    a.len() == b.len()
-        && a.nodes().iter().zip(b.nodes()).all(|(x, y)| {
-            x.name == y.name
-                && match (&x.op, &y.op) {
-                    (Op::Leaf(kx, vx), Op::Leaf(ky, vy)) => {
-                        kx == ky
-                            && vx.shape() == vy.shape()
-                            && (0..vx.len()).all(|k| vx.entry(k).to_bits() == vy.entry(k).to_bits())
-                    }
-                    (Op::Gate(gx), Op::Gate(gy)) => gx == gy,
-                    _ => false,
-                }
-        })
 }
 
 fn round_trip(graph: Graph) -> Graph {

@@ -170,3 +170,31 @@ fn the_engines_list_names_every_mutant_with_its_bug() {
     }
     assert!(listed.iter().any(|(n, _)| n == "mutant:scale=DELTA"));
 }
+
+#[test]
+fn shards_split_the_graphs_into_disjoint_slices_that_cover_the_run() {
+    use gradfuzz::fuzz::Shard;
+    let engine = engine::by_name("mutant:matvec-no-transpose").expect("catalogued");
+    let failing = |shard: Shard, graphs: u64| {
+        let config = FuzzConfig {
+            seed: 1,
+            budget: Budget::Graphs(graphs),
+            keep_failures: 1000,
+            jobs: 2,
+            shard,
+            ..FuzzConfig::default()
+        };
+        fuzz(engine.as_ref(), &config)
+            .failures
+            .iter()
+            .map(|f| f.index)
+            .collect::<Vec<u64>>()
+    };
+    let whole = failing(Shard::WHOLE, 300);
+    let mut sharded: Vec<u64> = (0..3)
+        .flat_map(|index| failing(Shard { index, count: 3 }, 100))
+        .collect();
+    sharded.sort_unstable();
+    assert!(!whole.is_empty());
+    assert_eq!(sharded, whole);
+}

@@ -45,6 +45,8 @@ struct Program {
     stdin: ChildStdin,
     lines: Receiver<std::io::Result<String>>,
     stderr: Arc<Mutex<VecDeque<String>>>,
+    /// Signalled when the program's stderr has been read to its end.
+    stderr_closed: Receiver<()>,
 }
 
 impl Exec {
@@ -82,6 +84,7 @@ impl Exec {
         });
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
         let tail = Arc::clone(&stderr);
+        let (closed, stderr_closed) = channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
                 let mut tail = tail.lock().expect("stderr tail");
@@ -90,12 +93,14 @@ impl Exec {
                 }
                 tail.push_back(line);
             }
+            let _ = closed.send(());
         });
         Ok(Program {
             child,
             stdin,
             lines,
             stderr,
+            stderr_closed,
         })
     }
 
@@ -137,6 +142,8 @@ impl Exec {
             std::thread::sleep(Duration::from_millis(10));
         }
         let status = status.map_or("still running".to_string(), |s| s.to_string());
+        // Its last words may still be in the pipe: wait (briefly) for the reader to finish.
+        let _ = program.stderr_closed.recv_timeout(Duration::from_secs(1));
         let stderr = program.stderr.lock().expect("stderr tail");
         let tail = if stderr.is_empty() {
             String::new()

@@ -64,9 +64,19 @@ pub fn magnitudes(graph: &Graph, values: &[Value]) -> Vec<Value> {
             }
             Op::Gate(Gate::Sqerr { .. }) => Value::Scalar(crate::gate::scalar(&values[id.0])),
         };
-        magnitudes.push(magnitude);
+        magnitudes.push(saturated(magnitude));
     }
     magnitudes
+}
+
+/// Infinite magnitudes (sums of terms near 1e308) clamped to the largest finite number, so
+/// that an entry a perturbation does not reach (bound 0) contributes 0, not 0·∞ = NaN.
+fn saturated(value: Value) -> Value {
+    match value {
+        Value::Scalar(x) => Value::Scalar(x.min(f64::MAX)),
+        Value::Vector(v) => Value::Vector(v.map(|x| x.min(f64::MAX))),
+        Value::Matrix(m) => Value::Matrix(m.map(|x| x.min(f64::MAX))),
+    }
 }
 
 /// The primary oracle for every entry of one leaf; `magnitudes` from [`magnitudes`].
