@@ -12,13 +12,13 @@
 //! a tiny true gradient look wrong. The primary oracle decides when its own truncation
 //! estimate is within the allowance: the entry passes when
 //! `|analytic − numeric| ≤ allowance + truncation`. Otherwise (a flagged entry, or a primary too coarse for a verdict) the
-//! complex-step oracle decides, against the allowance alone. An entry that neither oracle can
+//! forward-mode oracle decides, against the allowance alone. An entry that neither oracle can
 //! decide is *unchecked*; one where a gradient is NaN or infinite is *non-finite*. Neither is
 //! ever a pass.
 
 use crate::engine::{Engine, EngineError};
 use crate::graph::{Graph, NodeId, Shape};
-use crate::oracle::{Estimate, complex_step, finite_differences};
+use crate::oracle::{Estimate, finite_differences, forward_mode};
 
 /// The absolute and relative parts of the tolerance.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -41,8 +41,8 @@ impl Default for Tolerance {
 pub enum Oracle {
     /// The cancellation-free central difference (the primary).
     CentralDifference,
-    /// The complex step (asked when the primary flags an entry or is too coarse).
-    ComplexStep,
+    /// Forward mode with dual numbers (asked when the primary flags an entry or is too coarse).
+    ForwardMode,
 }
 
 /// The outcome for one entry.
@@ -119,8 +119,8 @@ pub struct Report {
     pub non_finite: Vec<EntryCheck>,
     /// Entries no oracle could decide at the requested tolerance.
     pub unchecked: Vec<EntryCheck>,
-    /// Entries the complex-step oracle decided.
-    pub by_complex_step: usize,
+    /// Entries the forward-mode oracle decided.
+    pub by_forward_mode: usize,
     /// The engine's own loss, when it gave one that differs from the forward pass.
     pub loss_mismatch: Option<LossMismatch>,
     /// The entry with the largest error-to-tolerance ratio among the finite ones.
@@ -205,7 +205,7 @@ fn analyse(
             .get(*leaf)
             .expect("validated: every leaf has a gradient");
         for (entry, estimate) in estimates.iter().enumerate() {
-            let second_oracle = || complex_step::derivative(graph, &values, *leaf, entry);
+            let second_oracle = || forward_mode::derivative(graph, &values, *leaf, entry);
             let mut decided = decide(
                 claimed.entry(entry),
                 estimate,
@@ -247,7 +247,7 @@ fn loss_magnitude(graph: &Graph, values: &[crate::gate::Value]) -> f64 {
 /// The verdict on one entry (with leaf and entry left at zero for the caller to set).
 ///
 /// The primary estimate decides when it is sharp (its truncation estimate within the
-/// allowance) and passes; otherwise `second_oracle` (the complex step) is asked and decides.
+/// allowance) and passes; otherwise `second_oracle` (the forward mode) is asked and decides.
 pub fn decide(
     analytic: f64,
     estimate: &Estimate,
@@ -293,9 +293,9 @@ pub fn decide(
     if !analytic.is_finite() || (sharp && by_primary.verdict == Verdict::Pass) {
         return by_primary;
     }
-    // Flagged, or too coarse to decide: the complex step, exact to round-off, decides.
+    // Flagged, or too coarse to decide: the forward mode, exact to round-off, decides.
     let second = second_oracle();
-    let decided = judge(second, allowance(second), Oracle::ComplexStep);
+    let decided = judge(second, allowance(second), Oracle::ForwardMode);
     if decided.verdict == Verdict::NonFinite && by_primary.verdict != Verdict::NonFinite {
         // The primary has a finite value but cannot vouch for it, and the second has none.
         return EntryCheck {
@@ -314,7 +314,7 @@ pub const ROUNDOFF_UNITS: f64 = 16.0;
 impl Report {
     fn record(&mut self, entry: EntryCheck) {
         self.scalars += 1;
-        self.by_complex_step += (entry.oracle == Oracle::ComplexStep) as usize;
+        self.by_forward_mode += (entry.oracle == Oracle::ForwardMode) as usize;
         match entry.verdict {
             Verdict::NonFinite => return self.non_finite.push(entry),
             Verdict::Unchecked => return self.unchecked.push(entry),
@@ -365,7 +365,7 @@ mod tests {
 
     #[test]
     fn a_flagged_entry_is_decided_by_the_second_oracle_both_ways() {
-        // The primary is off by 1e-6; the complex step says the analytic value is right.
+        // The primary is off by 1e-6; the forward mode says the analytic value is right.
         let cleared = decide(
             EXACT,
             &estimate(EXACT + 1e-6, 0.0),
@@ -375,7 +375,7 @@ mod tests {
         );
         assert_eq!(
             (cleared.verdict, cleared.oracle),
-            (Verdict::Pass, Oracle::ComplexStep)
+            (Verdict::Pass, Oracle::ForwardMode)
         );
         // ... or confirms the mismatch.
         let confirmed = decide(
@@ -387,7 +387,7 @@ mod tests {
         );
         assert_eq!(
             (confirmed.verdict, confirmed.oracle),
-            (Verdict::Mismatch, Oracle::ComplexStep)
+            (Verdict::Mismatch, Oracle::ForwardMode)
         );
     }
 

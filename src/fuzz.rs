@@ -109,8 +109,8 @@ pub struct FuzzSummary {
     pub unchecked_entries: u64,
     /// Graphs where the engine's own loss differs from the forward pass.
     pub loss_mismatches: u64,
-    /// Entries decided by the complex-step oracle.
-    pub by_complex_step: u64,
+    /// Entries decided by the forward-mode oracle.
+    pub by_forward_mode: u64,
     pub closest: Option<ClosestCall>,
     /// The first failing graphs, in graph order.
     pub failures: Vec<Failure>,
@@ -128,7 +128,7 @@ impl FuzzSummary {
     fn add(&mut self, index: u64, graph: Graph, report: Report, keep: usize) {
         self.graphs += 1;
         self.scalars += report.scalars as u64;
-        self.by_complex_step += report.by_complex_step as u64;
+        self.by_forward_mode += report.by_forward_mode as u64;
         if let Some(entry) = &report.closest {
             self.offer_closest(ClosestCall {
                 index,
@@ -175,7 +175,7 @@ impl FuzzSummary {
         self.non_finite_entries += other.non_finite_entries;
         self.unchecked_entries += other.unchecked_entries;
         self.loss_mismatches += other.loss_mismatches;
-        self.by_complex_step += other.by_complex_step;
+        self.by_forward_mode += other.by_forward_mode;
         if let Some(call) = other.closest {
             self.offer_closest(call);
         }

@@ -16,7 +16,7 @@ pub const ENTRY_LINES: usize = 10;
 pub fn entry_line(graph: &Graph, entry: &EntryCheck) -> String {
     let oracle = match entry.oracle {
         Oracle::CentralDifference => "",
-        Oracle::ComplexStep => " (complex step)",
+        Oracle::ForwardMode => " (forward mode)",
     };
     format!(
         "{}: analytic {:+.12e}, numeric {:+.12e}{oracle}, error {:.3e} = {} × tolerance {:.3e}",
@@ -134,12 +134,12 @@ pub fn explain_text(
     }
     let _ = writeln!(
         out,
-        "{} scalars: {} mismatched, {} non-finite, {} unchecked; {} decided by the complex step",
+        "{} scalars: {} mismatched, {} non-finite, {} unchecked; {} decided by forward mode",
         report.scalars,
         report.mismatches.len(),
         report.non_finite.len(),
         report.unchecked.len(),
-        report.by_complex_step
+        report.by_forward_mode
     );
     if let Some(blame) = blame {
         out.push_str(&blame_lines(blame, ""));
@@ -278,8 +278,8 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
     }
     let _ = writeln!(
         out,
-        "  second oracle: {} entries decided by the complex step",
-        summary.by_complex_step
+        "  second oracle: {} entries decided by forward mode",
+        summary.by_forward_mode
     );
     let verdict = if summary.stopped_by.is_some() {
         "STOPPED"

@@ -7,12 +7,13 @@
 //!   rules that are exact algebra (see that module). What remains is truncation, `h²E'''/6`,
 //!   which the step `h = 1e-7·max(|θ|, 1)` makes tiny, and round-off of order `ε` times the
 //!   size of the contributions summed, which the same pass bounds.
-//! - [`complex_step`] (second): `Im E(θ + i·h)/h`, exact up to round-off for these analytic
-//!   gates. It is asked about every entry the primary flags, and about any entry where the
-//!   primary's own error estimate is too large for a verdict.
+//! - [`forward_mode`] (second): forward-mode differentiation with dual numbers, exact up to
+//!   round-off and free of any step. It is asked about every entry the primary flags, and
+//!   about any entry where the primary's own error estimate is too large for a verdict.
 
-pub mod complex_step;
+pub mod delta;
 pub mod difference;
+pub mod forward_mode;
 
 use crate::gate::Value;
 use crate::graph::{Graph, NodeId};
@@ -47,13 +48,13 @@ pub struct NumericGradients {
 /// The primary oracle for every entry of every `input` and `weight`.
 pub fn finite_differences(graph: &Graph, values: &[Value]) -> NumericGradients {
     let magnitudes = difference::magnitudes(graph, values);
+    let mut workspace = delta::Workspace::new(graph);
     let by_leaf = graph
         .differentiable_leaves()
         .map(|leaf| {
-            (
-                leaf,
-                difference::leaf_estimates(graph, values, &magnitudes, leaf),
-            )
+            let estimates =
+                difference::leaf_estimates(graph, values, &magnitudes, leaf, &mut workspace);
+            (leaf, estimates)
         })
         .collect();
     NumericGradients { by_leaf }
