@@ -7,6 +7,7 @@ use crate::blame::{Blame, blame};
 use crate::case::{Case, Expect};
 use crate::check::{EntryCheck, Report, Tolerance, check};
 use crate::engine::{Engine, EngineError};
+use crate::fast::{DIRECTIONS, fast_check};
 use crate::generate::{ValueMode, recipe_for};
 use crate::graph::Graph;
 use crate::recipe::{Limits, build};
@@ -31,6 +32,8 @@ pub struct FuzzConfig {
     pub values: ValueMode,
     pub tolerance: Tolerance,
     pub jobs: usize,
+    /// Every entry, or a few random directions (falling back to every entry on a mismatch).
+    pub mode: Mode,
     /// This run checks graphs `shard.index`, `shard.index + shard.count`, … of the seed's
     /// sequence, so that `count` runs with different `index` check disjoint graphs.
     pub shard: Shard,
@@ -48,9 +51,20 @@ impl Default for FuzzConfig {
             tolerance: Tolerance::default(),
             jobs: 1,
             shard: Shard::WHOLE,
+            mode: Mode::Full,
             keep_failures: 10,
         }
     }
+}
+
+/// How much of each graph is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Every entry of every leaf.
+    Full,
+    /// [`crate::fast::DIRECTIONS`] seeded random directions; a graph whose directions
+    /// disagree is checked in full, which decides and reports.
+    Fast,
 }
 
 /// One of `count` disjoint slices of a seed's graphs (`index` from 0).
@@ -109,6 +123,11 @@ pub struct FuzzSummary {
     pub unchecked_entries: u64,
     /// Graphs where the engine's own loss differs from the forward pass.
     pub loss_mismatches: u64,
+    /// Fast mode: directions checked, graphs sent to the full check, and the largest
+    /// directional error as a fraction of its tolerance.
+    pub directions: u64,
+    pub fast_fallbacks: u64,
+    pub worst_direction: f64,
     /// Entries decided by the forward-mode oracle.
     pub by_forward_mode: u64,
     pub closest: Option<ClosestCall>,
@@ -175,6 +194,9 @@ impl FuzzSummary {
         self.non_finite_entries += other.non_finite_entries;
         self.unchecked_entries += other.unchecked_entries;
         self.loss_mismatches += other.loss_mismatches;
+        self.directions += other.directions;
+        self.fast_fallbacks += other.fast_fallbacks;
+        self.worst_direction = self.worst_direction.max(other.worst_direction);
         self.by_forward_mode += other.by_forward_mode;
         if let Some(call) = other.closest {
             self.offer_closest(call);
@@ -200,6 +222,24 @@ pub fn graph_for(seed: u64, index: u64, limits: &Limits, values: ValueMode) -> G
 
 /// Checks random graphs until the budget is spent (or an engine fails).
 pub fn fuzz(engine: &dyn Engine, config: &FuzzConfig) -> FuzzSummary {
+    fuzz_with_progress(engine, config, &Progress::default())
+}
+
+/// Counters a run updates as it goes, for a progress display.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Graphs checked so far.
+    pub graphs: AtomicU64,
+    /// Failing graphs so far.
+    pub failing: AtomicU64,
+}
+
+/// [`fuzz`], updating `progress` after every graph.
+pub fn fuzz_with_progress(
+    engine: &dyn Engine,
+    config: &FuzzConfig,
+    progress: &Progress,
+) -> FuzzSummary {
     let start = Instant::now();
     let next_index = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
@@ -220,8 +260,33 @@ pub fn fuzz(engine: &dyn Engine, config: &FuzzConfig) -> FuzzSummary {
             }
             let index = config.shard.graph_index(n);
             let graph = graph_for(config.seed, index, &config.limits, config.values);
+            if config.mode == Mode::Fast {
+                match fast_check(engine, &graph, &config.tolerance, DIRECTIONS, index) {
+                    Ok(fast) => {
+                        local.directions += fast.directions as u64;
+                        local.worst_direction = local.worst_direction.max(fast.worst_ratio);
+                        if fast.agreed {
+                            local.graphs += 1;
+                            progress.graphs.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        local.fast_fallbacks += 1;
+                    }
+                    Err(error) => {
+                        stop.store(true, Ordering::Relaxed);
+                        local.stopped_by = Some((index, error));
+                        continue;
+                    }
+                }
+            }
             match check(engine, &graph, &config.tolerance) {
-                Ok(report) => local.add(index, graph, report, config.keep_failures),
+                Ok(report) => {
+                    progress.graphs.fetch_add(1, Ordering::Relaxed);
+                    if !report.passed() {
+                        progress.failing.fetch_add(1, Ordering::Relaxed);
+                    }
+                    local.add(index, graph, report, config.keep_failures);
+                }
                 Err(error) => {
                     stop.store(true, Ordering::Relaxed);
                     local.stopped_by = Some((index, error));

@@ -179,6 +179,15 @@ impl Graph {
         matches!(self.gate(id), Some(Gate::Sqerr { .. }))
     }
 
+    /// The number of scalars in a node's value.
+    pub fn shape_len(&self, id: NodeId) -> usize {
+        match self.shape(id) {
+            Shape::Scalar => 1,
+            Shape::Vector(n) => n,
+            Shape::Matrix(m, n) => m * n,
+        }
+    }
+
     /// The largest vector length or matrix side in the graph.
     pub fn largest_dim(&self) -> usize {
         self.shapes

@@ -25,14 +25,18 @@
 //! [`Graph`]'s loss with respect to its leaves) and call [`check`], or one of the assertions.
 
 pub mod assert;
+pub mod bench;
 pub mod blame;
 pub mod case;
 pub mod check;
+pub mod dot;
 pub mod engine;
+pub mod fast;
 pub mod fuzz;
 pub mod gate;
 pub mod generate;
 pub mod graph;
+pub mod json;
 pub mod oracle;
 pub mod recipe;
 pub mod report;

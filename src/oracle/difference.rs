@@ -24,6 +24,7 @@ use super::{Estimate, RELATIVE_STEP};
 use crate::gate::{Gate, Value, sigmoid};
 use crate::graph::{Graph, NodeId, Op};
 use faer::Col;
+use std::ops::Range;
 
 /// The magnitude of every node's value: the forward pass on absolute values, which bounds
 /// the absolute round-off of the value by a small multiple of `ε` times it.
@@ -67,16 +68,16 @@ fn saturated(value: Value) -> Value {
     }
 }
 
-/// The primary oracle for every entry of one leaf; `magnitudes` from [`magnitudes`].
+/// The primary oracle for a range of entries of one leaf; `magnitudes` from [`magnitudes`].
 pub fn leaf_estimates(
     graph: &Graph,
     values: &[Value],
     magnitudes: &[Value],
     leaf: NodeId,
+    entries: Range<usize>,
     workspace: &mut Workspace,
 ) -> Vec<Estimate> {
     let cone = graph.downstream(leaf);
-    let entries = values[leaf.0].len();
     if !cone.iter().any(|&n| graph.is_loss(n)) {
         // No loss depends on this leaf: E is constant in it, exactly.
         let zero = Estimate {
@@ -85,7 +86,7 @@ pub fn leaf_estimates(
             scale: 0.0,
             depth: 0,
         };
-        return vec![zero; entries];
+        return vec![zero; entries.len()];
     }
     let gates: Vec<(NodeId, &Gate)> = cone
         .iter()
@@ -97,7 +98,7 @@ pub fn leaf_estimates(
         leaf,
         gates: &gates,
     };
-    (0..entries)
+    entries
         .map(|entry| {
             let theta = values[leaf.0].entry(entry);
             let h = RELATIVE_STEP * theta.abs().max(1.0);

@@ -45,16 +45,67 @@ pub struct NumericGradients {
     pub by_leaf: Vec<(NodeId, Vec<Estimate>)>,
 }
 
+/// Graphs with at least this many checked entries are differenced on several threads (the
+/// fuzz loop's graphs are far smaller, and it runs graphs in parallel already).
+pub const PARALLEL_ENTRIES: usize = 20_000;
+
 /// The primary oracle for every entry of every `input` and `weight`.
 pub fn finite_differences(graph: &Graph, values: &[Value]) -> NumericGradients {
     let magnitudes = difference::magnitudes(graph, values);
-    let mut workspace = delta::Workspace::new(graph);
-    let by_leaf = graph
-        .differentiable_leaves()
-        .map(|leaf| {
-            let estimates =
-                difference::leaf_estimates(graph, values, &magnitudes, leaf, &mut workspace);
-            (leaf, estimates)
+    let leaves: Vec<NodeId> = graph.differentiable_leaves().collect();
+    let total: usize = leaves.iter().map(|&l| values[l.0].len()).sum();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if total < PARALLEL_ENTRIES || threads == 1 {
+        let mut workspace = delta::Workspace::new(graph);
+        let by_leaf = leaves
+            .iter()
+            .map(|&leaf| {
+                let entries = 0..values[leaf.0].len();
+                let estimates = difference::leaf_estimates(
+                    graph,
+                    values,
+                    &magnitudes,
+                    leaf,
+                    entries,
+                    &mut workspace,
+                );
+                (leaf, estimates)
+            })
+            .collect();
+        return NumericGradients { by_leaf };
+    }
+    // Each leaf's entries in `threads` contiguous chunks, each thread with its own buffers;
+    // the results are the same as sequentially, entry for entry.
+    let by_leaf = leaves
+        .iter()
+        .map(|&leaf| {
+            let len = values[leaf.0].len();
+            let chunk = len.div_ceil(threads);
+            let parts: Vec<Vec<Estimate>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..len)
+                    .step_by(chunk.max(1))
+                    .map(|start| {
+                        let magnitudes = &magnitudes;
+                        scope.spawn(move || {
+                            let mut workspace = delta::Workspace::new(graph);
+                            let entries = start..(start + chunk).min(len);
+                            difference::leaf_estimates(
+                                graph,
+                                values,
+                                magnitudes,
+                                leaf,
+                                entries,
+                                &mut workspace,
+                            )
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("an oracle thread panicked"))
+                    .collect()
+            });
+            (leaf, parts.concat())
         })
         .collect();
     NumericGradients { by_leaf }

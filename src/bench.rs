@@ -1,0 +1,146 @@
+//! `gradfuzz bench`: timings of the full and fast checks on the graphs under `cases/bench/`,
+//! against the naive per-entry loop (two full forward passes per entry) measured in the same
+//! run, and fuzzing throughput with one and two worker threads. These machines are shared
+//! and noisy: compare the ratios measured in one run, not absolute figures across runs.
+
+use crate::case::Case;
+use crate::check::{Tolerance, check};
+use crate::engine::Reference;
+use crate::fast::{DIRECTIONS, fast_check};
+use crate::fuzz::{Budget, FuzzConfig, fuzz};
+use crate::gate::Value;
+use crate::graph::{Graph, NodeId, Op};
+use crate::oracle::RELATIVE_STEP;
+use std::fmt::Write;
+use std::time::{Duration, Instant};
+
+/// The median of `runs` timings of `work` (after one warm-up run).
+fn median(runs: usize, mut work: impl FnMut()) -> Duration {
+    work();
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            work();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// How many timed runs fit a budget of about a second, between 3 and 101.
+fn runs_for(one: Duration) -> usize {
+    let fit = (1.0 / one.as_secs_f64().max(1e-9)) as usize;
+    (fit | 1).clamp(3, 101)
+}
+
+/// The naive check's numeric gradient: for every entry, two full forward passes of a copy of
+/// the values, and a plain central difference.
+pub fn naive_gradients(graph: &Graph) -> Vec<f64> {
+    let base = graph.forward();
+    let mut numeric = Vec::new();
+    for leaf in graph.differentiable_leaves() {
+        for entry in 0..base[leaf.0].len() {
+            let theta = base[leaf.0].entry(entry);
+            let h = RELATIVE_STEP * theta.abs().max(1.0);
+            let loss_at = |x: f64| {
+                let mut values: Vec<Value> = Vec::with_capacity(graph.len());
+                for id in graph.ids() {
+                    let value = match &graph.node(id).op {
+                        Op::Leaf(_, v) if id == leaf => {
+                            let mut v = v.clone();
+                            *v.entry_mut(entry) = x;
+                            v
+                        }
+                        Op::Leaf(_, v) => v.clone(),
+                        Op::Gate(gate) => gate.forward(|n: NodeId| &values[n.0]),
+                    };
+                    values.push(value);
+                }
+                graph.loss(&values)
+            };
+            numeric.push((loss_at(theta + h) - loss_at(theta - h)) / (2.0 * h));
+        }
+    }
+    numeric
+}
+
+/// Runs the benchmark and returns its report.
+pub fn run(cases: &[Case], fuzz_graphs: u64) -> String {
+    let mut out = String::new();
+    let tolerance = Tolerance::default();
+    let _ = writeln!(
+        out,
+        "| graph | checked scalars | full check | fast check ({DIRECTIONS} directions) | naive loop | naive / full |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for case in cases {
+        let graph = &case.graph;
+        let full_once = {
+            let start = Instant::now();
+            let report = check(&Reference, graph, &tolerance).expect("the reference never errs");
+            assert!(report.passed(), "the reference fails {}", case.name);
+            start.elapsed()
+        };
+        let full = median(runs_for(full_once), || {
+            check(&Reference, graph, &tolerance).expect("never errs");
+        });
+        let fast = median(101, || {
+            fast_check(&Reference, graph, &tolerance, DIRECTIONS, 0).expect("never errs");
+        });
+        let naive_once = {
+            let start = Instant::now();
+            naive_gradients(graph);
+            start.elapsed()
+        };
+        let naive = median(runs_for(naive_once).min(5), || {
+            naive_gradients(graph);
+        });
+        let scalars: usize = graph
+            .differentiable_leaves()
+            .map(|l| graph.shape_len(l))
+            .sum();
+        let _ = writeln!(
+            out,
+            "| {} | {scalars} | {} | {} | {} | {:.0}× |",
+            case.name,
+            show(full),
+            show(fast),
+            show(naive),
+            naive.as_secs_f64() / full.as_secs_f64()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n| fuzzing ({fuzz_graphs} graphs, default settings) | graphs/s | scalars/s |"
+    );
+    let _ = writeln!(out, "|---|---|---|");
+    for jobs in [1, 2] {
+        let config = FuzzConfig {
+            seed: 1,
+            budget: Budget::Graphs(fuzz_graphs),
+            jobs,
+            ..FuzzConfig::default()
+        };
+        let summary = fuzz(&Reference, &config);
+        let seconds = summary.elapsed.as_secs_f64();
+        let _ = writeln!(
+            out,
+            "| --jobs {jobs} | {:.0} | {:.0} |",
+            summary.graphs as f64 / seconds,
+            summary.scalars as f64 / seconds
+        );
+    }
+    out
+}
+
+fn show(time: Duration) -> String {
+    let seconds = time.as_secs_f64();
+    if seconds >= 1.0 {
+        format!("{seconds:.2} s")
+    } else if seconds >= 1e-3 {
+        format!("{:.2} ms", seconds * 1e3)
+    } else {
+        format!("{:.1} µs", seconds * 1e6)
+    }
+}
