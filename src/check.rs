@@ -199,6 +199,7 @@ fn analyse(
     });
     let numeric = finite_differences(graph, &values);
     let largest_dim = graph.largest_dim();
+    let forward_finite = values.iter().all(|v| v.is_finite());
     let mut entries = Vec::new();
     for (leaf, estimates) in &numeric.by_leaf {
         let claimed = analytic
@@ -211,6 +212,7 @@ fn analyse(
                 estimate,
                 largest_dim,
                 tolerance,
+                forward_finite,
                 second_oracle,
             );
             decided.leaf = *leaf;
@@ -248,11 +250,16 @@ fn loss_magnitude(graph: &Graph, values: &[crate::gate::Value]) -> f64 {
 ///
 /// The primary estimate decides when it is sharp (its truncation estimate within the
 /// allowance) and passes; otherwise `second_oracle` (the forward mode) is asked and decides.
+///
+/// `forward_finite` says whether the forward pass itself stayed finite: when it did and the
+/// analytic value is finite, an oracle whose perturbation overflowed leaves the entry
+/// unchecked, not non-finite.
 pub fn decide(
     analytic: f64,
     estimate: &Estimate,
     largest_dim: usize,
     tolerance: &Tolerance,
+    forward_finite: bool,
     second_oracle: impl FnOnce() -> f64,
 ) -> EntryCheck {
     let roundoff =
@@ -296,8 +303,12 @@ pub fn decide(
     // Flagged, or too coarse to decide: the forward mode, exact to round-off, decides.
     let second = second_oracle();
     let decided = judge(second, allowance(second), Oracle::ForwardMode);
-    if decided.verdict == Verdict::NonFinite && by_primary.verdict != Verdict::NonFinite {
-        // The primary has a finite value but cannot vouch for it, and the second has none.
+    let primary_had_a_value = by_primary.verdict != Verdict::NonFinite;
+    if decided.verdict == Verdict::NonFinite
+        && (primary_had_a_value || (forward_finite && analytic.is_finite()))
+    {
+        // No oracle has a finite value it can vouch for, though the function and the engine
+        // do: the perturbations overflowed, not the graph.
         return EntryCheck {
             verdict: Verdict::Unchecked,
             ..by_primary
@@ -355,6 +366,7 @@ mod tests {
             &estimate(EXACT, 0.0),
             1,
             &Tolerance::default(),
+            true,
             || panic!("not asked"),
         );
         assert_eq!(
@@ -371,6 +383,7 @@ mod tests {
             &estimate(EXACT + 1e-6, 0.0),
             1,
             &Tolerance::default(),
+            true,
             || EXACT,
         );
         assert_eq!(
@@ -383,6 +396,7 @@ mod tests {
             &estimate(EXACT + 1e-6, 0.0),
             1,
             &Tolerance::default(),
+            true,
             || EXACT + 1e-6,
         );
         assert_eq!(
@@ -399,6 +413,7 @@ mod tests {
             &estimate(EXACT, 1e-3),
             1,
             &Tolerance::default(),
+            true,
             || EXACT,
         );
         assert_eq!(entry.verdict, Verdict::Mismatch);
@@ -411,6 +426,7 @@ mod tests {
             &estimate(EXACT, 1e-3),
             1,
             &Tolerance::default(),
+            true,
             || f64::NAN,
         );
         assert_eq!(entry.verdict, Verdict::Unchecked);
@@ -424,13 +440,13 @@ mod tests {
             scale: f64::INFINITY,
             depth: 1,
         };
-        let exact = decide(0.0, &overflowed, 1, &Tolerance::default(), || 0.0);
+        let exact = decide(0.0, &overflowed, 1, &Tolerance::default(), true, || 0.0);
         assert_eq!(exact.verdict, Verdict::Pass);
         let nan_scale = Estimate {
             scale: f64::NAN,
             ..overflowed
         };
-        let differs = decide(1.0, &nan_scale, 1, &Tolerance::default(), || 0.0);
+        let differs = decide(1.0, &nan_scale, 1, &Tolerance::default(), true, || 0.0);
         assert_eq!(differs.verdict, Verdict::Unchecked);
     }
 
@@ -441,6 +457,7 @@ mod tests {
             &estimate(EXACT, 0.0),
             1,
             &Tolerance::default(),
+            true,
             || EXACT,
         );
         assert_eq!(from_engine.verdict, Verdict::NonFinite);
@@ -449,9 +466,21 @@ mod tests {
             &estimate(f64::INFINITY, f64::NAN),
             1,
             &Tolerance::default(),
+            false,
             || f64::NAN,
         );
         assert_eq!(from_forward.verdict, Verdict::NonFinite);
+        // The same oracles with a finite function and a finite engine: the perturbations
+        // overflowed, so no verdict, but not a non-finite function either.
+        let overflowed_perturbation = decide(
+            EXACT,
+            &estimate(f64::INFINITY, f64::NAN),
+            1,
+            &Tolerance::default(),
+            true,
+            || f64::NAN,
+        );
+        assert_eq!(overflowed_perturbation.verdict, Verdict::Unchecked);
     }
 
     #[test]
@@ -468,10 +497,11 @@ mod tests {
             &cancelled,
             1,
             &Tolerance::default(),
+            true,
             || 0.0,
         );
         assert_eq!(ok.verdict, Verdict::Pass);
-        let wrong = decide(1e-12, &cancelled, 1, &Tolerance::default(), || 0.0);
+        let wrong = decide(1e-12, &cancelled, 1, &Tolerance::default(), true, || 0.0);
         assert_eq!(wrong.verdict, Verdict::Mismatch);
     }
 }

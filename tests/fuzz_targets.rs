@@ -83,14 +83,17 @@ fn build_invariants_hold_on_random_bytes() {
 
 /// The crashes `cargo fuzz run check_reference` found, kept under tests/data because
 /// fuzz/artifacts is not checked in: an overflow that made blame panic (21 bytes),
-/// subnormal weights under which every step-based derivative underflowed (23 bytes), and a
-/// true gradient beyond the largest double (32 bytes), which the target first took for a bug.
+/// subnormal weights under which every step-based derivative underflowed (23 bytes), a
+/// true gradient beyond the largest double (32 bytes), which the target first took for a bug,
+/// and weights near 1e307 under which every oracle's perturbation overflows though the true
+/// gradient is 0 (42 bytes): unchecked, not non-finite.
 #[test]
 fn the_kept_artifacts_hold() {
     for name in [
         "check_reference-overflow.bin",
         "check_reference-underflow.bin",
         "check_reference-gradient-overflow.bin",
+        "check_reference-perturbation-overflow.bin",
     ] {
         let artifact =
             std::fs::read(root().join("tests/data").join(name)).expect("a kept artifact");
