@@ -260,7 +260,7 @@ pub fn decide(
     largest_dim: usize,
     tolerance: &Tolerance,
     forward_finite: bool,
-    second_oracle: impl FnOnce() -> f64,
+    second_oracle: impl FnOnce() -> (f64, f64),
 ) -> EntryCheck {
     let roundoff =
         ROUNDOFF_UNITS * (estimate.depth + 2 + largest_dim) as f64 * f64::EPSILON * estimate.scale;
@@ -300,9 +300,19 @@ pub fn decide(
     if !analytic.is_finite() || (sharp && by_primary.verdict == Verdict::Pass) {
         return by_primary;
     }
-    // Flagged, or too coarse to decide: the forward mode, exact to round-off, decides.
-    let second = second_oracle();
-    let decided = judge(second, allowance(second), Oracle::ForwardMode);
+    // Flagged, or too coarse to decide: forward mode, exact to round-off, decides, with a
+    // contribution scale of its own (the primary's may be lost to an overflow).
+    let (second, second_scale) = second_oracle();
+    let scale = if estimate.scale.is_finite() {
+        estimate.scale.max(second_scale)
+    } else {
+        second_scale
+    };
+    let second_roundoff =
+        ROUNDOFF_UNITS * (estimate.depth + 2 + largest_dim) as f64 * f64::EPSILON * scale;
+    let second_allowance =
+        tolerance.atol + tolerance.rtol * analytic.abs().max(second.abs()) + second_roundoff;
+    let decided = judge(second, second_allowance, Oracle::ForwardMode);
     let primary_had_a_value = by_primary.verdict != Verdict::NonFinite;
     if decided.verdict == Verdict::NonFinite
         && (primary_had_a_value || (forward_finite && analytic.is_finite()))
@@ -384,7 +394,7 @@ mod tests {
             1,
             &Tolerance::default(),
             true,
-            || EXACT,
+            || (EXACT, 1.0),
         );
         assert_eq!(
             (cleared.verdict, cleared.oracle),
@@ -397,7 +407,7 @@ mod tests {
             1,
             &Tolerance::default(),
             true,
-            || EXACT + 1e-6,
+            || (EXACT + 1e-6, 1.0),
         );
         assert_eq!(
             (confirmed.verdict, confirmed.oracle),
@@ -414,7 +424,7 @@ mod tests {
             1,
             &Tolerance::default(),
             true,
-            || EXACT,
+            || (EXACT, 1.0),
         );
         assert_eq!(entry.verdict, Verdict::Mismatch);
     }
@@ -427,7 +437,7 @@ mod tests {
             1,
             &Tolerance::default(),
             true,
-            || f64::NAN,
+            || (f64::NAN, 1.0),
         );
         assert_eq!(entry.verdict, Verdict::Unchecked);
     }
@@ -440,14 +450,27 @@ mod tests {
             scale: f64::INFINITY,
             depth: 1,
         };
-        let exact = decide(0.0, &overflowed, 1, &Tolerance::default(), true, || 0.0);
+        let exact = decide(0.0, &overflowed, 1, &Tolerance::default(), true, || {
+            (0.0, 1.0)
+        });
         assert_eq!(exact.verdict, Verdict::Pass);
         let nan_scale = Estimate {
             scale: f64::NAN,
             ..overflowed
         };
-        let differs = decide(1.0, &nan_scale, 1, &Tolerance::default(), true, || 0.0);
+        // Both oracles' scales lost: no precise verdict.
+        let differs = decide(1.0, &nan_scale, 1, &Tolerance::default(), true, || {
+            (0.0, f64::NAN)
+        });
         assert_eq!(differs.verdict, Verdict::Unchecked);
+        // The primary's scale lost, forward mode's intact: it decides.
+        let decided = decide(1.0, &nan_scale, 1, &Tolerance::default(), true, || {
+            (0.0, 1.0)
+        });
+        assert_eq!(
+            (decided.verdict, decided.oracle),
+            (Verdict::Mismatch, Oracle::ForwardMode)
+        );
     }
 
     #[test]
@@ -458,7 +481,7 @@ mod tests {
             1,
             &Tolerance::default(),
             true,
-            || EXACT,
+            || (EXACT, 1.0),
         );
         assert_eq!(from_engine.verdict, Verdict::NonFinite);
         let from_forward = decide(
@@ -467,7 +490,7 @@ mod tests {
             1,
             &Tolerance::default(),
             false,
-            || f64::NAN,
+            || (f64::NAN, 1.0),
         );
         assert_eq!(from_forward.verdict, Verdict::NonFinite);
         // The same oracles with a finite function and a finite engine: the perturbations
@@ -478,7 +501,7 @@ mod tests {
             1,
             &Tolerance::default(),
             true,
-            || f64::NAN,
+            || (f64::NAN, 1.0),
         );
         assert_eq!(overflowed_perturbation.verdict, Verdict::Unchecked);
     }
@@ -498,10 +521,12 @@ mod tests {
             1,
             &Tolerance::default(),
             true,
-            || 0.0,
+            || (0.0, 1.0),
         );
         assert_eq!(ok.verdict, Verdict::Pass);
-        let wrong = decide(1e-12, &cancelled, 1, &Tolerance::default(), true, || 0.0);
+        let wrong = decide(1e-12, &cancelled, 1, &Tolerance::default(), true, || {
+            (0.0, 1.0)
+        });
         assert_eq!(wrong.verdict, Verdict::Mismatch);
     }
 }

@@ -1,5 +1,17 @@
 //! The `gradfuzz` command line: parses flags and calls the library.
 
+// `print!` and `println!` that end the program quietly, as ripgrep does, when the reader of
+// our output has gone away (`gradfuzz fuzz | head`), instead of panicking on the broken
+// pipe. (Restoring SIGPIPE's default action instead would also kill us when an exec engine
+// dies with our request unread.)
+macro_rules! print {
+    ($($arg:tt)*) => { emit(&format!($($arg)*)) };
+}
+macro_rules! println {
+    () => { emit("\n") };
+    ($($arg:tt)*) => { emit(&format!("{}\n", format_args!($($arg)*))) };
+}
+
 use gradfuzz::blame::blame;
 use gradfuzz::case::{self, Case, Expect};
 use gradfuzz::check::entry_checks;
@@ -45,13 +57,23 @@ exit status: 0 nothing wrong, 1 a mismatch was found, 2 bad usage or invalid inp
 const MISMATCH: u8 = 1;
 const INVALID: u8 = 2;
 
-fn main() -> ExitCode {
-    // Like other command-line tools, end quietly when the reader of our output goes away
-    // (`gradfuzz fuzz | head`), instead of failing on a broken pipe.
-    // SAFETY: restoring the default action of one signal, before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+/// Writes to stdout; a closed stdout ends the program with status 0.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("gradfuzz: cannot write to stdout: {error}");
+            std::process::exit(INVALID.into());
+        }
+        std::process::exit(0);
     }
+}
+
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(args) {
         Ok(code) => code,

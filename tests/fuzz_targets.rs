@@ -85,8 +85,9 @@ fn build_invariants_hold_on_random_bytes() {
 /// fuzz/artifacts is not checked in: an overflow that made blame panic (21 bytes),
 /// subnormal weights under which every step-based derivative underflowed (23 bytes), a
 /// true gradient beyond the largest double (32 bytes), which the target first took for a bug,
-/// and weights near 1e307 under which every oracle's perturbation overflows though the true
-/// gradient is 0 (42 bytes): unchecked, not non-finite.
+/// weights near 1e307 under which every oracle's perturbation overflows though the true
+/// gradient is 0 (42 bytes): unchecked, not non-finite; and a sigmoid whose input is pure
+/// round-off (73 bytes; `cases/findings/cancelled-sigmoid-input.yaml`).
 #[test]
 fn the_kept_artifacts_hold() {
     for name in [
@@ -94,6 +95,7 @@ fn the_kept_artifacts_hold() {
         "check_reference-underflow.bin",
         "check_reference-gradient-overflow.bin",
         "check_reference-perturbation-overflow.bin",
+        "check_reference-cancelled-sigmoid.bin",
     ] {
         let artifact =
             std::fs::read(root().join("tests/data").join(name)).expect("a kept artifact");

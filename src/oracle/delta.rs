@@ -14,6 +14,7 @@
 //! - `sigmoid`: `σ(y + d) − σ(y) = σ(y + d) · σ(−y) · (−expm1(−d))`;
 //! - `sqerr`: `½‖r + dr‖² − ½‖r‖² = ½ Σ dr (2r + dr)`, with `r = o − t`, `dr = do − dt`.
 
+use super::difference::sigmoid_bound_factor;
 use crate::gate::{Gate, Value};
 use crate::graph::{Graph, NodeId};
 use faer::Mat;
@@ -312,7 +313,7 @@ impl Workspace {
                 None
             }
             Gate::Sigmoid(s) => {
-                self.sigmoid(&mut out, s);
+                self.sigmoid(&mut out, s, magnitudes);
                 None
             }
             Gate::Matvec { weight, vector } => {
@@ -356,18 +357,16 @@ impl Workspace {
         self.positions = positions;
     }
 
-    fn sigmoid(&self, out: &mut Delta, s: NodeId) {
+    fn sigmoid(&self, out: &mut Delta, s: NodeId, magnitudes: &[Value]) {
         let input = self.delta(s).expect("a changed operand");
+        let magnitude = slice(&magnitudes[s.0]);
         out.start_sparse();
         out.dense = input.dense;
         for k in 0..input.entries() {
             let (y, d, b) = (input.minus[k], input.diff[k], input.bound[k]);
             let (o, complement, shifted, m) = sigmoid_step(y, d);
             let diff = shifted * complement * -m;
-            // The bound's factor is σ(y), not the slope σ(y)σ(−y): engines compute the slope
-            // as o(1 − o) from a rounded o, whose absolute error is of order ε·o, so a
-            // saturated sigmoid leaves round-off of order ε·o however small 1 − o is.
-            let bound = o * b;
+            let bound = sigmoid_bound_factor(y, magnitude[input.position(k)]) * b;
             if input.dense {
                 out.minus.push(o);
                 out.diff.push(diff);

@@ -44,11 +44,14 @@ pub fn magnitudes(graph: &Graph, values: &[Value]) -> Vec<Value> {
                 Value::Vector(crate::gate::matrix(&magnitudes[weight.0]) * vector(*o, &magnitudes))
             }
             Op::Gate(Gate::Sigmoid(s)) => {
-                // σ is computed to a few ulps of itself, plus the input's round-off times σ'.
+                // σ is computed to a few ulps of itself, plus the input's round-off times the
+                // steepest slope within that round-off of y: an input that is pure round-off
+                // (a sum that cancelled) can put σ anywhere, which the slope at y alone
+                // (zero, for a saturated sigmoid) would hide.
                 let y = crate::gate::vector(&values[s.0]);
                 let m = vector(*s, &magnitudes);
                 Value::Vector(Col::from_fn(y.nrows(), |i| {
-                    sigmoid(y[i]) + sigmoid(y[i]) * sigmoid(-y[i]) * m[i]
+                    sigmoid(y[i]) + slope_within_roundoff(y[i], m[i]) * m[i]
                 }))
             }
             Op::Gate(Gate::Sqerr { .. }) => Value::Scalar(crate::gate::scalar(&values[id.0])),
@@ -56,6 +59,24 @@ pub fn magnitudes(graph: &Graph, values: &[Value]) -> Vec<Value> {
         magnitudes.push(saturated(magnitude));
     }
     magnitudes
+}
+
+/// How many units of `ε·magnitude` a value's round-off may reach, for the sigmoid's slope.
+const UNCERTAINTY_UNITS: f64 = 64.0;
+
+/// The steepest slope of σ within the round-off of `y` (whose magnitude is `magnitude`):
+/// an input that is pure round-off (a sum that cancelled) can put σ anywhere.
+pub fn slope_within_roundoff(y: f64, magnitude: f64) -> f64 {
+    let nearest = (y.abs() - UNCERTAINTY_UNITS * f64::EPSILON * magnitude).max(0.0);
+    sigmoid(nearest) * sigmoid(-nearest)
+}
+
+/// The factor a sigmoid applies to the bound of a difference or tangent through it: σ(y),
+/// because engines compute the slope as o(1 − o) from a rounded o, whose absolute error is
+/// of order ε·o however small 1 − o is; or the steepest slope within the round-off of y,
+/// when that is larger.
+pub fn sigmoid_bound_factor(y: f64, magnitude: f64) -> f64 {
+    sigmoid(y).max(slope_within_roundoff(y, magnitude))
 }
 
 /// Infinite magnitudes (sums of terms near 1e308) clamped to the largest finite number, so

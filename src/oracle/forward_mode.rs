@@ -10,14 +10,19 @@
 //! The rules here are forward (tangent) rules written out for this oracle alone; it shares
 //! no code with the gate rules beyond the graph and the logistic function.
 
+use super::difference::{sigmoid_bound_factor, slope_within_roundoff};
 use crate::gate::{Gate, Value, sigmoid};
 use crate::graph::{Graph, NodeId, Op};
 
-/// A value and its tangent.
+/// A value, its tangent, the magnitude of the value (the forward pass on absolute values)
+/// and a bound on the magnitudes of the terms the tangent is made of (the same rules on
+/// absolute values), whose `ε` multiple is the tangent's round-off.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Dual {
     value: f64,
     tangent: f64,
+    magnitude: f64,
+    bound: f64,
 }
 
 impl Dual {
@@ -25,39 +30,56 @@ impl Dual {
         Dual {
             value,
             tangent: 0.0,
+            magnitude: value.abs(),
+            bound: 0.0,
         }
     }
+
     fn plus(self, other: Dual) -> Dual {
         Dual {
             value: self.value + other.value,
             tangent: self.tangent + other.tangent,
+            magnitude: self.magnitude + other.magnitude,
+            bound: self.bound + other.bound,
         }
     }
+
     fn minus(self, other: Dual) -> Dual {
         Dual {
             value: self.value - other.value,
             tangent: self.tangent - other.tangent,
+            magnitude: self.magnitude + other.magnitude,
+            bound: self.bound + other.bound,
         }
     }
+
     fn times(self, other: Dual) -> Dual {
         Dual {
             value: self.value * other.value,
             tangent: self.tangent * other.value + self.value * other.tangent,
+            magnitude: self.magnitude * other.magnitude,
+            bound: self.bound * other.magnitude + self.magnitude * other.bound,
         }
     }
+
     /// Times a constant, without a `value × 0` cross term (which is NaN for an overflowed
     /// value even when the tangent is finite).
     fn scaled(self, factor: f64) -> Dual {
         Dual {
             value: self.value * factor,
             tangent: self.tangent * factor,
+            magnitude: self.magnitude * factor.abs(),
+            bound: self.bound * factor.abs(),
         }
     }
+
     fn sigmoid(self) -> Dual {
         let (o, complement) = (sigmoid(self.value), sigmoid(-self.value));
         Dual {
             value: o,
             tangent: o * complement * self.tangent,
+            magnitude: o + slope_within_roundoff(self.value, self.magnitude) * self.magnitude,
+            bound: sigmoid_bound_factor(self.value, self.magnitude) * self.bound,
         }
     }
 }
@@ -70,17 +92,19 @@ enum Duals {
     Matrix { cols: usize, entries: Vec<Dual> },
 }
 
-/// `dE/dθ` for entry `entry` (row-major) of `leaf`, by forward mode over the leaf's cone.
-pub fn derivative(graph: &Graph, values: &[Value], leaf: NodeId, entry: usize) -> f64 {
+/// `dE/dθ` for entry `entry` (row-major) of `leaf`, by forward mode over the leaf's cone,
+/// and the contribution scale of that derivative.
+pub fn derivative(graph: &Graph, values: &[Value], leaf: NodeId, entry: usize) -> (f64, f64) {
     let mut duals: Vec<Option<Duals>> = vec![None; graph.len()];
     let mut seeded = lift(&values[leaf.0]);
-    match &mut seeded {
-        Duals::Vector(v) => v[entry].tangent = 1.0,
-        Duals::Matrix { entries, .. } => entries[entry].tangent = 1.0,
-        Duals::Scalar(x) => x.tangent = 1.0,
-    }
+    let seed = match &mut seeded {
+        Duals::Vector(v) => &mut v[entry],
+        Duals::Matrix { entries, .. } => &mut entries[entry],
+        Duals::Scalar(x) => x,
+    };
+    (seed.tangent, seed.bound) = (1.0, 1.0);
     duals[leaf.0] = Some(seeded);
-    let mut loss = 0.0;
+    let (mut loss, mut scale) = (0.0, 0.0);
     for node in graph.downstream(leaf) {
         let Op::Gate(gate) = &graph.node(node).op else {
             continue;
@@ -88,10 +112,11 @@ pub fn derivative(graph: &Graph, values: &[Value], leaf: NodeId, entry: usize) -
         let value = forward(gate, values, &duals);
         if let Duals::Scalar(e) = &value {
             loss += e.tangent;
+            scale += e.bound;
         }
         duals[node.0] = Some(value);
     }
-    loss
+    (loss, scale)
 }
 
 fn lift(value: &Value) -> Duals {
