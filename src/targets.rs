@@ -21,9 +21,11 @@ pub fn recipe_from_bytes(data: &[u8]) -> Recipe {
 ///    included): checking and blaming it never panic, whatever the verdict. Near the ends of
 ///    the double range a perturbation, a product or the gradient itself over- or underflows,
 ///    and the honest verdicts there are *non-finite* or *unchecked*.
-/// 2. The same recipe with its numbers tamed into `[1e-10, 1e10]` in magnitude (or 0), a
-///    range that contains every value mode of the generator: the reference engine passes,
-///    every entry decided.
+/// 2. The same recipe with its numbers tamed into `[1e-6, 1e3]` in magnitude (or 0), a
+///    range that contains every value mode of the generator with room to spare: the
+///    reference engine passes, every entry decided. (Far larger numbers make graphs whose
+///    forward values are pure round-off of cancelling terms near 1e20 and beyond, where the
+///    verdict depends on how each side rounded; see `cases/findings/cancelled-sigmoid-input.yaml`.)
 pub fn check_reference(data: &[u8]) {
     let recipe = recipe_from_bytes(data);
     let graph = build(&recipe, &Limits::default());
@@ -46,13 +48,13 @@ pub fn check_reference(data: &[u8]) {
     );
 }
 
-/// `x` with its magnitude brought into `[1e-10, 1e10]`, or 0 (non-finite numbers become 0,
+/// `x` with its magnitude brought into `[1e-6, 1e3]`, or 0 (non-finite numbers become 0,
 /// as the builder makes them).
 fn tame(x: f64) -> f64 {
-    if !x.is_finite() || x.abs() < 1e-10 {
+    if !x.is_finite() || x.abs() < 1e-6 {
         0.0
     } else {
-        x.clamp(-1e10, 1e10)
+        x.clamp(-1e3, 1e3)
     }
 }
 

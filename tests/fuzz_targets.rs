@@ -87,7 +87,8 @@ fn build_invariants_hold_on_random_bytes() {
 /// true gradient beyond the largest double (32 bytes), which the target first took for a bug,
 /// weights near 1e307 under which every oracle's perturbation overflows though the true
 /// gradient is 0 (42 bytes): unchecked, not non-finite; and a sigmoid whose input is pure
-/// round-off (73 bytes; `cases/findings/cancelled-sigmoid-input.yaml`).
+/// round-off (73 bytes; `cases/findings/cancelled-sigmoid-input.yaml`), and a sigmoid slope
+/// taken at a rounded input (`cases/findings/rounded-sigmoid-slope.yaml`).
 #[test]
 fn the_kept_artifacts_hold() {
     for name in [
@@ -96,6 +97,7 @@ fn the_kept_artifacts_hold() {
         "check_reference-gradient-overflow.bin",
         "check_reference-perturbation-overflow.bin",
         "check_reference-cancelled-sigmoid.bin",
+        "check_reference-rounded-slope.bin",
     ] {
         let artifact =
             std::fs::read(root().join("tests/data").join(name)).expect("a kept artifact");

@@ -71,12 +71,25 @@ pub fn slope_within_roundoff(y: f64, magnitude: f64) -> f64 {
     sigmoid(nearest) * sigmoid(-nearest)
 }
 
-/// The factor a sigmoid applies to the bound of a difference or tangent through it: σ(y),
-/// because engines compute the slope as o(1 − o) from a rounded o, whose absolute error is
-/// of order ε·o however small 1 − o is; or the steepest slope within the round-off of y,
-/// when that is larger.
+/// The factor a sigmoid applies to the bound of a difference or tangent through it:
+/// σ(y), because engines compute the slope as o(1 − o) from a rounded o, whose absolute
+/// error is of order ε·o however small 1 − o is (or the steepest slope within the round-off
+/// of y, when that is larger); plus |σ''|·|y|'s magnitude, because the slope itself is taken
+/// at a y that carries round-off of order ε·magnitude, which moves it by |σ''| times that
+/// (found by cargo fuzz: an input of −20.2 computed from terms near 7e8 left 4e-8 of the
+/// gradient to the rounding of y; `cases/findings/rounded-sigmoid-slope.yaml`).
 pub fn sigmoid_bound_factor(y: f64, magnitude: f64) -> f64 {
-    sigmoid(y).max(slope_within_roundoff(y, magnitude))
+    let nearest = (y.abs() - UNCERTAINTY_UNITS * f64::EPSILON * magnitude).max(0.0);
+    sigmoid(y).max(slope_within_roundoff(y, magnitude)) + curvature_near(nearest) * magnitude
+}
+
+/// The largest |σ''| at or beyond `|y| = nearest`: σ'' = σ(1 − σ)(1 − 2σ) peaks at
+/// |y| = ln(2 + √3) ≈ 1.317, with |σ''| = √3/18 ≈ 0.0962.
+fn curvature_near(nearest: f64) -> f64 {
+    const PEAK: f64 = 1.316_957_896_924_816_6;
+    let z = nearest.max(PEAK);
+    let (o, complement) = (sigmoid(z), sigmoid(-z));
+    o * complement * (o - complement).abs()
 }
 
 /// Infinite magnitudes (sums of terms near 1e308) clamped to the largest finite number, so
