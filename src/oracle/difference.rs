@@ -79,14 +79,27 @@ pub fn slope_within_roundoff(y: f64, magnitude: f64) -> f64 {
 /// (found by cargo fuzz: an input of −20.2 computed from terms near 7e8 left 4e-8 of the
 /// gradient to the rounding of y; `cases/findings/rounded-sigmoid-slope.yaml`).
 pub fn sigmoid_bound_factor(y: f64, magnitude: f64) -> f64 {
-    let nearest = (y.abs() - UNCERTAINTY_UNITS * f64::EPSILON * magnitude).max(0.0);
-    sigmoid(y).max(slope_within_roundoff(y, magnitude)) + curvature_near(nearest) * magnitude
+    let uncertainty = UNCERTAINTY_UNITS * f64::EPSILON * magnitude;
+    let nearest = (y.abs() - uncertainty).max(0.0);
+    if uncertainty > 1e-3 || nearest <= PEAK {
+        return sigmoid(y).max(slope_within_roundoff(y, magnitude))
+            + curvature_near(nearest) * magnitude;
+    }
+    // The common case, from one exponential: beyond the peak, σ' and |σ''| at |y| − δ exceed
+    // their values at |y| by a factor of at most e^(2δ) < 1 + 3δ for δ ≤ 1e-3.
+    let e = (-y.abs()).exp();
+    let (big, small) = (1.0 / (1.0 + e), e / (1.0 + e));
+    let widen = 1.0 + 3.0 * uncertainty;
+    let value = if y >= 0.0 { big } else { small };
+    value.max(big * small * widen) + big * small * (big - small) * widen * magnitude
 }
+
+/// Where |σ''| peaks: `ln(2 + √3)`.
+const PEAK: f64 = 1.316_957_896_924_816_6;
 
 /// The largest |σ''| at or beyond `|y| = nearest`: σ'' = σ(1 − σ)(1 − 2σ) peaks at
 /// |y| = ln(2 + √3) ≈ 1.317, with |σ''| = √3/18 ≈ 0.0962.
 fn curvature_near(nearest: f64) -> f64 {
-    const PEAK: f64 = 1.316_957_896_924_816_6;
     let z = nearest.max(PEAK);
     let (o, complement) = (sigmoid(z), sigmoid(-z));
     o * complement * (o - complement).abs()
