@@ -629,17 +629,7 @@ pub fn to_yaml(case: &Case) -> String {
     let graph = &case.graph;
     let name = |id: NodeId| key(&graph.node(id).name);
     for node in graph.nodes() {
-        let body = match &node.op {
-            Op::Leaf(kind, value) => format!("{}: {}", kind.name(), array(value)),
-            Op::Gate(Gate::Add(a, b)) => format!("add: [{}, {}]", name(*a), name(*b)),
-            Op::Gate(Gate::Matvec { weight, vector }) => {
-                format!("matvec: [{}, {}]", name(*weight), name(*vector))
-            }
-            Op::Gate(Gate::Sigmoid(s)) => format!("sigmoid: {}", name(*s)),
-            Op::Gate(Gate::Sqerr { output, target }) => {
-                format!("sqerr: [{}, {}]", name(*output), name(*target))
-            }
-        };
+        let body = node.op_text("", name, array);
         out.push_str(&format!("  {}: {{{body}}}\n", key(&node.name)));
     }
     if let Some(gradients) = &case.gradients {

@@ -162,6 +162,23 @@ pub struct LossMismatch {
     pub tolerance: f64,
 }
 
+/// The report and every checked entry, from one evaluation (for `explain`).
+pub fn check_with_entries(
+    engine: &dyn Engine,
+    graph: &Graph,
+    tolerance: &Tolerance,
+) -> Result<(Report, Vec<EntryCheck>), EngineError> {
+    let (entries, loss_mismatch) = analyse(engine, graph, tolerance)?;
+    let mut report = Report {
+        loss_mismatch,
+        ..Report::default()
+    };
+    for entry in &entries {
+        report.record(entry.clone());
+    }
+    Ok((report, entries))
+}
+
 /// Every leaf entry of `graph`, checked: leaves in node order, entries in row-major order.
 pub fn entry_checks(
     engine: &dyn Engine,

@@ -53,6 +53,30 @@ impl Op {
     }
 }
 
+impl Node {
+    /// The node's op as `KEY: ARGS` for the case format and the exec protocol, which differ
+    /// only in how keys, names and arrays are written: `input: [..]`, `add: [a, b]`,
+    /// `sigmoid: s`, with `quote` around the op key.
+    pub fn op_text(
+        &self,
+        quote: &str,
+        name_of: impl Fn(NodeId) -> String,
+        array: impl Fn(&Value) -> String,
+    ) -> String {
+        match &self.op {
+            Op::Leaf(kind, value) => format!("{quote}{}{quote}: {}", kind.name(), array(value)),
+            Op::Gate(gate) => {
+                let names: Vec<String> = gate.operands().iter().map(|&id| name_of(id)).collect();
+                let args = match names.as_slice() {
+                    [one] => one.clone(),
+                    many => format!("[{}]", many.join(", ")),
+                };
+                format!("{quote}{}{quote}: {args}", gate.kind().name())
+            }
+        }
+    }
+}
+
 /// A named node.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {

@@ -14,8 +14,7 @@ macro_rules! println {
 
 use gradfuzz::blame::blame;
 use gradfuzz::case::{self, Case, Expect};
-use gradfuzz::check::entry_checks;
-use gradfuzz::check::{Tolerance, check};
+use gradfuzz::check::{Tolerance, check_with_entries};
 use gradfuzz::engine;
 use gradfuzz::engine::Engine;
 use gradfuzz::fuzz::{
@@ -413,22 +412,32 @@ fn shrink_command(mut args: Flags) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The report of a case, and its blame when it fails.
+fn check_and_blame(
+    engine: &dyn Engine,
+    case: &Case,
+) -> Result<
+    (
+        gradfuzz::Report,
+        Vec<gradfuzz::check::EntryCheck>,
+        Option<gradfuzz::blame::Blame>,
+    ),
+    String,
+> {
+    let tolerance = case.tolerance.unwrap_or_default();
+    let failed = |e: gradfuzz::engine::EngineError| format!("the engine failed: {e}");
+    let (report, entries) = check_with_entries(engine, &case.graph, &tolerance).map_err(failed)?;
+    let blame = match report.passed() {
+        true => None,
+        false => Some(blame(engine, &case.graph, &tolerance).map_err(failed)?),
+    };
+    Ok((report, entries, blame))
+}
+
 fn explain_command(mut args: Flags) -> Result<ExitCode, String> {
     let format = format(&mut args)?;
     let (case, engine, _) = case_and_engine(&mut args, "explain")?;
-    let tolerance = case.tolerance.unwrap_or_default();
-    let entries = entry_checks(engine.as_ref(), &case.graph, &tolerance)
-        .map_err(|e| format!("the engine failed: {e}"))?;
-    let report = check(engine.as_ref(), &case.graph, &tolerance)
-        .map_err(|e| format!("the engine failed: {e}"))?;
-    let blame = if report.passed() {
-        None
-    } else {
-        Some(
-            blame(engine.as_ref(), &case.graph, &tolerance)
-                .map_err(|e| format!("the engine failed: {e}"))?,
-        )
-    };
+    let (report, entries, blame) = check_and_blame(engine.as_ref(), &case)?;
     let (graph, name) = (&case.graph, engine.name());
     match format {
         Format::Text => print!(
@@ -449,17 +458,7 @@ fn explain_command(mut args: Flags) -> Result<ExitCode, String> {
 
 fn dot_command(mut args: Flags) -> Result<ExitCode, String> {
     let (case, engine, _) = case_and_engine(&mut args, "dot")?;
-    let tolerance = case.tolerance.unwrap_or_default();
-    let report = check(engine.as_ref(), &case.graph, &tolerance)
-        .map_err(|e| format!("the engine failed: {e}"))?;
-    let blame = if report.passed() {
-        None
-    } else {
-        Some(
-            blame(engine.as_ref(), &case.graph, &tolerance)
-                .map_err(|e| format!("the engine failed: {e}"))?,
-        )
-    };
+    let (report, _, blame) = check_and_blame(engine.as_ref(), &case)?;
     let failure = blame.as_ref().map(|b| (&report, b));
     print!("{}", gradfuzz::dot::dot(&case.graph, &case.name, failure));
     Ok(ExitCode::SUCCESS)

@@ -12,7 +12,7 @@
 //! (at most one per thread at a time), so `--jobs N` runs N copies.
 
 use super::{Engine, EngineError, Gradients};
-use crate::gate::{Gate, Value};
+use crate::gate::Value;
 use crate::graph::{Graph, LeafKind, Op, Shape};
 use faer::{Col, Mat};
 use serde_json::Value as Json;
@@ -208,17 +208,7 @@ pub fn request(graph: &Graph) -> String {
         if k > 0 {
             out.push_str(", ");
         }
-        let body = match &node.op {
-            Op::Leaf(kind, value) => format!("\"{}\": {}", kind.name(), json_array(value)),
-            Op::Gate(Gate::Add(a, b)) => format!("\"add\": [{}, {}]", name(*a), name(*b)),
-            Op::Gate(Gate::Matvec { weight, vector }) => {
-                format!("\"matvec\": [{}, {}]", name(*weight), name(*vector))
-            }
-            Op::Gate(Gate::Sigmoid(s)) => format!("\"sigmoid\": {}", name(*s)),
-            Op::Gate(Gate::Sqerr { output, target }) => {
-                format!("\"sqerr\": [{}, {}]", name(*output), name(*target))
-            }
-        };
+        let body = node.op_text("\"", name, json_array);
         let _ = write!(out, "{}: {{{body}}}", json_string(&node.name));
     }
     out.push_str("}}\n");
