@@ -649,7 +649,9 @@ fn number(x: f64) -> String {
     format!("{x:?}")
 }
 
-fn array(value: &Value) -> String {
+/// A value as a flow list (`[..]` or `[[..], ..]`) of shortest round-trip numbers: the same
+/// text is valid YAML and JSON, so the exec protocol writes leaves with it too.
+pub fn array(value: &Value) -> String {
     let row = |entries: &mut dyn Iterator<Item = f64>| {
         let items: Vec<String> = entries.map(number).collect();
         format!("[{}]", items.join(", "))

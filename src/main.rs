@@ -333,14 +333,24 @@ fn gen_command(mut args: Flags) -> Result<ExitCode, String> {
     let values = values(&mut args)?;
     args.finish()?;
     let graph = graph_for(seed, index, &limits, values);
+    let description = format!(
+        "gradfuzz gen --seed {seed} --index {index} --max-nodes {} --max-dim {} --values {}",
+        limits.max_nodes,
+        limits.max_dim,
+        values.name()
+    );
+    print_case(format!("seed-{seed}-graph-{index}"), description, graph)
+}
+
+/// Prints a graph as a case that expects to pass, with its name and origin.
+fn print_case(
+    name: String,
+    description: String,
+    graph: gradfuzz::Graph,
+) -> Result<ExitCode, String> {
     let case = Case {
-        name: format!("seed-{seed}-graph-{index}"),
-        description: Some(format!(
-            "gradfuzz gen --seed {seed} --index {index} --max-nodes {} --max-dim {} --values {}",
-            limits.max_nodes,
-            limits.max_dim,
-            values.name()
-        )),
+        name,
+        description: Some(description),
         engine: None,
         expect: Expect::Pass,
         tolerance: None,
@@ -491,21 +501,12 @@ fn import_command(mut args: Flags) -> Result<ExitCode, String> {
     let stem = path
         .file_stem()
         .map_or("artifact".into(), |s| s.to_string_lossy().into_owned());
-    let case = Case {
-        name: format!("imported-{stem}"),
-        description: Some(format!(
-            "imported by gradfuzz import from the fuzz artifact {} ({} bytes, read as a recipe at the default limits)",
-            path.display(),
-            bytes.len()
-        )),
-        engine: None,
-        expect: Expect::Pass,
-        tolerance: None,
-        graph,
-        gradients: None,
-    };
-    print!("{}", case::to_yaml(&case));
-    Ok(ExitCode::SUCCESS)
+    let description = format!(
+        "imported by gradfuzz import from the fuzz artifact {} ({} bytes, read as a recipe at the default limits)",
+        path.display(),
+        bytes.len()
+    );
+    print_case(format!("imported-{stem}"), description, graph)
 }
 
 fn check_command(mut args: Flags) -> Result<ExitCode, String> {

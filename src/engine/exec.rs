@@ -208,7 +208,7 @@ pub fn request(graph: &Graph) -> String {
         if k > 0 {
             out.push_str(", ");
         }
-        let body = node.op_text("\"", name, json_array);
+        let body = node.op_text("\"", name, crate::case::array);
         let _ = write!(out, "{}: {{{body}}}", json_string(&node.name));
     }
     out.push_str("}}\n");
@@ -217,29 +217,6 @@ pub fn request(graph: &Graph) -> String {
 
 fn json_string(text: &str) -> String {
     serde_json::to_string(text).expect("a string always serializes")
-}
-
-/// Numbers in shortest round-trip form, which is valid JSON for finite values.
-fn json_array(value: &Value) -> String {
-    let row = |entries: &mut dyn Iterator<Item = f64>| {
-        format!(
-            "[{}]",
-            entries
-                .map(|x| format!("{x:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    match value {
-        Value::Scalar(x) => format!("{x:?}"),
-        Value::Vector(v) => row(&mut v.iter().copied()),
-        Value::Matrix(m) => {
-            let rows: Vec<String> = (0..m.nrows())
-                .map(|i| row(&mut (0..m.ncols()).map(|j| m[(i, j)])))
-                .collect();
-            format!("[{}]", rows.join(", "))
-        }
-    }
 }
 
 impl Exec {
