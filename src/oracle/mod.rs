@@ -54,8 +54,14 @@ pub fn finite_differences(graph: &Graph, values: &[Value]) -> NumericGradients {
     let magnitudes = difference::magnitudes(graph, values);
     let leaves: Vec<NodeId> = graph.differentiable_leaves().collect();
     let total: usize = leaves.iter().map(|&l| values[l.0].len()).sum();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if total < PARALLEL_ENTRIES || threads == 1 {
+    // Asked only for large graphs: the standard library reads the cgroup files under /proc
+    // to answer, which costs more than checking a small graph.
+    let threads = if total < PARALLEL_ENTRIES {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    if threads == 1 {
         let mut workspace = delta::Workspace::new(graph);
         let by_leaf = leaves
             .iter()
