@@ -243,7 +243,7 @@ fn analyse(
 /// The sum over the losses of `½ Σ (|o| + |t|)²`, with forward magnitudes: the scale of the
 /// loss's round-off.
 fn loss_magnitude(graph: &Graph, values: &[crate::gate::Value]) -> f64 {
-    let magnitudes = crate::oracle::difference::magnitudes(graph, values);
+    let magnitudes = crate::oracle::base::magnitudes(graph, values);
     graph
         .ids()
         .filter_map(|id| match graph.gate(id) {

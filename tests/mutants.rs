@@ -5,7 +5,7 @@ use gradfuzz::blame::blame;
 use gradfuzz::case;
 use gradfuzz::check::{Tolerance, check};
 use gradfuzz::engine::{self, Reference, mutant::CATALOGUE};
-use gradfuzz::fuzz::{Budget, FuzzConfig, diagnose, fuzz};
+use gradfuzz::fuzz::{Budget, FuzzConfig, Mode, diagnose, fuzz};
 use std::path::Path;
 
 /// What each mutant's blame must say: the gate kind whose rule is wrong, or fan-out.
@@ -65,6 +65,37 @@ fn every_mutant_is_caught_by_1000_graphs_and_the_reference_is_not() {
                 "mutant:{name} escaped seed {seed}"
             );
         }
+    }
+}
+
+/// Fast mode skips the full check of a graph whose directions agree; it must not skip a
+/// graph the full check fails, for any mutant, nor for an error as small as 1e-9 relative.
+#[test]
+fn fast_mode_sends_every_failing_graph_to_the_full_check() {
+    let names = CATALOGUE
+        .iter()
+        .map(|(name, _, _)| name.to_string())
+        .chain(["scale=1e-9".to_string()]);
+    for name in names {
+        let engine = engine::by_name(&format!("mutant:{name}")).expect("catalogued");
+        let full = fuzz(engine.as_ref(), &config(4));
+        let fast = fuzz(
+            engine.as_ref(),
+            &FuzzConfig {
+                mode: Mode::Fast,
+                ..config(4)
+            },
+        );
+        assert!(
+            full.failing_graphs > 0,
+            "mutant:{name} escaped the full check"
+        );
+        assert_eq!(
+            (fast.failing_graphs, fast.mismatched_entries),
+            (full.failing_graphs, full.mismatched_entries),
+            "mutant:{name}: fast mode let failing graphs through"
+        );
+        assert!(fast.fast_fallbacks >= fast.failing_graphs);
     }
 }
 

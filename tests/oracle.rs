@@ -134,3 +134,40 @@ fn an_overflowing_forward_pass_is_non_finite() {
     assert_eq!(report.non_finite.len(), 2, "{report:?}");
     assert!(!report.passed());
 }
+
+/// The sigmoid's difference rule takes `expm1` of tiny changes from a polynomial: it must
+/// agree with the library to within one unit in the last place wherever it is used.
+#[test]
+fn the_polynomial_expm1_agrees_with_the_library() {
+    use gradfuzz::oracle::delta::expm1;
+    let mut worst = 0.0f64;
+    for k in 0..20_000 {
+        // From 1e-300 up to just below 1e-4, both signs.
+        let magnitude = 10f64.powf(-300.0 + 296.0 * (k as f64 / 20_000.0)) * 0.999;
+        for x in [magnitude, -magnitude] {
+            let (ours, library) = (expm1(x), x.exp_m1());
+            let ulp = library.abs() * f64::EPSILON;
+            worst = worst.max((ours - library).abs() / ulp);
+        }
+    }
+    assert!(worst <= 1.0, "the polynomial is off by {worst} ulps");
+}
+
+/// A sigmoid whose input moves by 1e5 under the perturbation (a weight of 1e12): the
+/// difference rule's `e^(−|y|)·e^(−d)` overflows to 0·∞, and the plain subtraction takes
+/// over; the derivative is the exact 0 of a saturated sigmoid, decided by the primary.
+#[test]
+fn a_sigmoid_change_beyond_the_exponent_range_stays_finite() {
+    let yaml = "nodes:\n  x: {input: [1.0]}\n  W: {weight: [[1.0e12]]}\n  s: {matvec: [W, x]}\n  o: {sigmoid: s}\n  t: {target: [0.5]}\n  E: {sqerr: [o, t]}\n";
+    let graph = case::parse(yaml.as_bytes(), "wide.yaml", "wide", &SizeLimits::default())
+        .expect("valid")
+        .graph;
+    let values = graph.forward();
+    for (_, estimates) in finite_differences(&graph, &values).by_leaf {
+        for estimate in estimates {
+            assert_eq!((estimate.derivative, estimate.truncation), (0.0, 0.0));
+        }
+    }
+    let report = check(&Reference, &graph, &Tolerance::default()).expect("runs");
+    assert!(report.passed());
+}

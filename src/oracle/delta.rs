@@ -1,95 +1,147 @@
-//! The change of each node under a perturbation, kept sparse while it stays sparse.
+//! The change of each node under a perturbation, in several lanes at once, kept sparse
+//! while it stays sparse.
 //!
-//! Perturbing one entry of a leaf changes one entry of the leaf; an `add` or a `sigmoid`
-//! keeps the set of changed entries, a `matvec` by a perturbed weight entry changes one entry
-//! of its output, and only a `matvec` of a changed vector makes the change dense. A [`Delta`]
-//! holds, for the changed entries only, the value at `θ − h` (*minus*), the difference
-//! `v(θ+h) − v(θ−h)` and the bound on the difference's terms; unchanged entries keep their
-//! forward value. Buffers are reused from one perturbation to the next, so no entry allocates.
+//! A perturbation moves one or more leaves by a real step in each of [`LANES`] lanes (the
+//! full check: one entry by `+h, −h, +2h, −2h`; the fast check: two directions by `±t`).
+//! A [`Delta`] holds, for the entries that change, each lane's change `v(θ + s) − v(θ)`
+//! from the unperturbed value, and one bound on the magnitudes of the terms those changes
+//! are made of (the same rules on absolute values, see [`super::base`]); unchanged entries
+//! keep their forward value. Perturbing one leaf entry changes one entry of the leaf; an
+//! `add` or a `sigmoid` keeps the set of changed entries, a `matvec` by a perturbed weight
+//! entry changes one entry of its output, and only a `matvec` of a changed vector makes the
+//! change dense, where the lanes are the columns of one matrix product. Buffers are reused
+//! from one perturbation to the next, so no entry allocates.
 //!
-//! The difference rules (exact algebra, no subtraction of nearby values):
+//! The rules are exact algebra (no subtraction of nearby values), so a lane's loss change is
+//! a true `E(θ + s) − E(θ)` of the forward function, not a linearisation, only computed
+//! without cancellation:
 //!
-//! - `add`: `d(a + b) = da + db`;
-//! - `matvec`: `d(W o) = W⁻ do + dW o⁻ + dW do`;
-//! - `sigmoid`: `σ(y + d) − σ(y) = σ(y + d) · σ(−y) · (−expm1(−d))`;
-//! - `sqerr`: `½‖r + dr‖² − ½‖r‖² = ½ Σ dr (2r + dr)`, with `r = o − t`, `dr = do − dt`.
+//! - `add`: `Δ(a + b) = Δa + Δb`;
+//! - `matvec`: `Δ(W o) = W Δo + ΔW (o + Δo)`;
+//! - `sigmoid`: `σ(y + d) − σ(y) = σ(y + d) · σ(−y) · (−expm1(−d))`, with `σ(−y)` and the
+//!   `e^(−|y|)` that gives `σ(y + d)` computed once per graph ([`super::base::Base`]);
+//! - `sqerr`: `½‖r + Δr‖² − ½‖r‖² = ½ Σ Δr (2r + Δr)`, with `r = o − t`, `Δr = Δo − Δt`.
 
-use super::difference::sigmoid_bound_factor;
-use crate::gate::{Gate, Value};
+use super::base::{Base, sigmoid_bound_factor};
+use crate::gate::{Gate, Value, sigmoid};
 use crate::graph::{Graph, NodeId};
 use faer::Mat;
 
-/// The changed entries of one node (all of them when `dense`).
+/// Perturbations carried side by side.
+pub const LANES: usize = 4;
+
+/// One entry's change in every lane.
+pub type Lanes = [f64; LANES];
+
+const NONE: Lanes = [0.0; LANES];
+
+/// Weight changes with at least this many entries go through faer's matrix product (below,
+/// a plain loop is faster and the same on every machine).
+const PRODUCT_ENTRIES: usize = 1024;
+
+/// How a delta's changed entries are stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Layout {
+    /// The entries at `index` (increasing) changed.
+    #[default]
+    Sparse,
+    /// Every entry changed (a weight's in row-major order).
+    Dense,
+    /// A weight moved along a rank-one direction in each lane: entry `(i, j)` changes by
+    /// `rows[i][lane] · cols[j][lane]`, with bound `row_bound[i] · col_bound[j]`.
+    RankOne,
+}
+
+/// The changed entries of one node.
 #[derive(Clone, Debug, Default)]
 pub struct Delta {
-    dense: bool,
-    /// Changed positions, increasing (unused when dense).
+    layout: Layout,
     index: Vec<usize>,
-    minus: Vec<f64>,
-    diff: Vec<f64>,
+    change: Vec<Lanes>,
     bound: Vec<f64>,
+    rows: Vec<Lanes>,
+    cols: Vec<Lanes>,
+    row_bound: Vec<f64>,
+    col_bound: Vec<f64>,
 }
 
 impl Delta {
-    fn start_sparse(&mut self) {
-        self.dense = false;
+    fn start(&mut self, layout: Layout) {
+        self.layout = layout;
         self.index.clear();
-        self.minus.clear();
-        self.diff.clear();
+        self.change.clear();
         self.bound.clear();
+        self.rows.clear();
+        self.cols.clear();
+        self.row_bound.clear();
+        self.col_bound.clear();
     }
 
-    fn start_dense(&mut self, base: &[f64]) {
-        self.start_sparse();
-        self.dense = true;
-        self.minus.extend_from_slice(base);
-        self.diff.resize(base.len(), 0.0);
-        self.bound.resize(base.len(), 0.0);
+    fn start_dense_zero(&mut self, len: usize) {
+        self.start(Layout::Dense);
+        self.change.resize(len, NONE);
+        self.bound.resize(len, 0.0);
     }
 
-    fn push(&mut self, position: usize, minus: f64, diff: f64, bound: f64) {
+    fn push(&mut self, position: usize, change: Lanes, bound: f64) {
         self.index.push(position);
-        self.minus.push(minus);
-        self.diff.push(diff);
+        self.change.push(change);
         self.bound.push(bound);
     }
 
+    /// The number of stored entries (not meaningful for a rank-one weight).
     fn entries(&self) -> usize {
-        self.minus.len()
+        self.change.len()
     }
 
     fn position(&self, k: usize) -> usize {
-        if self.dense { k } else { self.index[k] }
-    }
-
-    /// The stored slot of `position`, if it changed.
-    fn slot(&self, position: usize) -> Option<usize> {
-        if self.dense {
-            Some(position)
-        } else {
-            self.index.binary_search(&position).ok()
+        match self.layout {
+            Layout::Sparse => self.index[k],
+            _ => k,
         }
     }
 
-    /// A single changed entry: the perturbation of one leaf entry.
-    pub fn set_single(&mut self, position: usize, minus: f64, diff: f64) {
-        self.start_sparse();
-        self.push(position, minus, diff, diff.abs());
+    /// The change and bound at `position`, zero where it did not change.
+    fn at(&self, position: usize) -> (Lanes, f64) {
+        match self.layout {
+            Layout::Dense => (self.change[position], self.bound[position]),
+            Layout::Sparse => match self.index.binary_search(&position) {
+                Ok(k) => (self.change[k], self.bound[k]),
+                Err(_) => (NONE, 0.0),
+            },
+            Layout::RankOne => unreachable!("rank-one deltas are weights, read as such"),
+        }
     }
 
-    /// Every entry changed (a leaf moved along a direction): `fill` pushes each entry's
-    /// minus value and difference into the emptied buffers, a weight's column by column;
-    /// bounds follow.
-    pub fn set_dense(&mut self, fill: impl FnOnce(&mut Vec<f64>, &mut Vec<f64>)) {
-        self.start_sparse();
-        self.dense = true;
-        fill(&mut self.minus, &mut self.diff);
-        self.bound.extend(self.diff.iter().map(|d| d.abs()));
+    /// A single changed entry (a perturbation of one leaf entry).
+    pub fn set_single(&mut self, position: usize, change: Lanes, bound: f64) {
+        self.start(Layout::Sparse);
+        self.push(position, change, bound);
+    }
+
+    /// Every entry of a vector changed: `fill` pushes each entry's lanes and bound.
+    pub fn set_dense(&mut self, fill: impl FnOnce(&mut Vec<Lanes>, &mut Vec<f64>)) {
+        self.start(Layout::Dense);
+        fill(&mut self.change, &mut self.bound);
+    }
+
+    /// A weight moved along rank-one directions: `fill` pushes the row factors with their
+    /// bounds, then the column factors with theirs.
+    pub fn set_rank_one(
+        &mut self,
+        fill: impl FnOnce(&mut Vec<Lanes>, &mut Vec<f64>, &mut Vec<Lanes>, &mut Vec<f64>),
+    ) {
+        self.start(Layout::RankOne);
+        fill(
+            &mut self.rows,
+            &mut self.row_bound,
+            &mut self.cols,
+            &mut self.col_bound,
+        );
     }
 }
 
-/// A node's forward value as a flat slice (row-major for a weight's magnitude is not needed:
-/// weights are read through `Mat`).
+/// A node's forward value as a flat slice (weights are read through `Mat`).
 pub fn slice(value: &Value) -> &[f64] {
     match value {
         Value::Vector(v) => v
@@ -101,146 +153,41 @@ pub fn slice(value: &Value) -> &[f64] {
     }
 }
 
-/// `(σ(y), σ(−y), σ(y + d), expm1(−d))` from one `exp` and one `expm1`, none computed as
-/// `1 −` another: with `e = e^(−|y|) ≤ 1` and `m = expm1(−d)` (so `e^(−d) = 1 + m`),
-/// `σ(y + d) = 1 / (1 + e(1 + m))` for `y ≥ 0` and `e / ((1 + m) + e)` for `y < 0`.
-fn sigmoid_step(y: f64, d: f64) -> (f64, f64, f64, f64) {
-    let e = (-y.abs()).exp();
-    let m = (-d).exp_m1();
-    let (big, small) = (1.0 / (1.0 + e), e / (1.0 + e));
-    if y >= 0.0 {
-        (big, small, 1.0 / (1.0 + e * (1.0 + m)), m)
+/// `expm1(x)`: by its Taylor polynomial where that is exact to round-off (for `|x| < 1e-4`
+/// the first omitted term, `x⁶/720`, is below `1e-22·|x|`), by the library elsewhere. The
+/// steps of a perturbation make `|x|` tiny nearly always, so this saves the library call.
+pub fn expm1(x: f64) -> f64 {
+    if x.abs() < 1e-4 {
+        x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0)))))
     } else {
-        (small, big, e / ((1.0 + m) + e), m)
+        x.exp_m1()
     }
 }
 
-/// A `matvec` whose weight changed in every entry (a direction of the fast check): with
-/// `W⁻`, `dW` and its bound as matrices (a dense weight delta is stored column-major, faer's
-/// layout, unlike the row-major entry positions of a sparse one), `W⁻ o⁻`, `W⁻ do + dW (o⁻ + do)` and
-/// `|W| bo + |dW| (|o| + bo)` are five matrix-vector products.
-fn matvec_dense_weight(
-    out: &mut Delta,
-    dw: &Delta,
-    dv: Option<&Delta>,
-    abs_w: &Mat<f64>,
-    base_o: &[f64],
-    mag_o: &[f64],
-) {
-    let (rows, cols) = (abs_w.nrows(), abs_w.ncols());
-    fn column_major(entries: &[f64], rows: usize, cols: usize) -> faer::MatRef<'_, f64> {
-        faer::MatRef::from_column_major_slice(entries, rows, cols)
-    }
-    let mut o_minus = base_o.to_vec();
-    let mut o_diff = vec![0.0; cols];
-    let mut o_bound = vec![0.0; cols];
-    if let Some(dv) = dv {
-        for k in 0..dv.entries() {
-            let p = dv.position(k);
-            (o_minus[p], o_diff[p], o_bound[p]) = (dv.minus[k], dv.diff[k], dv.bound[k]);
-        }
-    }
-    let o_plus: Vec<f64> = o_minus.iter().zip(&o_diff).map(|(m, d)| m + d).collect();
-    let bound_factor: Vec<f64> = mag_o.iter().zip(&o_bound).map(|(m, b)| m + b).collect();
-    out.start_sparse();
-    out.dense = true;
-    out.minus.resize(rows, 0.0);
-    out.diff.resize(rows, 0.0);
-    out.bound.resize(rows, 0.0);
-    product(
-        &mut out.minus,
-        faer::Accum::Replace,
-        column_major(&dw.minus, rows, cols),
-        &o_minus,
-    );
-    product(
-        &mut out.diff,
-        faer::Accum::Replace,
-        column_major(&dw.minus, rows, cols),
-        &o_diff,
-    );
-    product(
-        &mut out.diff,
-        faer::Accum::Add,
-        column_major(&dw.diff, rows, cols),
-        &o_plus,
-    );
-    product(
-        &mut out.bound,
-        faer::Accum::Replace,
-        abs_w.as_ref(),
-        &o_bound,
-    );
-    product(
-        &mut out.bound,
-        faer::Accum::Add,
-        column_major(&dw.bound, rows, cols),
-        &bound_factor,
-    );
-}
-
-/// `out (=|+=) matrix · x`, by faer's matrix product.
-fn product(out: &mut [f64], accum: faer::Accum, matrix: faer::MatRef<'_, f64>, x: &[f64]) {
-    faer::linalg::matmul::matmul(
-        faer::col::ColMut::from_slice_mut(out).as_mat_mut(),
-        accum,
-        matrix,
-        faer::col::ColRef::from_slice(x).as_mat(),
-        1.0,
-        faer::Par::Seq,
-    );
-}
-
-/// `out = w · x`, by faer's matrix product.
-fn matvec_into(out: &mut [f64], w: &Mat<f64>, x: &[f64]) {
-    faer::linalg::matmul::matmul(
-        faer::col::ColMut::from_slice_mut(out).as_mat_mut(),
-        faer::Accum::Replace,
-        w.as_ref(),
-        faer::col::ColRef::from_slice(x).as_mat(),
-        1.0,
-        faer::Par::Seq,
-    );
-}
-
-/// Reads an operand's (minus, diff, bound) at increasing positions.
-struct Cursor<'a> {
-    delta: Option<&'a Delta>,
-    base: &'a [f64],
-    next: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(delta: Option<&'a Delta>, base: &'a [f64]) -> Self {
-        Cursor {
-            delta,
-            base,
-            next: 0,
-        }
-    }
-
-    fn at(&mut self, position: usize) -> (f64, f64, f64) {
-        match self.delta {
-            Some(d) if d.dense => (d.minus[position], d.diff[position], d.bound[position]),
-            Some(d) => {
-                while self.next < d.index.len() && d.index[self.next] < position {
-                    self.next += 1;
-                }
-                if self.next < d.index.len() && d.index[self.next] == position {
-                    (d.minus[self.next], d.diff[self.next], d.bound[self.next])
-                } else {
-                    (self.base[position], 0.0, 0.0)
-                }
-            }
-            None => (self.base[position], 0.0, 0.0),
-        }
+/// `σ(y + d) − σ(y)` from `e = e^(−|y|)` and `complement = σ(−y)`: with `m = expm1(−d)` (so
+/// `e^(−d) = 1 + m`), `σ(y + d) = 1 / (1 + e(1 + m))` for `y ≥ 0` and `e / ((1 + m) + e)` for
+/// `y < 0`, none computed as `1 −` another. Where that overflows (a change beyond ±709),
+/// the plain subtraction, which has nothing left to cancel.
+fn sigmoid_change(y: f64, e: f64, complement: f64, d: f64) -> f64 {
+    let m = expm1(-d);
+    let shifted = if y >= 0.0 {
+        1.0 / (1.0 + e * (1.0 + m))
+    } else {
+        e / ((1.0 + m) + e)
+    };
+    let change = shifted * complement * -m;
+    if change.is_finite() || !d.is_finite() {
+        change
+    } else {
+        sigmoid(y + d) - sigmoid(y)
     }
 }
 
 /// The positions where `a` or `b` changed, increasing; every position if either is dense.
 fn union(a: Option<&Delta>, b: Option<&Delta>, len: usize, out: &mut Vec<usize>) -> bool {
     out.clear();
-    if a.is_some_and(|d| d.dense) || b.is_some_and(|d| d.dense) {
+    let dense = |d: Option<&Delta>| d.is_some_and(|d| d.layout != Layout::Sparse);
+    if dense(a) || dense(b) {
         out.extend(0..len);
         return true;
     }
@@ -259,6 +206,39 @@ fn union(a: Option<&Delta>, b: Option<&Delta>, len: usize, out: &mut Vec<usize>)
         out.push(next);
     }
     false
+}
+
+/// Reads an operand's change at increasing positions.
+struct Cursor<'a> {
+    delta: Option<&'a Delta>,
+    next: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(delta: Option<&'a Delta>) -> Self {
+        Cursor { delta, next: 0 }
+    }
+
+    fn at(&mut self, position: usize) -> (Lanes, f64) {
+        match self.delta {
+            Some(d) if d.layout == Layout::Sparse => {
+                while self.next < d.index.len() && d.index[self.next] < position {
+                    self.next += 1;
+                }
+                if self.next < d.index.len() && d.index[self.next] == position {
+                    (d.change[self.next], d.bound[self.next])
+                } else {
+                    (NONE, 0.0)
+                }
+            }
+            Some(d) => (d.change[position], d.bound[position]),
+            None => (NONE, 0.0),
+        }
+    }
+}
+
+fn add_lanes(a: Lanes, b: Lanes) -> Lanes {
+    std::array::from_fn(|l| a[l] + b[l])
 }
 
 /// Per-graph buffers for propagating deltas.
@@ -294,190 +274,198 @@ impl Workspace {
         self.active[id.0].then(|| &self.deltas[id.0])
     }
 
-    /// Evaluates `gate` (node `id`) on its operands' deltas. For an `sqerr`, returns the loss
-    /// difference and its bound; other gates store their delta and return `None`.
-    pub fn propagate(
-        &mut self,
-        id: NodeId,
-        gate: &Gate,
-        values: &[Value],
-        magnitudes: &[Value],
-    ) -> Option<(f64, f64)> {
+    /// Evaluates `gate` (node `id`) on its operands' deltas. For an `sqerr`, returns the
+    /// loss change in every lane and its bound; other gates store their delta and return
+    /// `None`.
+    pub fn propagate(&mut self, id: NodeId, gate: &Gate, base: &Base) -> Option<(Lanes, f64)> {
         if gate.operands().iter().all(|op| !self.active[op.0]) {
             return None; // unchanged (cannot happen inside a cone, but costs nothing)
         }
         let mut out = std::mem::take(&mut self.deltas[id.0]);
         let loss = match *gate {
             Gate::Add(a, b) => {
-                self.add(&mut out, a, b, values);
+                self.add(&mut out, a, b, base);
                 None
             }
             Gate::Sigmoid(s) => {
-                self.sigmoid(&mut out, s, magnitudes);
+                self.sigmoid(&mut out, id, s, base);
                 None
             }
             Gate::Matvec { weight, vector } => {
-                self.matvec(
-                    &mut out,
-                    weight,
-                    vector,
-                    values,
-                    magnitudes,
-                    slice(&values[id.0]),
-                );
+                self.matvec(&mut out, weight, vector, base);
                 None
             }
-            Gate::Sqerr { output, target } => Some(self.sqerr(output, target, values, magnitudes)),
+            Gate::Sqerr { output, target } => Some(self.sqerr(output, target, base)),
         };
         self.deltas[id.0] = out;
         self.active[id.0] = loss.is_none();
         loss
     }
 
-    fn add(&mut self, out: &mut Delta, a: NodeId, b: NodeId, values: &[Value]) {
-        let (base_a, base_b) = (slice(&values[a.0]), slice(&values[b.0]));
+    fn add(&mut self, out: &mut Delta, a: NodeId, b: NodeId, base: &Base) {
+        let len = slice(base.value(a)).len();
         let mut positions = std::mem::take(&mut self.positions);
-        let dense = union(self.delta(a), self.delta(b), base_a.len(), &mut positions);
-        out.start_sparse();
-        out.dense = dense;
-        let (mut ca, mut cb) = (
-            Cursor::new(self.delta(a), base_a),
-            Cursor::new(self.delta(b), base_b),
-        );
+        let dense = union(self.delta(a), self.delta(b), len, &mut positions);
+        out.start(if dense { Layout::Dense } else { Layout::Sparse });
+        let (mut ca, mut cb) = (Cursor::new(self.delta(a)), Cursor::new(self.delta(b)));
         for &p in &positions {
-            let ((am, ad, ab), (bm, bd, bb)) = (ca.at(p), cb.at(p));
+            let ((da, ba), (db, bb)) = (ca.at(p), cb.at(p));
             if dense {
-                out.minus.push(am + bm);
-                out.diff.push(ad + bd);
-                out.bound.push(ab + bb);
+                out.change.push(add_lanes(da, db));
+                out.bound.push(ba + bb);
             } else {
-                out.push(p, am + bm, ad + bd, ab + bb);
+                out.push(p, add_lanes(da, db), ba + bb);
             }
         }
         self.positions = positions;
     }
 
-    fn sigmoid(&self, out: &mut Delta, s: NodeId, magnitudes: &[Value]) {
+    fn sigmoid(&self, out: &mut Delta, id: NodeId, s: NodeId, base: &Base) {
         let input = self.delta(s).expect("a changed operand");
-        let magnitude = slice(&magnitudes[s.0]);
-        out.start_sparse();
-        out.dense = input.dense;
+        let y = slice(base.value(s));
+        let magnitude = slice(&base.magnitudes[s.0]);
+        let table = &base.sigmoids[id.0];
+        out.start(input.layout);
         for k in 0..input.entries() {
-            let (y, d, b) = (input.minus[k], input.diff[k], input.bound[k]);
-            let (o, complement, shifted, m) = sigmoid_step(y, d);
-            let diff = shifted * complement * -m;
-            let bound = sigmoid_bound_factor(y, magnitude[input.position(k)]) * b;
-            if input.dense {
-                out.minus.push(o);
-                out.diff.push(diff);
-                out.bound.push(bound);
+            let p = input.position(k);
+            let (d, b) = (input.change[k], input.bound[k]);
+            let (e, complement) = (table.exp_neg_abs[p], table.complement[p]);
+            let change = d.map(|d| sigmoid_change(y[p], e, complement, d));
+            // The factor at y holds along the whole step when the step is small: σ, σ' and
+            // |σ''| change by a factor of at most e^(2|d|) < 1 + 3|d| for |d| ≤ 1e-3.
+            let reach = d.iter().fold(0.0f64, |r, d| r.max(d.abs()));
+            let factor = if reach <= 1e-3 {
+                table.bound_factor[p] * (1.0 + 3.0 * reach)
             } else {
-                out.push(input.index[k], o, diff, bound);
+                d.iter().fold(table.bound_factor[p], |f, d| {
+                    f.max(sigmoid_bound_factor(y[p] + d, magnitude[p]))
+                })
+            };
+            out.change.push(change);
+            out.bound.push(factor * b);
+            if input.layout == Layout::Sparse {
+                out.index.push(p);
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn matvec(
-        &self,
-        out: &mut Delta,
-        weight: NodeId,
-        vector: NodeId,
-        values: &[Value],
-        magnitudes: &[Value],
-        base_out: &[f64],
-    ) {
-        let w: &Mat<f64> = crate::gate::matrix(&values[weight.0]);
-        let abs_w: &Mat<f64> = crate::gate::matrix(&magnitudes[weight.0]);
-        let (base_o, mag_o) = (slice(&values[vector.0]), slice(&magnitudes[vector.0]));
+    fn matvec(&self, out: &mut Delta, weight: NodeId, vector: NodeId, base: &Base) {
+        let w: &Mat<f64> = crate::gate::matrix(base.value(weight));
+        let abs_w: &Mat<f64> = crate::gate::matrix(&base.magnitudes[weight.0]);
+        let (o, mag_o) = (slice(base.value(vector)), slice(&base.magnitudes[vector.0]));
         let (dw, dv) = (self.delta(weight), self.delta(vector));
-        let cols = w.ncols();
+        let (rows, cols) = (w.nrows(), w.ncols());
         // One perturbed weight entry and an unchanged vector: one output entry changes.
         if let (Some(dw), None) = (dw, dv)
-            && !dw.dense
+            && dw.layout == Layout::Sparse
             && dw.entries() == 1
         {
-            let (flat, w_minus, w_diff, w_bound) =
-                (dw.index[0], dw.minus[0], dw.diff[0], dw.bound[0]);
-            let (j, i) = (flat / cols, flat % cols);
-            out.start_sparse();
-            let shift = w_minus - w[(j, i)];
-            out.push(
-                j,
-                base_out[j] + shift * base_o[i],
-                w_diff * base_o[i],
-                w_bound * mag_o[i],
-            );
+            let (j, i) = (dw.index[0] / cols, dw.index[0] % cols);
+            out.start(Layout::Sparse);
+            out.push(j, dw.change[0].map(|c| c * o[i]), dw.bound[0] * mag_o[i]);
             return;
         }
-        if let Some(dw) = dw.filter(|d| d.dense) {
-            matvec_dense_weight(out, dw, dv, abs_w, base_o, mag_o);
-            return;
-        }
-        out.start_dense(base_out);
-        if let Some(dv) = dv.filter(|d| d.dense) {
-            // A dense change: three matrix-vector products, the minus value a true W·o⁻.
-            matvec_into(&mut out.minus, w, &dv.minus);
-            matvec_into(&mut out.diff, w, &dv.diff);
-            matvec_into(&mut out.bound, abs_w, &dv.bound);
-        } else if let Some(dv) = dv {
-            for k in 0..dv.entries() {
-                let p = dv.position(k);
-                let (shift, d, b) = (dv.minus[k] - base_o[p], dv.diff[k], dv.bound[k]);
-                let (column, abs_column) = (w.col_as_slice(p), abs_w.col_as_slice(p));
-                for row in 0..out.minus.len() {
-                    out.minus[row] += column[row] * shift;
-                    out.diff[row] += column[row] * d;
-                    out.bound[row] += abs_column[row] * b;
+        out.start_dense_zero(rows);
+        // W Δo, with bound |W| bound(Δo).
+        if let Some(dv) = dv {
+            if dv.layout == Layout::Dense && rows * cols >= PRODUCT_ENTRIES {
+                // The lanes as the columns of one matrix product.
+                product(out.change.as_flattened_mut(), w, dv.change.as_flattened());
+                product(&mut out.bound, abs_w, &dv.bound);
+            } else {
+                for k in 0..dv.entries() {
+                    let p = dv.position(k);
+                    let (d, b) = (dv.change[k], dv.bound[k]);
+                    let (column, abs_column) = (w.col_as_slice(p), abs_w.col_as_slice(p));
+                    for row in 0..rows {
+                        for (lane, d) in d.iter().enumerate() {
+                            out.change[row][lane] += column[row] * d;
+                        }
+                        out.bound[row] += abs_column[row] * b;
+                    }
                 }
             }
         }
-        if let Some(dw) = dw {
-            for k in 0..dw.entries() {
-                let flat = dw.position(k);
-                let (j, i) = (flat / cols, flat % cols);
-                let (shift, w_diff, w_bound) = (dw.minus[k] - w[(j, i)], dw.diff[k], dw.bound[k]);
-                let (o_minus, o_diff, o_bound) = match dv.and_then(|d| d.slot(i).map(|s| (d, s))) {
-                    Some((d, s)) => (d.minus[s], d.diff[s], d.bound[s]),
-                    None => (base_o[i], 0.0, 0.0),
-                };
-                out.minus[j] += shift * o_minus;
-                out.diff[j] += shift * o_diff + w_diff * (o_minus + o_diff);
-                out.bound[j] += shift.abs() * o_bound + w_bound * (mag_o[i] + o_bound);
+        // ΔW (o + Δo), with bound bound(ΔW) (|o| + bound(Δo)).
+        let Some(dw) = dw else { return };
+        let operand = |i: usize| -> (Lanes, f64) {
+            let (d, b) = dv.map_or((NONE, 0.0), |dv| dv.at(i));
+            (d.map(|d| o[i] + d), mag_o[i] + b)
+        };
+        if dw.layout == Layout::RankOne {
+            // Σ_j cols[j] (o + Δo)[j] per lane, then a column of row factors.
+            let (mut sums, mut bound_sum) = (NONE, 0.0);
+            for (i, (factor, factor_bound)) in dw.cols.iter().zip(&dw.col_bound).enumerate() {
+                let (shifted, shifted_bound) = operand(i);
+                for lane in 0..LANES {
+                    sums[lane] += factor[lane] * shifted[lane];
+                }
+                bound_sum += factor_bound * shifted_bound;
             }
+            for (j, (factor, factor_bound)) in dw.rows.iter().zip(&dw.row_bound).enumerate() {
+                for lane in 0..LANES {
+                    out.change[j][lane] += factor[lane] * sums[lane];
+                }
+                out.bound[j] += factor_bound * bound_sum;
+            }
+            return;
+        }
+        for k in 0..dw.entries() {
+            let flat = dw.position(k);
+            let (j, i) = (flat / cols, flat % cols);
+            let (shifted, shifted_bound) = operand(i);
+            for lane in 0..LANES {
+                out.change[j][lane] += dw.change[k][lane] * shifted[lane];
+            }
+            out.bound[j] += dw.bound[k] * shifted_bound;
         }
     }
 
-    fn sqerr(
-        &mut self,
-        output: NodeId,
-        target: NodeId,
-        values: &[Value],
-        magnitudes: &[Value],
-    ) -> (f64, f64) {
-        let (base_o, base_t) = (slice(&values[output.0]), slice(&values[target.0]));
-        let (mag_o, mag_t) = (slice(&magnitudes[output.0]), slice(&magnitudes[target.0]));
+    fn sqerr(&mut self, output: NodeId, target: NodeId, base: &Base) -> (Lanes, f64) {
+        let (o, t) = (slice(base.value(output)), slice(base.value(target)));
+        let (mag_o, mag_t) = (
+            slice(&base.magnitudes[output.0]),
+            slice(&base.magnitudes[target.0]),
+        );
         let mut positions = std::mem::take(&mut self.positions);
         union(
             self.delta(output),
             self.delta(target),
-            base_o.len(),
+            o.len(),
             &mut positions,
         );
         let (mut co, mut ct) = (
-            Cursor::new(self.delta(output), base_o),
-            Cursor::new(self.delta(target), base_t),
+            Cursor::new(self.delta(output)),
+            Cursor::new(self.delta(target)),
         );
-        let (mut difference, mut bound) = (0.0, 0.0);
+        let (mut change, mut bound) = (NONE, 0.0);
         for &p in &positions {
-            let ((om, od, ob), (tm, td, tb)) = (co.at(p), ct.at(p));
-            let (residual, d_residual, b_residual) = (om - tm, od - td, ob + tb);
-            difference += 0.5 * d_residual * (2.0 * residual + d_residual);
+            let ((d_o, b_o), (d_t, b_t)) = (co.at(p), ct.at(p));
+            let residual = o[p] - t[p];
+            for lane in 0..LANES {
+                let d_residual = d_o[lane] - d_t[lane];
+                change[lane] += 0.5 * d_residual * (2.0 * residual + d_residual);
+            }
             // The residual's round-off is of order ε·(|o| + |t|) in magnitude, however small
             // the residual itself: a nearly met target is a cancellation.
+            let b_residual = b_o + b_t;
             bound += 0.5 * b_residual * (2.0 * (mag_o[p] + mag_t[p]) + b_residual);
         }
         self.positions = positions;
-        (difference, bound)
+        (change, bound)
     }
+}
+
+/// `out = matrix · x` for `x` and `out` holding [`LANES`] columns (or one, for bounds) in
+/// row-major order, by faer's matrix product.
+fn product(out: &mut [f64], matrix: &Mat<f64>, x: &[f64]) {
+    let width = x.len() / matrix.ncols();
+    faer::linalg::matmul::matmul(
+        faer::MatMut::from_row_major_slice_mut(out, matrix.nrows(), width),
+        faer::Accum::Replace,
+        matrix.as_ref(),
+        faer::MatRef::from_row_major_slice(x, matrix.ncols(), width),
+        1.0,
+        faer::Par::Seq,
+    );
 }

@@ -10,7 +10,7 @@
 //! The rules here are forward (tangent) rules written out for this oracle alone; it shares
 //! no code with the gate rules beyond the graph and the logistic function.
 
-use super::difference::{sigmoid_bound_factor, slope_within_roundoff};
+use super::base::{sigmoid_bound_factor, slope_within_roundoff};
 use crate::gate::{Gate, Value, sigmoid};
 use crate::graph::{Graph, NodeId, Op};
 

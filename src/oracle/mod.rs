@@ -11,6 +11,7 @@
 //!   round-off and free of any step. It is asked about every entry the primary flags, and
 //!   about any entry where the primary's own error estimate is too large for a verdict.
 
+pub mod base;
 pub mod delta;
 pub mod difference;
 pub mod forward_mode;
@@ -51,7 +52,7 @@ pub const PARALLEL_ENTRIES: usize = 20_000;
 
 /// The primary oracle for every entry of every `input` and `weight`.
 pub fn finite_differences(graph: &Graph, values: &[Value]) -> NumericGradients {
-    let magnitudes = difference::magnitudes(graph, values);
+    let base = base::Base::new(graph, values);
     let leaves: Vec<NodeId> = graph.differentiable_leaves().collect();
     let total: usize = leaves.iter().map(|&l| values[l.0].len()).sum();
     // Asked only for large graphs: the standard library reads the cgroup files under /proc
@@ -67,14 +68,8 @@ pub fn finite_differences(graph: &Graph, values: &[Value]) -> NumericGradients {
             .iter()
             .map(|&leaf| {
                 let entries = 0..values[leaf.0].len();
-                let estimates = difference::leaf_estimates(
-                    graph,
-                    values,
-                    &magnitudes,
-                    leaf,
-                    entries,
-                    &mut workspace,
-                );
+                let estimates =
+                    difference::leaf_estimates(graph, &base, leaf, entries, &mut workspace);
                 (leaf, estimates)
             })
             .collect();
@@ -91,18 +86,11 @@ pub fn finite_differences(graph: &Graph, values: &[Value]) -> NumericGradients {
                 let handles: Vec<_> = (0..len)
                     .step_by(chunk.max(1))
                     .map(|start| {
-                        let magnitudes = &magnitudes;
+                        let base = &base;
                         scope.spawn(move || {
                             let mut workspace = delta::Workspace::new(graph);
                             let entries = start..(start + chunk).min(len);
-                            difference::leaf_estimates(
-                                graph,
-                                values,
-                                magnitudes,
-                                leaf,
-                                entries,
-                                &mut workspace,
-                            )
+                            difference::leaf_estimates(graph, base, leaf, entries, &mut workspace)
                         })
                     })
                     .collect();
