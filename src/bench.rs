@@ -9,7 +9,7 @@ use crate::engine::Reference;
 use crate::fast::{DIRECTIONS, fast_check};
 use crate::fuzz::{Budget, FuzzConfig, fuzz};
 use crate::gate::Value;
-use crate::graph::{Graph, NodeId, Op};
+use crate::graph::{Graph, NodeId, Op, Values};
 use crate::oracle::RELATIVE_STEP;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
@@ -57,7 +57,7 @@ pub fn naive_gradients(graph: &Graph) -> Vec<f64> {
                     };
                     values.push(value);
                 }
-                graph.loss(&values)
+                graph.loss(&Values::from(values))
             };
             numeric.push((loss_at(theta + h) - loss_at(theta - h)) / (2.0 * h));
         }

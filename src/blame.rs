@@ -14,7 +14,7 @@
 use crate::check::{Tolerance, check};
 use crate::engine::{Engine, EngineError};
 use crate::gate::{Gate, GateKind, Value};
-use crate::graph::{Graph, LeafKind, Node, NodeId, Op};
+use crate::graph::{Graph, LeafKind, Node, NodeId, Op, Values};
 use faer::Col;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -116,7 +116,7 @@ pub fn blame(
 fn fan_out_culprit(
     engine: &dyn Engine,
     graph: &Graph,
-    values: &[Value],
+    values: &Values,
     live: &[bool],
     tolerance: &Tolerance,
 ) -> Result<Culprit, EngineError> {
@@ -156,13 +156,13 @@ pub fn live_nodes(graph: &Graph) -> Vec<bool> {
 /// A small graph built around one suspect, with leaves holding the original values.
 struct LocalGraph<'g> {
     graph: &'g Graph,
-    values: &'g [Value],
+    values: &'g Values<'g>,
     nodes: Vec<Node>,
     rng: ChaCha8Rng,
 }
 
 impl<'g> LocalGraph<'g> {
-    fn new(graph: &'g Graph, values: &'g [Value], suspect: NodeId) -> Self {
+    fn new(graph: &'g Graph, values: &'g Values<'g>, suspect: NodeId) -> Self {
         LocalGraph {
             graph,
             values,

@@ -242,18 +242,15 @@ fn analyse(
 
 /// The sum over the losses of `½ Σ (|o| + |t|)²`, with forward magnitudes: the scale of the
 /// loss's round-off.
-fn loss_magnitude(graph: &Graph, values: &[crate::gate::Value]) -> f64 {
+fn loss_magnitude(graph: &Graph, values: &crate::graph::Values) -> f64 {
     let magnitudes = crate::oracle::base::magnitudes(graph, values);
     graph
         .ids()
         .filter_map(|id| match graph.gate(id) {
             Some(crate::gate::Gate::Sqerr { output, target }) => {
-                let (o, t) = (
-                    crate::gate::vector(&magnitudes[output.0]),
-                    crate::gate::vector(&magnitudes[target.0]),
-                );
+                let (o, t) = (magnitudes.vector(*output), magnitudes.vector(*target));
                 Some(
-                    (0..o.nrows())
+                    (0..o.len())
                         .map(|i| 0.5 * (o[i] + t[i]).powi(2))
                         .sum::<f64>(),
                 )

@@ -6,6 +6,7 @@
 //! gradient store: summing partials at fan-out is the engine's job, done in one place.
 
 use crate::graph::{NodeId, Shape};
+use crate::kernels;
 use faer::{Col, Mat};
 
 /// The value of a node: a vector (`input`, `target`, `add`, `matvec`, `sigmoid`), a matrix
@@ -98,13 +99,14 @@ impl Gate {
     pub fn forward<'v>(&self, value_of: impl Fn(NodeId) -> &'v Value) -> Value {
         match *self {
             Gate::Add(a, b) => Value::Vector(vector(value_of(a)) + vector(value_of(b))),
-            Gate::Matvec { weight, vector: o } => {
-                Value::Vector(matrix(value_of(weight)) * vector(value_of(o)))
-            }
+            Gate::Matvec { weight, vector: o } => Value::Vector(kernels::matvec(
+                matrix(value_of(weight)),
+                vector(value_of(o)),
+            )),
             Gate::Sigmoid(s) => Value::Vector(vector(value_of(s)).map(|&s| sigmoid(s))),
             Gate::Sqerr { output, target } => {
                 let residual = vector(value_of(output)) - vector(value_of(target));
-                Value::Scalar(0.5 * residual.squared_norm_l2())
+                Value::Scalar(0.5 * kernels::sum_of_squares(&residual))
             }
         }
     }
@@ -130,7 +132,7 @@ impl Gate {
                 let o_value = vector(value_of(o));
                 vec![
                     Partial::new(weight, Value::Matrix(g * o_value.transpose())),
-                    Partial::new(o, Value::Vector(w.transpose() * g)),
+                    Partial::new(o, Value::Vector(kernels::matvec_transposed(w, g))),
                 ]
             }
             // o = σ(s): the Jacobian is diagonal with σ'(s_i) = o_i (1 − o_i), taken from the

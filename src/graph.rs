@@ -7,7 +7,9 @@
 //! can therefore evaluate and differentiate without error cases.
 
 use crate::gate::{Gate, Value};
+use std::borrow::Cow;
 use std::fmt;
+use std::ops::Index;
 
 /// The index of a node in its graph's topological order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -119,6 +121,45 @@ impl fmt::Display for GraphError {
     }
 }
 
+/// Every node's value after the forward pass, indexed by node number. Leaves are borrowed
+/// from the graph rather than copied: a 256×256 weight is half a megabyte, and copying it
+/// cost as much as the product it feeds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Values<'g> {
+    slots: Vec<Cow<'g, Value>>,
+}
+
+impl Values<'_> {
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Value> {
+        self.slots.iter().map(|value| &**value)
+    }
+}
+
+impl Index<usize> for Values<'_> {
+    type Output = Value;
+
+    fn index(&self, node: usize) -> &Value {
+        &self.slots[node]
+    }
+}
+
+/// Values computed some other way (one per node, in node order).
+impl From<Vec<Value>> for Values<'static> {
+    fn from(values: Vec<Value>) -> Self {
+        Values {
+            slots: values.into_iter().map(Cow::Owned).collect(),
+        }
+    }
+}
+
 /// A valid computation graph, nodes in topological order (operands before users).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Graph {
@@ -226,20 +267,22 @@ impl Graph {
     }
 
     /// The forward pass: the value of every node, in node order.
-    pub fn forward(&self) -> Vec<Value> {
-        let mut values: Vec<Value> = Vec::with_capacity(self.nodes.len());
+    pub fn forward(&self) -> Values<'_> {
+        let mut values = Values {
+            slots: Vec::with_capacity(self.nodes.len()),
+        };
         for node in &self.nodes {
             let value = match &node.op {
-                Op::Leaf(_, value) => value.clone(),
-                Op::Gate(gate) => gate.forward(|id| &values[id.0]),
+                Op::Leaf(_, value) => Cow::Borrowed(value),
+                Op::Gate(gate) => Cow::Owned(gate.forward(|id| &values[id.0])),
             };
-            values.push(value);
+            values.slots.push(value);
         }
         values
     }
 
     /// The loss: the sum of the `sqerr` nodes, in node order.
-    pub fn loss(&self, values: &[Value]) -> f64 {
+    pub fn loss(&self, values: &Values) -> f64 {
         self.ids()
             .filter(|&id| self.is_loss(id))
             .map(|id| crate::gate::scalar(&values[id.0]))

@@ -37,6 +37,7 @@ pub mod gate;
 pub mod generate;
 pub mod graph;
 pub mod json;
+pub mod kernels;
 pub mod oracle;
 pub mod recipe;
 pub mod report;

@@ -7,7 +7,8 @@
 use super::reference::{Rules, backpropagate, sum_into};
 use super::{Engine, EngineError, Gradients};
 use crate::gate::{Gate, Partial, Value, matrix, vector};
-use crate::graph::{Graph, NodeId, Shape};
+use crate::graph::{Graph, NodeId, Shape, Values};
+use crate::kernels;
 use faer::Col;
 
 /// The bug a mutant carries.
@@ -168,7 +169,7 @@ impl Rules for Mutant {
     fn partials(
         &self,
         gate: &Gate,
-        values: &[Value],
+        values: &Values,
         output: &Value,
         upstream: &Value,
     ) -> Vec<Partial> {
@@ -179,7 +180,7 @@ impl Rules for Mutant {
             (Bug::MatvecNoTranspose, Gate::Matvec { weight, .. }) => {
                 let w = matrix(&values[weight.0]);
                 if w.nrows() == w.ncols() {
-                    partials[1].gradient = Value::Vector(w * vector(upstream));
+                    partials[1].gradient = Value::Vector(kernels::matvec(w, vector(upstream)));
                 }
             }
             (Bug::MatvecOuterTransposed, Gate::Matvec { .. }) => {

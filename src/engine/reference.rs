@@ -11,7 +11,7 @@
 
 use super::{Engine, EngineError, Gradients};
 use crate::gate::{Gate, Partial, Value};
-use crate::graph::{Graph, NodeId, Op};
+use crate::graph::{Graph, NodeId, Op, Values};
 
 /// The project's own reverse-mode engine.
 #[derive(Clone, Copy, Debug, Default)]
@@ -33,7 +33,7 @@ pub trait Rules {
     fn partials(
         &self,
         gate: &Gate,
-        values: &[Value],
+        values: &Values,
         output: &Value,
         upstream: &Value,
     ) -> Vec<Partial> {

@@ -25,6 +25,7 @@
 use super::base::{Base, sigmoid_bound_factor};
 use crate::gate::{Gate, Value, sigmoid};
 use crate::graph::{Graph, NodeId};
+use crate::kernels;
 use faer::Mat;
 
 /// Perturbations carried side by side.
@@ -34,10 +35,6 @@ pub const LANES: usize = 4;
 pub type Lanes = [f64; LANES];
 
 const NONE: Lanes = [0.0; LANES];
-
-/// Weight changes with at least this many entries go through faer's matrix product (below,
-/// a plain loop is faster and the same on every machine).
-const PRODUCT_ENTRIES: usize = 1024;
 
 /// How a delta's changed entries are stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -153,34 +150,69 @@ pub fn slice(value: &Value) -> &[f64] {
     }
 }
 
-/// `expm1(x)`: by its Taylor polynomial where that is exact to round-off (for `|x| < 1e-4`
-/// the first omitted term, `x⁶/720`, is below `1e-22·|x|`), by the library elsewhere. The
-/// steps of a perturbation make `|x|` tiny nearly always, so this saves the library call.
+/// Below this, `expm1` by its Taylor polynomial is exact to round-off: the first omitted
+/// term, `x⁶/720`, is below `1e-22·|x|`.
+const TAYLOR_REACH: f64 = 1e-4;
+
+fn expm1_taylor(x: f64) -> f64 {
+    x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0)))))
+}
+
+/// `expm1(x)`: by its Taylor polynomial where that is exact to round-off, by the library
+/// elsewhere. The steps of a perturbation make `|x|` tiny nearly always, so this saves the
+/// library call.
 pub fn expm1(x: f64) -> f64 {
-    if x.abs() < 1e-4 {
-        x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0)))))
+    if x.abs() < TAYLOR_REACH {
+        expm1_taylor(x)
     } else {
         x.exp_m1()
     }
 }
 
-/// `σ(y + d) − σ(y)` from `e = e^(−|y|)` and `complement = σ(−y)`: with `m = expm1(−d)` (so
-/// `e^(−d) = 1 + m`), `σ(y + d) = 1 / (1 + e(1 + m))` for `y ≥ 0` and `e / ((1 + m) + e)` for
-/// `y < 0`, none computed as `1 −` another. Where that overflows (a change beyond ±709),
-/// the plain subtraction, which has nothing left to cancel.
-fn sigmoid_change(y: f64, e: f64, complement: f64, d: f64) -> f64 {
-    let m = expm1(-d);
-    let shifted = if y >= 0.0 {
-        1.0 / (1.0 + e * (1.0 + m))
+/// `σ(y + d) − σ(y)` in every lane, from `e = e^(−|y|)` and `complement = σ(−y)`, and
+/// `reach = max |d|`: with `m = expm1(−d)` (so `e^(−d) = 1 + m`), `σ(y + d) = 1 / (1 + e(1 + m))`
+/// for `y ≥ 0` and `e / ((1 + m) + e)` for `y < 0`, none computed as `1 −` another. Where
+/// that overflows (a change beyond ±709), the plain subtraction, which has nothing left to
+/// cancel. Written lane by lane without branches, so that the lanes are computed together.
+fn sigmoid_change(y: f64, e: f64, complement: f64, d: Lanes, reach: f64) -> Lanes {
+    let mut m = d;
+    if reach < TAYLOR_REACH {
+        for m in &mut m {
+            *m = expm1_taylor(-*m);
+        }
     } else {
-        e / ((1.0 + m) + e)
-    };
-    let change = shifted * complement * -m;
-    if change.is_finite() || !d.is_finite() {
+        for m in &mut m {
+            *m = (-*m).exp_m1();
+        }
+    }
+    let mut change = m;
+    if y >= 0.0 {
+        for c in &mut change {
+            *c = complement * -*c / (1.0 + e * (1.0 + *c));
+        }
+    } else {
+        for c in &mut change {
+            *c = e * complement * -*c / ((1.0 + *c) + e);
+        }
+    }
+    if change.iter().all(|c| c.is_finite()) {
         change
     } else {
-        sigmoid(y + d) - sigmoid(y)
+        subtracted(y, d, change)
     }
+}
+
+/// The plain subtraction for the lanes where the rule overflowed. Kept out of line: inlined,
+/// the compiler computes its exponentials on every call, the common case included.
+#[cold]
+#[inline(never)]
+fn subtracted(y: f64, d: Lanes, mut change: Lanes) -> Lanes {
+    for (c, d) in change.iter_mut().zip(d) {
+        if !c.is_finite() && d.is_finite() {
+            *c = sigmoid(y + d) - sigmoid(y);
+        }
+    }
+    change
 }
 
 /// The positions where `a` or `b` changed, increasing; every position if either is dense.
@@ -270,10 +302,6 @@ impl Workspace {
         }
     }
 
-    fn delta(&self, id: NodeId) -> Option<&Delta> {
-        self.active[id.0].then(|| &self.deltas[id.0])
-    }
-
     /// Evaluates `gate` (node `id`) on its operands' deltas. For an `sqerr`, returns the
     /// loss change in every lane and its bound; other gates store their delta and return
     /// `None`.
@@ -281,34 +309,52 @@ impl Workspace {
         if gate.operands().iter().all(|op| !self.active[op.0]) {
             return None; // unchanged (cannot happen inside a cone, but costs nothing)
         }
-        let mut out = std::mem::take(&mut self.deltas[id.0]);
+        // Operands come before their users, so the node's own buffer is split off from
+        // theirs rather than moved out and back.
+        let (before, rest) = self.deltas.split_at_mut(id.0);
+        let out = &mut rest[0];
+        let earlier = Earlier {
+            deltas: before,
+            active: &self.active,
+        };
+        let positions = &mut self.positions;
         let loss = match *gate {
             Gate::Add(a, b) => {
-                self.add(&mut out, a, b, base);
+                earlier.add(out, a, b, base, positions);
                 None
             }
             Gate::Sigmoid(s) => {
-                self.sigmoid(&mut out, id, s, base);
+                earlier.sigmoid(out, id, s, base);
                 None
             }
             Gate::Matvec { weight, vector } => {
-                self.matvec(&mut out, weight, vector, base);
+                earlier.matvec(out, weight, vector, base);
                 None
             }
-            Gate::Sqerr { output, target } => Some(self.sqerr(output, target, base)),
+            Gate::Sqerr { output, target } => Some(earlier.sqerr(output, target, base, positions)),
         };
-        self.deltas[id.0] = out;
         self.active[id.0] = loss.is_none();
         loss
     }
+}
 
-    fn add(&mut self, out: &mut Delta, a: NodeId, b: NodeId, base: &Base) {
+/// The deltas of the nodes before the one being evaluated.
+struct Earlier<'a> {
+    deltas: &'a [Delta],
+    active: &'a [bool],
+}
+
+impl<'a> Earlier<'a> {
+    fn delta(&self, id: NodeId) -> Option<&'a Delta> {
+        self.active[id.0].then(|| &self.deltas[id.0])
+    }
+
+    fn add(&self, out: &mut Delta, a: NodeId, b: NodeId, base: &Base, positions: &mut Vec<usize>) {
         let len = slice(base.value(a)).len();
-        let mut positions = std::mem::take(&mut self.positions);
-        let dense = union(self.delta(a), self.delta(b), len, &mut positions);
+        let dense = union(self.delta(a), self.delta(b), len, positions);
         out.start(if dense { Layout::Dense } else { Layout::Sparse });
         let (mut ca, mut cb) = (Cursor::new(self.delta(a)), Cursor::new(self.delta(b)));
-        for &p in &positions {
+        for &p in positions.iter() {
             let ((da, ba), (db, bb)) = (ca.at(p), cb.at(p));
             if dense {
                 out.change.push(add_lanes(da, db));
@@ -317,23 +363,22 @@ impl Workspace {
                 out.push(p, add_lanes(da, db), ba + bb);
             }
         }
-        self.positions = positions;
     }
 
     fn sigmoid(&self, out: &mut Delta, id: NodeId, s: NodeId, base: &Base) {
         let input = self.delta(s).expect("a changed operand");
         let y = slice(base.value(s));
-        let magnitude = slice(&base.magnitudes[s.0]);
+        let magnitude = base.magnitudes.vector(s);
         let table = &base.sigmoids[id.0];
         out.start(input.layout);
         for k in 0..input.entries() {
             let p = input.position(k);
             let (d, b) = (input.change[k], input.bound[k]);
             let (e, complement) = (table.exp_neg_abs[p], table.complement[p]);
-            let change = d.map(|d| sigmoid_change(y[p], e, complement, d));
+            let reach = d.iter().fold(0.0f64, |r, d| r.max(d.abs()));
+            let change = sigmoid_change(y[p], e, complement, d, reach);
             // The factor at y holds along the whole step when the step is small: σ, σ' and
             // |σ''| change by a factor of at most e^(2|d|) < 1 + 3|d| for |d| ≤ 1e-3.
-            let reach = d.iter().fold(0.0f64, |r, d| r.max(d.abs()));
             let factor = if reach <= 1e-3 {
                 table.bound_factor[p] * (1.0 + 3.0 * reach)
             } else {
@@ -351,8 +396,7 @@ impl Workspace {
 
     fn matvec(&self, out: &mut Delta, weight: NodeId, vector: NodeId, base: &Base) {
         let w: &Mat<f64> = crate::gate::matrix(base.value(weight));
-        let abs_w: &Mat<f64> = crate::gate::matrix(&base.magnitudes[weight.0]);
-        let (o, mag_o) = (slice(base.value(vector)), slice(&base.magnitudes[vector.0]));
+        let (o, mag_o) = (slice(base.value(vector)), base.magnitudes.vector(vector));
         let (dw, dv) = (self.delta(weight), self.delta(vector));
         let (rows, cols) = (w.nrows(), w.ncols());
         // One perturbed weight entry and an unchanged vector: one output entry changes.
@@ -368,20 +412,31 @@ impl Workspace {
         out.start_dense_zero(rows);
         // W Δo, with bound |W| bound(Δo).
         if let Some(dv) = dv {
-            if dv.layout == Layout::Dense && rows * cols >= PRODUCT_ENTRIES {
+            if dv.layout == Layout::Dense {
                 // The lanes as the columns of one matrix product.
-                product(out.change.as_flattened_mut(), w, dv.change.as_flattened());
-                product(&mut out.bound, abs_w, &dv.bound);
+                if dv.change.iter().all(|c| c[1] == -c[0] && c[3] == -c[2]) {
+                    // Each odd lane is its even neighbour negated (a leaf moved by ±t):
+                    // half the product, then negated, which rounding leaves exact.
+                    let half: Vec<[f64; 2]> = dv.change.iter().map(|c| [c[0], c[2]]).collect();
+                    let mut product = vec![[0.0; 2]; rows];
+                    kernels::matvec_lanes_add(&mut product, w, &half);
+                    for (out, p) in out.change.iter_mut().zip(product) {
+                        *out = [p[0], -p[0], p[1], -p[1]];
+                    }
+                } else {
+                    kernels::matvec_lanes_add(&mut out.change, w, &dv.change);
+                }
+                kernels::abs_matvec_add(&mut out.bound, w, &dv.bound);
             } else {
                 for k in 0..dv.entries() {
                     let p = dv.position(k);
                     let (d, b) = (dv.change[k], dv.bound[k]);
-                    let (column, abs_column) = (w.col_as_slice(p), abs_w.col_as_slice(p));
-                    for row in 0..rows {
-                        for (lane, d) in d.iter().enumerate() {
-                            out.change[row][lane] += column[row] * d;
+                    let rows = out.change.iter_mut().zip(out.bound.iter_mut());
+                    for ((change, bound), &wij) in rows.zip(w.col_as_slice(p)) {
+                        for (c, d) in change.iter_mut().zip(d) {
+                            *c += wij * d;
                         }
-                        out.bound[row] += abs_column[row] * b;
+                        *bound += wij.abs() * b;
                     }
                 }
             }
@@ -414,32 +469,33 @@ impl Workspace {
             let flat = dw.position(k);
             let (j, i) = (flat / cols, flat % cols);
             let (shifted, shifted_bound) = operand(i);
-            for lane in 0..LANES {
-                out.change[j][lane] += dw.change[k][lane] * shifted[lane];
+            let step = dw.change[k];
+            for (lane, total) in out.change[j].iter_mut().enumerate() {
+                *total += step[lane] * shifted[lane];
             }
             out.bound[j] += dw.bound[k] * shifted_bound;
         }
     }
 
-    fn sqerr(&mut self, output: NodeId, target: NodeId, base: &Base) -> (Lanes, f64) {
+    fn sqerr(
+        &self,
+        output: NodeId,
+        target: NodeId,
+        base: &Base,
+        positions: &mut Vec<usize>,
+    ) -> (Lanes, f64) {
         let (o, t) = (slice(base.value(output)), slice(base.value(target)));
         let (mag_o, mag_t) = (
-            slice(&base.magnitudes[output.0]),
-            slice(&base.magnitudes[target.0]),
+            base.magnitudes.vector(output),
+            base.magnitudes.vector(target),
         );
-        let mut positions = std::mem::take(&mut self.positions);
-        union(
-            self.delta(output),
-            self.delta(target),
-            o.len(),
-            &mut positions,
-        );
+        union(self.delta(output), self.delta(target), o.len(), positions);
         let (mut co, mut ct) = (
             Cursor::new(self.delta(output)),
             Cursor::new(self.delta(target)),
         );
         let (mut change, mut bound) = (NONE, 0.0);
-        for &p in &positions {
+        for &p in positions.iter() {
             let ((d_o, b_o), (d_t, b_t)) = (co.at(p), ct.at(p));
             let residual = o[p] - t[p];
             for lane in 0..LANES {
@@ -451,21 +507,6 @@ impl Workspace {
             let b_residual = b_o + b_t;
             bound += 0.5 * b_residual * (2.0 * (mag_o[p] + mag_t[p]) + b_residual);
         }
-        self.positions = positions;
         (change, bound)
     }
-}
-
-/// `out = matrix · x` for `x` and `out` holding [`LANES`] columns (or one, for bounds) in
-/// row-major order, by faer's matrix product.
-fn product(out: &mut [f64], matrix: &Mat<f64>, x: &[f64]) {
-    let width = x.len() / matrix.ncols();
-    faer::linalg::matmul::matmul(
-        faer::MatMut::from_row_major_slice_mut(out, matrix.nrows(), width),
-        faer::Accum::Replace,
-        matrix.as_ref(),
-        faer::MatRef::from_row_major_slice(x, matrix.ncols(), width),
-        1.0,
-        faer::Par::Seq,
-    );
 }

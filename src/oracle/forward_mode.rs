@@ -12,7 +12,7 @@
 
 use super::base::{sigmoid_bound_factor, slope_within_roundoff};
 use crate::gate::{Gate, Value, sigmoid};
-use crate::graph::{Graph, NodeId, Op};
+use crate::graph::{Graph, NodeId, Op, Values};
 
 /// A value, its tangent, the magnitude of the value (the forward pass on absolute values)
 /// and a bound on the magnitudes of the terms the tangent is made of (the same rules on
@@ -94,7 +94,7 @@ enum Duals {
 
 /// `dE/dθ` for entry `entry` (row-major) of `leaf`, by forward mode over the leaf's cone,
 /// and the contribution scale of that derivative.
-pub fn derivative(graph: &Graph, values: &[Value], leaf: NodeId, entry: usize) -> (f64, f64) {
+pub fn derivative(graph: &Graph, values: &Values, leaf: NodeId, entry: usize) -> (f64, f64) {
     let mut duals: Vec<Option<Duals>> = vec![None; graph.len()];
     let mut seeded = lift(&values[leaf.0]);
     let seed = match &mut seeded {
@@ -132,7 +132,7 @@ fn lift(value: &Value) -> Duals {
     }
 }
 
-fn forward(gate: &Gate, values: &[Value], duals: &[Option<Duals>]) -> Duals {
+fn forward(gate: &Gate, values: &Values, duals: &[Option<Duals>]) -> Duals {
     let get = |id: NodeId| duals[id.0].clone().unwrap_or_else(|| lift(&values[id.0]));
     let vector = |value: Duals| match value {
         Duals::Vector(v) => v,

@@ -16,8 +16,7 @@ pub mod delta;
 pub mod difference;
 pub mod forward_mode;
 
-use crate::gate::Value;
-use crate::graph::{Graph, NodeId};
+use crate::graph::{Graph, NodeId, Values};
 
 /// The relative step of the central difference. Round-off no longer grows as `ε/h` (the
 /// difference is carried, not computed by subtraction), so the step only has to keep the
@@ -51,7 +50,7 @@ pub struct NumericGradients {
 pub const PARALLEL_ENTRIES: usize = 20_000;
 
 /// The primary oracle for every entry of every `input` and `weight`.
-pub fn finite_differences(graph: &Graph, values: &[Value]) -> NumericGradients {
+pub fn finite_differences(graph: &Graph, values: &Values) -> NumericGradients {
     let base = base::Base::new(graph, values);
     let leaves: Vec<NodeId> = graph.differentiable_leaves().collect();
     let total: usize = leaves.iter().map(|&l| values[l.0].len()).sum();
