@@ -133,7 +133,7 @@ fn lanes_add<const N: usize>(
 
 /// Partial sums of a dot product: entry `k` goes to sum `k mod DOT_WIDTH`, and the sums are
 /// added in order at the end.
-const DOT_WIDTH: usize = 8;
+pub const DOT_WIDTH: usize = 8;
 
 kernel! {
     /// `out[j] = Σ_i w[i, j] · g[i]`: for each column, [`dot`].

@@ -10,19 +10,21 @@
 //!
 //! - [`gate`]: the forward and backward rule of every gate (all the calculus);
 //! - [`graph`]: nodes, shape rules, the forward pass;
+//! - [`kernels`]: the dense products, in a fixed order, so every machine computes the
+//!   same bits;
 //! - [`engine`]: the [`Engine`] trait and the reference reverse-mode engine;
 //! - [`oracle`]: central finite differences with an error estimate;
-//! - [`check`]: the tolerance model and the per-graph [`Report`];
+//! - [`check`](mod@check): the tolerance model and the per-graph [`Report`];
 //! - [`recipe`] and [`generate`]: random graphs from a seed, through a total builder;
 //! - [`case`]: case files (YAML), loaded with validation and saved bit-exactly;
 //! - [`fuzz`]: many random graphs and a summary;
 //! - [`blame`] and [`shrink`]: which rule is wrong, and the smallest graph that shows it;
 //! - [`report`]: text rendering;
-//! - for your own tests: [`assert`] (`assert_gradients`, `assert_engine`) and [`strategy`]
+//! - for your own tests: [`assert`](mod@assert) (`assert_gradients`, `assert_engine`) and [`strategy`]
 //!   (proptest strategies for graphs).
 //!
 //! To check your own backward code, implement [`Engine`] (one method: gradients of a
-//! [`Graph`]'s loss with respect to its leaves) and call [`check`], or one of the assertions.
+//! [`Graph`]'s loss with respect to its leaves) and call [`check()`], or one of the assertions.
 
 pub mod assert;
 pub mod bench;

@@ -1,7 +1,7 @@
 //! Engines: what computes the analytic gradients under test.
 //!
 //! Gates are a closed set; engines are an open one. The [`Engine`] trait is what a user
-//! implements for their own backward code; gradfuzz ships the [`reference`] engine and the
+//! implements for their own backward code; gradfuzz ships the [`reference`](mod@reference) engine and the
 //! engine that replays gradients claimed in a case file ([`Claimed`]).
 
 pub mod exec;

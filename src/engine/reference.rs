@@ -1,10 +1,11 @@
 //! The reference engine: reverse-mode differentiation of a [`Graph`].
 //!
 //! The nodes are visited in reverse topological order; each gate's backward rule turns the
-//! upstream gradient into partials, and [`Accumulation::accumulate`] adds each partial into
-//! its operand's gradient. That one function is the only place where gradients are summed, so
-//! every kind of fan-out (a vector used by several gates, `add(x, x)`, a weight shared by
-//! several `matvec` gates, a computed `sqerr` target) is handled by the same line.
+//! upstream gradient into partials, and [`sum_into`] (through [`Rules::accumulate`]) adds
+//! each partial into its operand's gradient. That one function is the only place where
+//! gradients are summed, so every kind of fan-out (a vector used by several gates,
+//! `add(x, x)`, a weight shared by several `matvec` gates, a computed `sqerr` target) is
+//! handled by the same line.
 //!
 //! The driver is generic over [`Rules`] so that the mutant engines can reuse it with one
 //! deliberate change; the reference uses the gate rules and the sum as they are.

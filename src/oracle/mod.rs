@@ -2,11 +2,12 @@
 //! backward rule or an engine.
 //!
 //! - [`difference`] (primary): the central difference `(E(θ+h) − E(θ−h)) / 2h`, computed
-//!   without cancellation: instead of two losses that are subtracted, the difference
-//!   `E(θ+h) − E(θ−h)` itself is carried through the perturbed leaf's downstream cone, with
-//!   rules that are exact algebra (see that module). What remains is truncation, `h²E'''/6`,
-//!   which the step `h = 1e-7·max(|θ|, 1)` makes tiny, and round-off of order `ε` times the
-//!   size of the contributions summed, which the same pass bounds.
+//!   without cancellation: instead of two losses that are subtracted, each side's change
+//!   `E(θ±h) − E(θ)` is carried through the perturbed leaf's downstream cone ([`delta`]),
+//!   from the unperturbed point ([`base`]), with rules that are exact algebra. What remains
+//!   is truncation, `h²E'''/6`, which the step `h = 1e-7·max(|θ|, 1)` makes tiny, and
+//!   round-off of order `ε` times the size of the contributions summed, which the same pass
+//!   bounds.
 //! - [`forward_mode`] (second): forward-mode differentiation with dual numbers, exact up to
 //!   round-off and free of any step. It is asked about every entry the primary flags, and
 //!   about any entry where the primary's own error estimate is too large for a verdict.
