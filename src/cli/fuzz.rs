@@ -1,0 +1,137 @@
+//! `gradfuzz fuzz`: many random graphs, a summary, progress on a terminal.
+
+use super::flags::{Flags, Format, format, limits, shard, timeout, tolerance, values};
+use crate::{INVALID, MISMATCH};
+use gradfuzz::case;
+use gradfuzz::engine;
+use gradfuzz::fuzz::{Budget, FuzzConfig, Mode, Progress, diagnose, fuzz_with_progress};
+use gradfuzz::report;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub fn run(mut args: Flags) -> Result<ExitCode, String> {
+    let defaults = FuzzConfig::default();
+    let seed = args.number("--seed")?.unwrap_or(defaults.seed);
+    let graphs = args.number("--graphs")?;
+    let time = args.seconds("--time")?;
+    let budget = match (graphs, time) {
+        (Some(_), Some(_)) => return Err("--graphs and --time exclude each other".into()),
+        (Some(n), None) => Budget::Graphs(n),
+        (None, Some(t)) => Budget::Time(t),
+        (None, None) => defaults.budget,
+    };
+    let limits = limits(&mut args)?;
+    let values = values(&mut args)?;
+    let engine_name = args
+        .value("--engine")?
+        .unwrap_or_else(|| "reference".into());
+    let timeout = timeout(&mut args)?;
+    let engine = engine::by_name_with_timeout(&engine_name, timeout)
+        .map_err(|e| format!("--engine: {e}"))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.number("--jobs")?.map_or(cores, |n| n as usize);
+    if jobs == 0 {
+        return Err("--jobs must be at least 1".into());
+    }
+    let tolerance = tolerance(&mut args, defaults.tolerance)?;
+    let save = args.value("--save")?.map(PathBuf::from);
+    let shard = shard(&mut args)?;
+    let format = format(&mut args)?;
+    let mode = match args.value("--mode")?.as_deref() {
+        None | Some("full") => Mode::Full,
+        Some("fast") => Mode::Fast,
+        Some(other) => return Err(format!("--mode takes full or fast, not `{other}`")),
+    };
+    args.finish()?;
+    let config = FuzzConfig {
+        seed,
+        budget,
+        limits,
+        values,
+        tolerance,
+        jobs,
+        shard,
+        mode,
+        ..defaults
+    };
+    let progress = Progress::default();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let mut summary = std::thread::scope(|scope| {
+        if show_progress() {
+            scope.spawn(|| progress_display(&config, &progress, &done));
+        }
+        let summary = fuzz_with_progress(engine.as_ref(), &config, &progress);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        summary
+    });
+    // Timed before diagnosis, so that the figure is the checking rate alone.
+    let throughput = report::throughput(&summary);
+    diagnose(engine.as_ref(), &config, &mut summary);
+    match format {
+        Format::Text => print!("{}", report::fuzz_text(&engine.name(), &config, &summary)),
+        Format::Json => println!(
+            "{:#}",
+            gradfuzz::json::fuzz(&engine.name(), &config, &summary)
+        ),
+    }
+    eprintln!("{throughput}");
+    if let Some((index, error)) = &summary.stopped_by {
+        eprintln!("gradfuzz: stopped at graph {index}: {error}");
+    }
+    if let Some(dir) = save {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("--save {}: cannot create: {e}", dir.display()))?;
+        for failure in &summary.failures {
+            let case = failure.to_case(&engine.name(), &config);
+            let path = dir.join(format!("{}.yaml", case.name));
+            std::fs::write(&path, case::to_yaml(&case))
+                .map_err(|e| format!("--save: cannot write {}: {e}", path.display()))?;
+            match format {
+                Format::Text => println!("saved {}", path.display()),
+                Format::Json => eprintln!("saved {}", path.display()),
+            }
+        }
+    }
+    Ok(if summary.stopped_by.is_some() {
+        ExitCode::from(INVALID)
+    } else if summary.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(MISMATCH)
+    })
+}
+
+/// Progress goes to stderr only when a person is watching it: a terminal, outside CI.
+fn show_progress() -> bool {
+    // SAFETY: isatty(2) only inspects a file descriptor.
+    let terminal = unsafe { libc::isatty(2) == 1 };
+    terminal && std::env::var_os("CI").is_none()
+}
+
+/// One line on stderr, redrawn four times a second until `done`, then erased.
+fn progress_display(
+    config: &FuzzConfig,
+    progress: &Progress,
+    done: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let start = std::time::Instant::now();
+    while !done.load(Relaxed) {
+        std::thread::sleep(Duration::from_millis(250));
+        let (graphs, failing) = (
+            progress.graphs.load(Relaxed),
+            progress.failing.load(Relaxed),
+        );
+        let elapsed = start.elapsed().as_secs_f64();
+        let rate = graphs as f64 / elapsed.max(1e-9);
+        let left = match config.budget {
+            Budget::Graphs(n) => (n.saturating_sub(graphs)) as f64 / rate.max(1e-9),
+            Budget::Time(t) => (t.as_secs_f64() - elapsed).max(0.0),
+        };
+        eprint!(
+            "\r\x1b[2Kgradfuzz: {graphs} graphs, {rate:.0}/s, {failing} failing, {left:.0} s left"
+        );
+    }
+    eprint!("\r\x1b[2K");
+}

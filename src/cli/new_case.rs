@@ -1,0 +1,64 @@
+//! The commands that write a new case: `gen` (a random graph) and `import` (a fuzz
+//! artifact).
+
+use super::flags::{Flags, limits, values};
+use gradfuzz::case::{self, Case, Expect};
+use gradfuzz::fuzz::graph_for;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub fn generate(mut args: Flags) -> Result<ExitCode, String> {
+    let seed = args.number("--seed")?.unwrap_or(0);
+    let index = args.number("--index")?.unwrap_or(0);
+    let limits = limits(&mut args)?;
+    let values = values(&mut args)?;
+    args.finish()?;
+    let graph = graph_for(seed, index, &limits, values);
+    let description = format!(
+        "gradfuzz gen --seed {seed} --index {index} --max-nodes {} --max-dim {} --values {}",
+        limits.max_nodes,
+        limits.max_dim,
+        values.name()
+    );
+    print_case(format!("seed-{seed}-graph-{index}"), description, graph)
+}
+
+/// Prints a graph as a case that expects to pass, with its name and origin.
+fn print_case(
+    name: String,
+    description: String,
+    graph: gradfuzz::Graph,
+) -> Result<ExitCode, String> {
+    let case = Case {
+        name,
+        description: Some(description),
+        engine: None,
+        expect: Expect::Pass,
+        tolerance: None,
+        graph,
+        gradients: None,
+    };
+    print!("{}", case::to_yaml(&case));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn import(mut args: Flags) -> Result<ExitCode, String> {
+    let mut paths = args.positional()?;
+    if paths.len() != 1 {
+        return Err("import takes exactly one fuzz artifact".into());
+    }
+    let path = PathBuf::from(paths.remove(0));
+    let bytes =
+        std::fs::read(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let limits = gradfuzz::recipe::Limits::default();
+    let graph = gradfuzz::recipe::build(&gradfuzz::targets::recipe_from_bytes(&bytes), &limits);
+    let stem = path
+        .file_stem()
+        .map_or("artifact".into(), |s| s.to_string_lossy().into_owned());
+    let description = format!(
+        "imported by gradfuzz import from the fuzz artifact {} ({} bytes, read as a recipe at the default limits)",
+        path.display(),
+        bytes.len()
+    );
+    print_case(format!("imported-{stem}"), description, graph)
+}

@@ -1,0 +1,127 @@
+//! The commands on one case file: `shrink`, `explain` and `dot`.
+
+use super::flags::{Flags, Format, format, timeout};
+use crate::MISMATCH;
+use gradfuzz::blame::blame;
+use gradfuzz::case::{self, Case, Expect};
+use gradfuzz::check::check_with_entries;
+use gradfuzz::engine::Engine;
+use gradfuzz::json;
+use gradfuzz::report;
+use gradfuzz::shrink::Shrinker;
+use gradfuzz::suite::engine_for;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A case file and the engine to check it with (see [`engine_for`]).
+fn case_and_engine(
+    args: &mut Flags,
+    command: &str,
+) -> Result<(Case, Box<dyn Engine>, PathBuf), String> {
+    let engine_name = args.value("--engine")?;
+    let mut paths = args.positional()?;
+    if paths.len() != 1 {
+        return Err(format!("{command} takes exactly one case file"));
+    }
+    let path = PathBuf::from(paths.remove(0));
+    let case = case::load(&path).map_err(|e| e.to_string())?;
+    let timeout = timeout(args)?;
+    let engine =
+        engine_for(&case, engine_name.as_deref(), timeout).map_err(|e| format!("--engine: {e}"))?;
+    Ok((case, engine, path))
+}
+
+pub fn shrink(mut args: Flags) -> Result<ExitCode, String> {
+    let (case, engine, path) = case_and_engine(&mut args, "shrink")?;
+    if engine.name() == "claimed" {
+        return Err(format!(
+            "{}: claimed gradients belong to this graph only, so a smaller graph cannot be \
+             checked against them; give --engine",
+            path.display()
+        ));
+    }
+    let tolerance = case.tolerance.unwrap_or_default();
+    let Some(mut shrinker) = Shrinker::for_failure(engine.as_ref(), &case.graph, &tolerance) else {
+        eprintln!(
+            "gradfuzz: {}: passes with engine {}: nothing to shrink",
+            path.display(),
+            engine.name()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let graph = shrinker.shrink_graph(&case.graph);
+    let blame = blame(engine.as_ref(), &graph, &tolerance).map_err(|e| e.to_string())?;
+    eprintln!(
+        "shrunk {} from {} to {} nodes (largest dim {} to {}) in {} candidate checks; blame: {}",
+        path.display(),
+        case.graph.len(),
+        graph.len(),
+        case.graph.largest_dim(),
+        graph.largest_dim(),
+        shrinker.candidates_tried(),
+        blame.culprit
+    );
+    let shrunk = Case {
+        name: format!("{}-shrunk", case.name),
+        description: Some(format!("shrunk by gradfuzz shrink from {}", path.display())),
+        engine: Some(engine.name()),
+        expect: Expect::Mismatch,
+        graph,
+        gradients: None,
+        ..case
+    };
+    print!("{}", case::to_yaml(&shrunk));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The report of a case, and its blame when it fails.
+fn check_and_blame(
+    engine: &dyn Engine,
+    case: &Case,
+) -> Result<
+    (
+        gradfuzz::Report,
+        Vec<gradfuzz::check::EntryCheck>,
+        Option<gradfuzz::blame::Blame>,
+    ),
+    String,
+> {
+    let tolerance = case.tolerance.unwrap_or_default();
+    let failed = |e: gradfuzz::engine::EngineError| format!("the engine failed: {e}");
+    let (report, entries) = check_with_entries(engine, &case.graph, &tolerance).map_err(failed)?;
+    let blame = match report.passed() {
+        true => None,
+        false => Some(blame(engine, &case.graph, &tolerance).map_err(failed)?),
+    };
+    Ok((report, entries, blame))
+}
+
+pub fn explain(mut args: Flags) -> Result<ExitCode, String> {
+    let format = format(&mut args)?;
+    let (case, engine, _) = case_and_engine(&mut args, "explain")?;
+    let (report, entries, blame) = check_and_blame(engine.as_ref(), &case)?;
+    let (graph, name) = (&case.graph, engine.name());
+    match format {
+        Format::Text => print!(
+            "{}",
+            report::explain_text(graph, &name, &report, &entries, blame.as_ref())
+        ),
+        Format::Json => println!(
+            "{:#}",
+            json::explain(graph, &name, &report, &entries, blame.as_ref())
+        ),
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(MISMATCH)
+    })
+}
+
+pub fn dot(mut args: Flags) -> Result<ExitCode, String> {
+    let (case, engine, _) = case_and_engine(&mut args, "dot")?;
+    let (report, _, blame) = check_and_blame(engine.as_ref(), &case)?;
+    let failure = blame.as_ref().map(|b| (&report, b));
+    print!("{}", gradfuzz::dot::dot(&case.graph, &case.name, failure));
+    Ok(ExitCode::SUCCESS)
+}
