@@ -57,29 +57,12 @@ kernel! {
     }
 }
 
-/// `out[i] = fma(f(w[i, j]), x[j], out[i])` for `j` in increasing order, four columns per
-/// sweep over `out` (the same operations, in the same order, as one column at a time).
+/// [`lanes_add`] with one lane.
 #[inline(always)]
 fn columns_add(out: &mut [f64], w: &Mat<f64>, x: &[f64], f: impl Fn(f64) -> f64) {
-    let rows = out.len();
-    let mut j = 0;
-    while j + 4 <= x.len() {
-        let c = [0, 1, 2, 3].map(|k| &w.col_as_slice(j + k)[..rows]);
-        let xs = [x[j], x[j + 1], x[j + 2], x[j + 3]];
-        for (i, o) in out.iter_mut().enumerate() {
-            let mut sum = *o;
-            for k in 0..4 {
-                sum = f(c[k][i]).mul_add(xs[k], sum);
-            }
-            *o = sum;
-        }
-        j += 4;
-    }
-    for (j, &xj) in x.iter().enumerate().skip(j) {
-        for (o, &wij) in out.iter_mut().zip(w.col_as_slice(j)) {
-            *o = f(wij).mul_add(xj, *o);
-        }
-    }
+    let (out, _) = out.as_chunks_mut::<1>();
+    let (x, _) = x.as_chunks::<1>();
+    lanes_add(out, w, x, f);
 }
 
 kernel! {
@@ -90,11 +73,11 @@ kernel! {
         w: &Mat<f64>,
         x: &[[f64; N]],
     ) {
-        lanes_add(out, w, x, |w| [w; N]);
+        lanes_add(out, w, x, |w| w);
     }
 }
 
-/// `out[i][l] = fma(f(w[i, j])[l], x[j][l], out[i][l])` for `j` in increasing order, four
+/// `out[i][l] = fma(f(w[i, j]), x[j][l], out[i][l])` for `j` in increasing order, four
 /// columns per sweep over `out` (the same operations, in the same order, as one column at
 /// a time).
 #[inline(always)]
@@ -102,7 +85,7 @@ fn lanes_add<const N: usize>(
     out: &mut [[f64; N]],
     w: &Mat<f64>,
     x: &[[f64; N]],
-    f: impl Fn(f64) -> [f64; N],
+    f: impl Fn(f64) -> f64,
 ) {
     let rows = out.len();
     let mut j = 0;
@@ -113,8 +96,8 @@ fn lanes_add<const N: usize>(
             let mut sum = *o;
             for k in 0..4 {
                 let wij = f(c[k][i]);
-                for ((s, &x), w) in sum.iter_mut().zip(&xs[k]).zip(wij) {
-                    *s = w.mul_add(x, *s);
+                for (s, &x) in sum.iter_mut().zip(&xs[k]) {
+                    *s = wij.mul_add(x, *s);
                 }
             }
             *o = sum;
@@ -124,8 +107,8 @@ fn lanes_add<const N: usize>(
     for (j, xj) in x.iter().enumerate().skip(j) {
         for (o, &wij) in out.iter_mut().zip(w.col_as_slice(j)) {
             let wij = f(wij);
-            for ((o, &x), w) in o.iter_mut().zip(xj).zip(wij) {
-                *o = w.mul_add(x, *o);
+            for (o, &x) in o.iter_mut().zip(xj) {
+                *o = wij.mul_add(x, *o);
             }
         }
     }
