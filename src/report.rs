@@ -261,7 +261,15 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
             summary.fast_fallbacks
         );
     }
-    let _ = writeln!(out, "  scalars:      {}", summary.scalars);
+    if config.mode == Mode::Fast {
+        let _ = writeln!(
+            out,
+            "  scalars:      {} (in the graphs checked in full)",
+            summary.scalars
+        );
+    } else {
+        let _ = writeln!(out, "  scalars:      {}", summary.scalars);
+    }
     if let Some(closest) = &summary.closest {
         let _ = writeln!(
             out,
@@ -305,13 +313,19 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
     out
 }
 
-/// The timing line of a run (kept apart from the deterministic report).
+/// The timing line of a run (kept apart from the deterministic report): graphs and checked
+/// scalars per second, and directions per second in fast mode, where few scalars are
+/// checked one by one.
 pub fn throughput(summary: &FuzzSummary) -> String {
     let seconds = summary.elapsed.as_secs_f64().max(1e-9);
-    format!(
-        "time: {:.2} s, {:.0} graphs/s, {:.0} scalars/s",
-        seconds,
-        summary.graphs as f64 / seconds,
-        summary.scalars as f64 / seconds
-    )
+    let rate = |count: u64| count as f64 / seconds;
+    let mut line = format!(
+        "time: {seconds:.2} s, {:.0} graphs/s, {:.0} scalars/s",
+        rate(summary.graphs),
+        rate(summary.scalars)
+    );
+    if summary.directions > 0 {
+        line.push_str(&format!(", {:.0} directions/s", rate(summary.directions)));
+    }
+    line
 }
