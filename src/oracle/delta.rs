@@ -278,6 +278,15 @@ pub struct Workspace {
     deltas: Vec<Delta>,
     active: Vec<bool>,
     positions: Vec<usize>,
+    halves: Halves,
+}
+
+/// The even lanes of a change and their product, for a change whose odd lanes are its even
+/// ones negated (reused, like every buffer here).
+#[derive(Default)]
+struct Halves {
+    change: Vec<[f64; 2]>,
+    product: Vec<[f64; 2]>,
 }
 
 impl Workspace {
@@ -286,6 +295,7 @@ impl Workspace {
             deltas: vec![Delta::default(); graph.len()],
             active: vec![false; graph.len()],
             positions: Vec::new(),
+            halves: Halves::default(),
         }
     }
 
@@ -328,7 +338,7 @@ impl Workspace {
                 None
             }
             Gate::Matvec { weight, vector } => {
-                earlier.matvec(out, weight, vector, base);
+                earlier.matvec(out, weight, vector, base, &mut self.halves);
                 None
             }
             Gate::Sqerr { output, target } => Some(earlier.sqerr(output, target, base, positions)),
@@ -394,7 +404,14 @@ impl<'a> Earlier<'a> {
         }
     }
 
-    fn matvec(&self, out: &mut Delta, weight: NodeId, vector: NodeId, base: &Base) {
+    fn matvec(
+        &self,
+        out: &mut Delta,
+        weight: NodeId,
+        vector: NodeId,
+        base: &Base,
+        halves: &mut Halves,
+    ) {
         let w: &Mat<f64> = crate::gate::matrix(base.value(weight));
         let (o, mag_o) = (slice(base.value(vector)), base.magnitudes.vector(vector));
         let (dw, dv) = (self.delta(weight), self.delta(vector));
@@ -417,10 +434,12 @@ impl<'a> Earlier<'a> {
                 if dv.change.iter().all(|c| c[1] == -c[0] && c[3] == -c[2]) {
                     // Each odd lane is its even neighbour negated (a leaf moved by ±t):
                     // half the product, then negated, which rounding leaves exact.
-                    let half: Vec<[f64; 2]> = dv.change.iter().map(|c| [c[0], c[2]]).collect();
-                    let mut product = vec![[0.0; 2]; rows];
-                    kernels::matvec_lanes_add(&mut product, w, &half);
-                    for (out, p) in out.change.iter_mut().zip(product) {
+                    halves.change.clear();
+                    halves.change.extend(dv.change.iter().map(|c| [c[0], c[2]]));
+                    halves.product.clear();
+                    halves.product.resize(rows, [0.0; 2]);
+                    kernels::matvec_lanes_add(&mut halves.product, w, &halves.change);
+                    for (out, p) in out.change.iter_mut().zip(&halves.product) {
                         *out = [p[0], -p[0], p[1], -p[1]];
                     }
                 } else {
