@@ -6,7 +6,7 @@
 //! primary oracle does for one entry (see [`crate::oracle::difference`]). Two directions
 //! share one pass, as four lanes.
 //!
-//! An input moves along a vector of continuous random numbers (see [`draws`]); a weight
+//! An input moves along a vector of continuous random numbers (a random sign times a uniform number in [1, 2)); a weight
 //! along a rank-one matrix `a bᵀ` of such numbers, whose product with a vector costs
 //! `rows + cols` instead of a matrix product, and which still catches any wrong weight
 //! gradient `G` with probability one: `aᵀ (G − ∇) b` is zero only on a set of measure zero
