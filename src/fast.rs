@@ -6,11 +6,11 @@
 //! primary oracle does for one entry (see [`crate::oracle::difference`]). Two directions
 //! share one pass, as four lanes.
 //!
-//! An input moves along a vector of continuous random numbers (a random sign times a uniform number in [1, 2)); a weight
-//! along a rank-one matrix `a bᵀ` of such numbers, whose product with a vector costs
-//! `rows + cols` instead of a matrix product, and which still catches any wrong weight
-//! gradient `G` with probability one: `aᵀ (G − ∇) b` is zero only on a set of measure zero
-//! when `G ≠ ∇`. A direction that disagrees does not decide anything by itself: the caller
+//! An input moves along a vector of continuous random numbers (each a random sign times a
+//! uniform number in [1, 2)); a weight along a rank-one matrix `a bᵀ` of such numbers, whose
+//! product with a vector costs `rows + cols` instead of a matrix product, and which still
+//! catches any wrong weight gradient `G` with probability one: `aᵀ (G − ∇) b` is zero only
+//! on a set of measure zero when `G ≠ ∇`. A direction that disagrees does not decide anything by itself: the caller
 //! falls back to the full check, which localises and reports. A direction sums every
 //! entry's contribution, so an error confined to entries far smaller than the rest of the
 //! gradient can stay within the sum's tolerance (`tests/mutants.rs` measures how often).
