@@ -132,21 +132,7 @@ pub fn fast_check(
                 }
             }
         }
-        let (mut change, mut bound) = ([0.0; LANES], 0.0);
-        for &(id, gate) in &gates {
-            if let Some((loss_change, loss_bound)) = workspace.propagate(id, gate, &base) {
-                for (total, c) in change.iter_mut().zip(loss_change) {
-                    *total += c;
-                }
-                bound += loss_bound;
-            }
-        }
-        workspace.reset(
-            leaves
-                .iter()
-                .copied()
-                .chain(gates.iter().map(|&(id, _)| id)),
-        );
+        let (change, bound) = workspace.loss_change(&gates, &base);
         for d in 0..pass {
             let numeric = (change[2 * d] - change[2 * d + 1]) / (2.0 * t);
             let directional = sides.directional[d];

@@ -119,30 +119,30 @@ fn lanes_add<const N: usize>(
 pub const DOT_WIDTH: usize = 8;
 
 kernel! {
-    /// `out[j] = Σ_i w[i, j] · g[i]`: for each column, [`dot`].
+    /// `out[j] = Σ_i w[i, j] · g[i]`: for each column, [`DOT_WIDTH`] partial sums over
+    /// increasing `i`, added in order.
     pub fn transposed_matvec / transposed_matvec_portable(out: &mut [f64], w: &Mat<f64>, g: &[f64]) {
         for (j, o) in out.iter_mut().enumerate() {
-            *o = dot_portable(w.col_as_slice(j), g);
+            *o = dot(w.col_as_slice(j), g);
         }
     }
 }
 
-kernel! {
-    /// `Σ a[i] · b[i]` in [`DOT_WIDTH`] partial sums over increasing `i`, added in order.
-    pub fn dot / dot_portable(a: &[f64], b: &[f64]) -> f64 {
-        let mut sums = [0.0; DOT_WIDTH];
-        let (a_chunks, b_chunks) = (a.chunks_exact(DOT_WIDTH), b.chunks_exact(DOT_WIDTH));
-        let tail = a_chunks.remainder().iter().zip(b_chunks.remainder());
-        for (x, y) in a_chunks.zip(b_chunks) {
-            for ((sum, x), y) in sums.iter_mut().zip(x).zip(y) {
-                *sum = x.mul_add(*y, *sum);
-            }
-        }
-        for (sum, (x, y)) in sums.iter_mut().zip(tail) {
+/// `Σ a[i] · b[i]` in [`DOT_WIDTH`] partial sums over increasing `i`, added in order.
+#[inline(always)]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut sums = [0.0; DOT_WIDTH];
+    let (a_chunks, b_chunks) = (a.chunks_exact(DOT_WIDTH), b.chunks_exact(DOT_WIDTH));
+    let tail = a_chunks.remainder().iter().zip(b_chunks.remainder());
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for ((sum, x), y) in sums.iter_mut().zip(x).zip(y) {
             *sum = x.mul_add(*y, *sum);
         }
-        sums.iter().fold(0.0, |total, sum| total + sum)
     }
+    for (sum, (x, y)) in sums.iter_mut().zip(tail) {
+        *sum = x.mul_add(*y, *sum);
+    }
+    sums.iter().fold(0.0, |total, sum| total + sum)
 }
 
 /// `w · x` as a new column ([`matvec_add`] into zeros).

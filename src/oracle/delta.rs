@@ -279,6 +279,8 @@ pub struct Workspace {
     active: Vec<bool>,
     positions: Vec<usize>,
     halves: Halves,
+    /// The leaves set since the last [`Workspace::loss_change`], to forget after it.
+    seeded: Vec<NodeId>,
 }
 
 /// The even lanes of a change and their product, for a change whose odd lanes are its even
@@ -296,26 +298,43 @@ impl Workspace {
             active: vec![false; graph.len()],
             positions: Vec::new(),
             halves: Halves::default(),
+            seeded: Vec::new(),
         }
     }
 
     /// The delta of a leaf, to be set by the caller, marked active.
     pub fn leaf(&mut self, id: NodeId) -> &mut Delta {
         self.active[id.0] = true;
+        self.seeded.push(id);
         &mut self.deltas[id.0]
     }
 
-    /// Forgets every delta (their buffers are kept).
-    pub fn reset(&mut self, nodes: impl IntoIterator<Item = NodeId>) {
-        for id in nodes {
+    /// Propagates the seeded leaves' changes through `gates` (in node order) and returns
+    /// the loss change in every lane with its bound; then forgets every delta (their buffers
+    /// are kept) for the next perturbation.
+    pub fn loss_change(&mut self, gates: &[(NodeId, &Gate)], base: &Base) -> (Lanes, f64) {
+        let (mut change, mut bound) = (NONE, 0.0);
+        for &(id, gate) in gates {
+            if let Some((loss_change, loss_bound)) = self.propagate(id, gate, base) {
+                for (total, c) in change.iter_mut().zip(loss_change) {
+                    *total += c;
+                }
+                bound += loss_bound;
+            }
+        }
+        for &(id, _) in gates {
             self.active[id.0] = false;
         }
+        for id in self.seeded.drain(..) {
+            self.active[id.0] = false;
+        }
+        (change, bound)
     }
 
     /// Evaluates `gate` (node `id`) on its operands' deltas. For an `sqerr`, returns the
     /// loss change in every lane and its bound; other gates store their delta and return
     /// `None`.
-    pub fn propagate(&mut self, id: NodeId, gate: &Gate, base: &Base) -> Option<(Lanes, f64)> {
+    fn propagate(&mut self, id: NodeId, gate: &Gate, base: &Base) -> Option<(Lanes, f64)> {
         if gate.operands().iter().all(|op| !self.active[op.0]) {
             return None; // unchanged (cannot happen inside a cone, but costs nothing)
         }

@@ -57,16 +57,7 @@ pub fn leaf_estimates(
             workspace
                 .leaf(leaf)
                 .set_single(entry, [h, -h, 2.0 * h, -2.0 * h], h);
-            let (mut change, mut bound) = ([0.0; 4], 0.0);
-            for &(id, gate) in &gates {
-                if let Some((loss_change, loss_bound)) = workspace.propagate(id, gate, base) {
-                    for (total, c) in change.iter_mut().zip(loss_change) {
-                        *total += c;
-                    }
-                    bound += loss_bound;
-                }
-            }
-            workspace.reset(std::iter::once(leaf).chain(gates.iter().map(|&(id, _)| id)));
+            let (change, bound) = workspace.loss_change(&gates, base);
             let at_h = (change[0] - change[1]) / (2.0 * h);
             let at_2h = (change[2] - change[3]) / (4.0 * h);
             Estimate {
