@@ -1,40 +1,29 @@
-//! Analytic against numeric: the tolerance model and the per-graph [`Report`].
+//! Analytic against numeric: the verdict on each entry, and the per-graph [`Report`].
 //!
-//! For each entry, with `C` the contribution scale of the derivative (see
-//! [`crate::oracle::Estimate`]), the *allowance* is
+//! The engine's precision comes first: the graph's leaves are rounded to it, so that the
+//! engine and the oracles differentiate the same function. For each entry, the
+//! *allowance* ([`crate::tolerance`]) is
 //!
 //! ```text
-//! atol + rtol·max(|analytic|, |numeric|) + k·ε·C,    k = 16·(cone depth + 2 + largest dim)
+//! atol + rtol·max(|analytic|, |numeric|) + engine bound + SAFETY·oracle bound
 //! ```
 //!
-//! where the last term is the round-off that any sound computation of this derivative
-//! carries (the analytic side as much as the numeric one), so that cancellation does not make
-//! a tiny true gradient look wrong. The primary oracle decides when its own truncation
-//! estimate is within the allowance: the entry passes when
-//! `|analytic − numeric| ≤ allowance + truncation`. Otherwise (a flagged entry, or a primary too coarse for a verdict) the
-//! forward-mode oracle decides, against the allowance alone. An entry that neither oracle can
-//! decide is *unchecked*; one where a gradient is NaN or infinite is *non-finite*. Neither is
-//! ever a pass.
+//! where the engine bound is the error a textbook backward pass in the engine's precision
+//! can make at this entry, and the oracle bound the oracle's own rounding error, both from
+//! running error analyses. The primary oracle decides when its own truncation estimate is
+//! within the allowance: the entry passes when `|analytic − numeric| ≤ allowance +
+//! truncation`. Otherwise (a flagged entry, or a primary too coarse for a verdict) the
+//! forward-mode oracle decides, against the allowance alone. An entry that neither oracle
+//! can decide is *unchecked*; one where a gradient is NaN or infinite is *non-finite*.
+//! Neither is ever a pass.
 
 use crate::engine::{Engine, EngineError};
 use crate::graph::{Graph, NodeId, Shape};
 use crate::oracle::{Estimate, finite_differences, forward_mode};
+use crate::precision::Precision;
+use crate::tolerance::{EngineBounds, SAFETY, forward_errors};
 
-/// The absolute and relative parts of the tolerance.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Tolerance {
-    pub rtol: f64,
-    pub atol: f64,
-}
-
-impl Default for Tolerance {
-    fn default() -> Self {
-        Tolerance {
-            rtol: 1e-10,
-            atol: 1e-30,
-        }
-    }
-}
+pub use crate::tolerance::Tolerance;
 
 /// Which oracle gave an entry's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,19 +183,25 @@ fn analyse(
     graph: &Graph,
     tolerance: &Tolerance,
 ) -> Result<(Vec<EntryCheck>, Option<LossMismatch>), EngineError> {
+    let precision = engine.precision();
+    let graph = graph
+        .rounded_to(precision)
+        .map_err(|e| EngineError(format!("{e}: the graph cannot be checked in {precision}")))?;
+    let graph = graph.as_ref();
     let analytic = engine.gradients(graph)?;
     analytic.validate(graph)?;
     let values = graph.forward();
+    let bounds = EngineBounds::new(graph, &values, precision);
+    let own_errors = forward_errors(graph, &values, Precision::F64);
     let loss_mismatch = analytic.loss.and_then(|claimed| {
         let computed = graph.loss(&values);
-        // The loss is a sum of squares: round-off of a few ε per node times its magnitude.
-        let magnitude = loss_magnitude(graph, &values);
-        let allowance = tolerance.atol
-            + tolerance.rtol * computed.abs()
-            + ROUNDOFF_UNITS
-                * (graph.len() + graph.largest_dim()) as f64
-                * f64::EPSILON
-                * magnitude;
+        let own: f64 = graph
+            .ids()
+            .filter(|&id| graph.is_loss(id))
+            .map(|id| own_errors.of(id)[0])
+            .sum();
+        let allowance =
+            tolerance.atol + tolerance.rtol * computed.abs() + bounds.loss() + SAFETY * own;
         let off = !claimed.is_finite() || (claimed - computed).abs() > allowance;
         off.then_some(LossMismatch {
             claimed,
@@ -215,7 +210,6 @@ fn analyse(
         })
     });
     let numeric = finite_differences(graph, &values);
-    let largest_dim = graph.largest_dim();
     let forward_finite = values.iter().all(|v| v.is_finite());
     let mut entries = Vec::new();
     for (leaf, estimates) in &numeric.by_leaf {
@@ -223,11 +217,12 @@ fn analyse(
             .get(*leaf)
             .expect("validated: every leaf has a gradient");
         for (entry, estimate) in estimates.iter().enumerate() {
-            let second_oracle = || forward_mode::derivative(graph, &values, *leaf, entry);
+            let second_oracle =
+                || forward_mode::derivative_with(graph, &values, &own_errors, *leaf, entry);
             let mut decided = decide(
                 claimed.entry(entry),
                 estimate,
-                largest_dim,
+                bounds.entry(&values, *leaf, entry),
                 tolerance,
                 forward_finite,
                 second_oracle,
@@ -240,30 +235,12 @@ fn analyse(
     Ok((entries, loss_mismatch))
 }
 
-/// The sum over the losses of `½ Σ (|o| + |t|)²`, with forward magnitudes: the scale of the
-/// loss's round-off.
-fn loss_magnitude(graph: &Graph, values: &crate::graph::Values) -> f64 {
-    let magnitudes = crate::oracle::base::magnitudes(graph, values);
-    graph
-        .ids()
-        .filter_map(|id| match graph.gate(id) {
-            Some(crate::gate::Gate::Sqerr { output, target }) => {
-                let (o, t) = (magnitudes.vector(*output), magnitudes.vector(*target));
-                Some(
-                    (0..o.len())
-                        .map(|i| 0.5 * (o[i] + t[i]).powi(2))
-                        .sum::<f64>(),
-                )
-            }
-            _ => None,
-        })
-        .sum()
-}
-
 /// The verdict on one entry (with leaf and entry left at zero for the caller to set).
 ///
-/// The primary estimate decides when it is sharp (its truncation estimate within the
-/// allowance) and passes; otherwise `second_oracle` (the forward mode) is asked and decides.
+/// `engine_bound` is the error the engine may make at this entry (with its safety factor,
+/// [`EngineBounds::entry`]). The primary estimate decides when it is sharp (its truncation
+/// estimate within the allowance) and passes; otherwise `second_oracle` (the forward mode,
+/// which returns its derivative and a bound on its error) is asked and decides.
 ///
 /// `forward_finite` says whether the forward pass itself stayed finite: when it did and the
 /// analytic value is finite, an oracle whose perturbation overflowed leaves the entry
@@ -271,15 +248,16 @@ fn loss_magnitude(graph: &Graph, values: &crate::graph::Values) -> f64 {
 pub fn decide(
     analytic: f64,
     estimate: &Estimate,
-    largest_dim: usize,
+    engine_bound: f64,
     tolerance: &Tolerance,
     forward_finite: bool,
     second_oracle: impl FnOnce() -> (f64, f64),
 ) -> EntryCheck {
-    let roundoff =
-        ROUNDOFF_UNITS * (estimate.depth + 2 + largest_dim) as f64 * f64::EPSILON * estimate.scale;
-    let allowance = |numeric: f64| {
-        tolerance.atol + tolerance.rtol * analytic.abs().max(numeric.abs()) + roundoff
+    let allowance = |numeric: f64, oracle_error: f64| {
+        tolerance.atol
+            + tolerance.rtol * analytic.abs().max(numeric.abs())
+            + engine_bound
+            + SAFETY * oracle_error
     };
     let judge = |numeric: f64, tolerance: f64, oracle: Oracle| {
         let error = (analytic - numeric).abs();
@@ -305,27 +283,20 @@ pub fn decide(
         }
     };
     let primary = estimate.derivative;
-    let sharp = estimate.truncation <= allowance(primary);
+    let primary_allowance = allowance(primary, estimate.error);
+    let sharp = estimate.truncation <= primary_allowance;
     let by_primary = judge(
         primary,
-        allowance(primary) + estimate.truncation,
+        primary_allowance + estimate.truncation,
         Oracle::CentralDifference,
     );
     if !analytic.is_finite() || (sharp && by_primary.verdict == Verdict::Pass) {
         return by_primary;
     }
-    // Flagged, or too coarse to decide: forward mode, exact to round-off, decides, with a
-    // contribution scale of its own (the primary's may be lost to an overflow).
-    let (second, second_scale) = second_oracle();
-    let scale = if estimate.scale.is_finite() {
-        estimate.scale.max(second_scale)
-    } else {
-        second_scale
-    };
-    let second_roundoff =
-        ROUNDOFF_UNITS * (estimate.depth + 2 + largest_dim) as f64 * f64::EPSILON * scale;
-    let second_allowance =
-        tolerance.atol + tolerance.rtol * analytic.abs().max(second.abs()) + second_roundoff;
+    // Flagged, or too coarse to decide: forward mode, exact to round-off, decides, with an
+    // error bound of its own.
+    let (second, second_error) = second_oracle();
+    let second_allowance = allowance(second, second_error);
     let decided = judge(second, second_allowance, Oracle::ForwardMode);
     let primary_had_a_value = by_primary.verdict != Verdict::NonFinite;
     if decided.verdict == Verdict::NonFinite
@@ -340,11 +311,6 @@ pub fn decide(
     }
     decided
 }
-
-/// How many units of `ε·C` per node of the cone and per unit of dimension the round-off
-/// allowance takes: each node adds a few roundings of size `ε·C`, and a sum of `n` products
-/// up to `n` of them.
-pub const ROUNDOFF_UNITS: f64 = 16.0;
 
 impl Report {
     fn record(&mut self, entry: EntryCheck) {
@@ -372,27 +338,37 @@ impl Report {
 mod tests {
     use super::*;
 
+    /// An estimate whose own rounding error is a few units of round-off of 1.
     fn estimate(derivative: f64, truncation: f64) -> Estimate {
         Estimate {
             derivative,
             truncation,
-            scale: 1.0,
-            depth: 1,
+            error: 4.0 * f64::EPSILON,
         }
     }
 
     const EXACT: f64 = 0.25;
+    /// The engine's bound for an entry of size 1 computed in a few operations.
+    const ENGINE: f64 = 8.0 * f64::EPSILON;
+
+    fn decide_default(
+        analytic: f64,
+        estimate: &Estimate,
+        second_oracle: impl FnOnce() -> (f64, f64),
+    ) -> EntryCheck {
+        decide(
+            analytic,
+            estimate,
+            ENGINE,
+            &Tolerance::default(),
+            true,
+            second_oracle,
+        )
+    }
 
     #[test]
     fn a_sharp_primary_that_agrees_decides_without_the_second_oracle() {
-        let entry = decide(
-            EXACT,
-            &estimate(EXACT, 0.0),
-            1,
-            &Tolerance::default(),
-            true,
-            || panic!("not asked"),
-        );
+        let entry = decide_default(EXACT, &estimate(EXACT, 0.0), || panic!("not asked"));
         assert_eq!(
             (entry.verdict, entry.oracle),
             (Verdict::Pass, Oracle::CentralDifference)
@@ -402,27 +378,15 @@ mod tests {
     #[test]
     fn a_flagged_entry_is_decided_by_the_second_oracle_both_ways() {
         // The primary is off by 1e-6; the forward mode says the analytic value is right.
-        let cleared = decide(
-            EXACT,
-            &estimate(EXACT + 1e-6, 0.0),
-            1,
-            &Tolerance::default(),
-            true,
-            || (EXACT, 1.0),
-        );
+        let cleared = decide_default(EXACT, &estimate(EXACT + 1e-6, 0.0), || (EXACT, 1e-16));
         assert_eq!(
             (cleared.verdict, cleared.oracle),
             (Verdict::Pass, Oracle::ForwardMode)
         );
         // ... or confirms the mismatch.
-        let confirmed = decide(
-            EXACT,
-            &estimate(EXACT + 1e-6, 0.0),
-            1,
-            &Tolerance::default(),
-            true,
-            || (EXACT + 1e-6, 1.0),
-        );
+        let confirmed = decide_default(EXACT, &estimate(EXACT + 1e-6, 0.0), || {
+            (EXACT + 1e-6, 1e-16)
+        });
         assert_eq!(
             (confirmed.verdict, confirmed.oracle),
             (Verdict::Mismatch, Oracle::ForwardMode)
@@ -432,55 +396,34 @@ mod tests {
     #[test]
     fn a_coarse_primary_cannot_pass_an_entry_alone() {
         // Truncation 1e-3 would hide a 1e-4 error; the second oracle catches it.
-        let entry = decide(
-            EXACT + 1e-4,
-            &estimate(EXACT, 1e-3),
-            1,
-            &Tolerance::default(),
-            true,
-            || (EXACT, 1.0),
-        );
+        let entry = decide_default(EXACT + 1e-4, &estimate(EXACT, 1e-3), || (EXACT, 1e-16));
         assert_eq!(entry.verdict, Verdict::Mismatch);
     }
 
     #[test]
     fn no_precise_oracle_means_unchecked_never_pass() {
-        let entry = decide(
-            EXACT,
-            &estimate(EXACT, 1e-3),
-            1,
-            &Tolerance::default(),
-            true,
-            || (f64::NAN, 1.0),
-        );
+        let entry = decide_default(EXACT, &estimate(EXACT, 1e-3), || (f64::NAN, 1e-16));
         assert_eq!(entry.verdict, Verdict::Unchecked);
     }
 
     #[test]
-    fn an_overflowed_contribution_scale_leaves_an_entry_unchecked_unless_exact() {
+    fn an_overflowed_error_bound_leaves_an_entry_unchecked_unless_exact() {
         let overflowed = Estimate {
             derivative: 0.0,
             truncation: 0.0,
-            scale: f64::INFINITY,
-            depth: 1,
+            error: f64::INFINITY,
         };
-        let exact = decide(0.0, &overflowed, 1, &Tolerance::default(), true, || {
-            (0.0, 1.0)
-        });
+        let exact = decide_default(0.0, &overflowed, || (0.0, 1e-16));
         assert_eq!(exact.verdict, Verdict::Pass);
-        let nan_scale = Estimate {
-            scale: f64::NAN,
+        let nan_error = Estimate {
+            error: f64::NAN,
             ..overflowed
         };
-        // Both oracles' scales lost: no precise verdict.
-        let differs = decide(1.0, &nan_scale, 1, &Tolerance::default(), true, || {
-            (0.0, f64::NAN)
-        });
+        // Both oracles' bounds lost: no precise verdict.
+        let differs = decide_default(1.0, &nan_error, || (0.0, f64::NAN));
         assert_eq!(differs.verdict, Verdict::Unchecked);
-        // The primary's scale lost, forward mode's intact: it decides.
-        let decided = decide(1.0, &nan_scale, 1, &Tolerance::default(), true, || {
-            (0.0, 1.0)
-        });
+        // The primary's bound lost, forward mode's intact: it decides.
+        let decided = decide_default(1.0, &nan_error, || (0.0, 1e-16));
         assert_eq!(
             (decided.verdict, decided.oracle),
             (Verdict::Mismatch, Oracle::ForwardMode)
@@ -489,58 +432,37 @@ mod tests {
 
     #[test]
     fn a_non_finite_gradient_is_its_own_outcome() {
-        let from_engine = decide(
-            f64::NAN,
-            &estimate(EXACT, 0.0),
-            1,
-            &Tolerance::default(),
-            true,
-            || (EXACT, 1.0),
-        );
+        let from_engine = decide_default(f64::NAN, &estimate(EXACT, 0.0), || (EXACT, 1e-16));
         assert_eq!(from_engine.verdict, Verdict::NonFinite);
         let from_forward = decide(
             EXACT,
             &estimate(f64::INFINITY, f64::NAN),
-            1,
+            ENGINE,
             &Tolerance::default(),
             false,
-            || (f64::NAN, 1.0),
+            || (f64::NAN, 1e-16),
         );
         assert_eq!(from_forward.verdict, Verdict::NonFinite);
         // The same oracles with a finite function and a finite engine: the perturbations
         // overflowed, so no verdict, but not a non-finite function either.
-        let overflowed_perturbation = decide(
-            EXACT,
-            &estimate(f64::INFINITY, f64::NAN),
-            1,
-            &Tolerance::default(),
-            true,
-            || (f64::NAN, 1.0),
-        );
+        let overflowed_perturbation =
+            decide_default(EXACT, &estimate(f64::INFINITY, f64::NAN), || {
+                (f64::NAN, 1e-16)
+            });
         assert_eq!(overflowed_perturbation.verdict, Verdict::Unchecked);
     }
 
     #[test]
-    fn round_off_of_the_contribution_scale_is_allowed_and_no_more() {
-        // A true gradient of 0 made of terms of size 1: round-off of a few ε is allowed.
+    fn the_engines_and_the_oracles_round_off_are_allowed_and_no_more() {
+        // A true gradient of 0 computed with an error bound of 8ε on either side.
         let cancelled = Estimate {
             derivative: 0.0,
             truncation: 0.0,
-            scale: 1.0,
-            depth: 2,
+            error: 8.0 * f64::EPSILON,
         };
-        let ok = decide(
-            4.0 * f64::EPSILON,
-            &cancelled,
-            1,
-            &Tolerance::default(),
-            true,
-            || (0.0, 1.0),
-        );
+        let ok = decide_default(4.0 * f64::EPSILON, &cancelled, || (0.0, 1e-16));
         assert_eq!(ok.verdict, Verdict::Pass);
-        let wrong = decide(1e-12, &cancelled, 1, &Tolerance::default(), true, || {
-            (0.0, 1.0)
-        });
+        let wrong = decide_default(1e-12, &cancelled, || (0.0, 1e-16));
         assert_eq!(wrong.verdict, Verdict::Mismatch);
     }
 }

@@ -15,13 +15,14 @@
 //! entry's contribution, so an error confined to entries far smaller than the rest of the
 //! gradient can stay within the sum's tolerance (`tests/mutants.rs` measures how often).
 
-use crate::check::{ROUNDOFF_UNITS, Tolerance};
 use crate::engine::{Engine, EngineError};
 use crate::gate::Value;
 use crate::graph::{Graph, NodeId};
 use crate::kernels;
 use crate::oracle::base::Base;
-use crate::oracle::delta::{LANES, Lanes, Workspace, slice};
+use crate::oracle::delta::{EXACT, LANES, Lanes, U, Workspace, slice};
+use crate::precision::Precision;
+use crate::tolerance::{EngineBounds, SAFETY, Tolerance};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -57,6 +58,12 @@ struct Analytic {
     directional: [f64; PER_PASS],
     /// `Σ |v_k|`: what an absolute tolerance per entry adds up to along `v`.
     length: [f64; PER_PASS],
+    /// `Σ |∇E_k v_k|`: the scale of the round-off of the sum `∇E · v`.
+    magnitude: [f64; PER_PASS],
+    /// `Σ |v_k|·bound_k`: the engine's error bound along `v`.
+    engine: [f64; PER_PASS],
+    /// The number of terms of `∇E · v`.
+    count: usize,
 }
 
 /// Checks `directions` seeded random directions of `graph`.
@@ -67,10 +74,16 @@ pub fn fast_check(
     directions: usize,
     seed: u64,
 ) -> Result<FastOutcome, EngineError> {
+    let precision = engine.precision();
+    let graph = graph
+        .rounded_to(precision)
+        .map_err(|e| EngineError(format!("{e}: the graph cannot be checked in {precision}")))?;
+    let graph = graph.as_ref();
     let analytic = engine.gradients(graph)?;
     analytic.validate(graph)?;
     let values = graph.forward();
     let base = Base::new(graph, &values);
+    let bounds = EngineBounds::new(graph, &values, precision);
     let leaves: Vec<NodeId> = graph.differentiable_leaves().collect();
     let t = STEP;
     let gates: Vec<_> = graph
@@ -101,32 +114,45 @@ pub fn fast_check(
                 Value::Matrix(g) => {
                     let (a, b) = (draws(&mut rng, g.nrows()), draws(&mut rng, g.ncols()));
                     analytic_rank_one(g, &a, &b, &mut sides);
+                    for d in 0..PER_PASS {
+                        let (a, b): (Vec<f64>, Vec<f64>) = (
+                            a.iter().map(|a| a[d].abs()).collect(),
+                            b.iter().map(|b| b[d].abs()).collect(),
+                        );
+                        sides.engine[d] += bounds.weight_along(&values, leaf, &a, &b);
+                    }
+                    // A row factor is a rounded product t·a; a column factor is exact.
                     workspace
                         .leaf(leaf)
                         .set_rank_one(|rows, row_bound, cols, col_bound| {
                             for a in &a {
                                 rows.push(lanes(a, unit, t));
-                                row_bound.push(t * a[0].abs().max(a[1].abs()));
+                                row_bound.push(a.map(|a| U * t * a.abs()));
                             }
                             for b in &b {
                                 cols.push(lanes(b, unit.map(f64::abs), 1.0));
-                                col_bound.push(b[0].abs().max(b[1].abs()));
+                                col_bound.push(EXACT);
                             }
                         });
                 }
                 vector => {
                     let g = slice(vector);
                     let v = draws(&mut rng, g.len());
-                    for (g, v) in g.iter().zip(&v) {
+                    sides.count += g.len();
+                    for (k, (g, v)) in g.iter().zip(&v).enumerate() {
+                        let bound = bounds.entry(&values, leaf, k);
                         for (d, v) in v.iter().enumerate() {
                             sides.directional[d] += g * v;
                             sides.length[d] += v.abs();
+                            sides.magnitude[d] += (g * v).abs();
+                            sides.engine[d] += v.abs() * bound;
                         }
                     }
+                    // Each entry's change is a rounded product t·v.
                     workspace.leaf(leaf).set_dense(|change, bound| {
                         for v in &v {
                             change.push(lanes(v, unit, t));
-                            bound.push(t * v[0].abs().max(v[1].abs()));
+                            bound.push(v.map(|v| U * t * v.abs()));
                         }
                     });
                 }
@@ -137,17 +163,14 @@ pub fn fast_check(
             let numeric = (change[2 * d] - change[2 * d + 1]) / (2.0 * t);
             let directional = sides.directional[d];
             // A direction that disagrees only sends the graph to the full check. The
-            // round-off scale is the numeric side's bound on the terms of
-            // the directional derivative; it also bounds the terms of ∇E·v for a correct
-            // gradient, so an engine's round-off fits, and a gradient whose entries are far
-            // larger than the true ones only meets a stricter check.
-            let roundoff = ROUNDOFF_UNITS
-                * (graph.len() + graph.largest_dim() + 2) as f64
-                * f64::EPSILON
-                * (2.0 * bound / (2.0 * t));
+            // allowance is the engine's bound along the direction, the oracle's own error,
+            // and the round-off of the sum ∇E·v.
+            let oracle_error = 2.0 * bound[d] / (2.0 * t) + 2.0 * U * numeric.abs();
+            let sum_error = Precision::F64.gamma(sides.count) * sides.magnitude[d];
             let allowed = tolerance.atol * sides.length[d]
                 + tolerance.rtol * directional.abs().max(numeric.abs())
-                + roundoff;
+                + sides.engine[d]
+                + SAFETY * (oracle_error + sum_error);
             let error = (directional - numeric).abs();
             let ratio = if error == 0.0 { 0.0 } else { error / allowed };
             // A NaN ratio (a non-finite side) disagrees too.
@@ -198,6 +221,15 @@ fn analytic_rank_one(
             sides.directional[d] += a[d] * product[d];
         }
     }
+    let b_abs: Vec<[f64; PER_PASS]> = b.iter().map(|b| b.map(f64::abs)).collect();
+    let mut magnitudes = vec![[0.0; PER_PASS]; g.nrows()];
+    kernels::abs_matvec_lanes_add(&mut magnitudes, g, &b_abs);
+    for (magnitude, a) in magnitudes.iter().zip(a) {
+        for d in 0..PER_PASS {
+            sides.magnitude[d] += a[d].abs() * magnitude[d];
+        }
+    }
+    sides.count += g.nrows() * g.ncols();
     for d in 0..PER_PASS {
         let sum_a: f64 = a.iter().map(|a| a[d].abs()).sum();
         sides.length[d] += sum_a * b.iter().map(|b| b[d].abs()).sum::<f64>();

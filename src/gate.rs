@@ -6,7 +6,7 @@
 //! gradient store: summing partials at fan-out is the engine's job, done in one place.
 
 use crate::graph::{NodeId, Shape};
-use crate::kernels;
+use crate::precision::Precision;
 use faer::{Col, Mat};
 
 /// The value of a node: a vector (`input`, `target`, `add`, `matvec`, `sigmoid`), a matrix
@@ -94,27 +94,50 @@ impl Gate {
         }
     }
 
-    /// The forward rule. `value_of` returns the value of an earlier node; shapes were checked
-    /// when the graph was built, so a shape error here is a bug in the graph builder.
+    /// The forward rule in `f64`. `value_of` returns the value of an earlier node; shapes
+    /// were checked when the graph was built, so a shape error here is a bug in the graph
+    /// builder.
     pub fn forward<'v>(&self, value_of: impl Fn(NodeId) -> &'v Value) -> Value {
+        self.forward_in(Precision::F64, value_of)
+    }
+
+    /// The forward rule with every operation in `precision`.
+    pub fn forward_in<'v>(
+        &self,
+        precision: Precision,
+        value_of: impl Fn(NodeId) -> &'v Value,
+    ) -> Value {
         match *self {
-            Gate::Add(a, b) => Value::Vector(vector(value_of(a)) + vector(value_of(b))),
-            Gate::Matvec { weight, vector: o } => Value::Vector(kernels::matvec(
-                matrix(value_of(weight)),
-                vector(value_of(o)),
-            )),
-            Gate::Sigmoid(s) => Value::Vector(vector(value_of(s)).map(|&s| sigmoid(s))),
+            Gate::Add(a, b) => {
+                Value::Vector(precision.add(vector(value_of(a)), vector(value_of(b))))
+            }
+            Gate::Matvec { weight, vector: o } => {
+                Value::Vector(precision.matvec(matrix(value_of(weight)), vector(value_of(o))))
+            }
+            Gate::Sigmoid(s) => Value::Vector(vector(value_of(s)).map(|&s| precision.sigmoid(s))),
             Gate::Sqerr { output, target } => {
-                let residual = vector(value_of(output)) - vector(value_of(target));
-                Value::Scalar(0.5 * kernels::sum_of_squares(&residual))
+                let residual = precision.sub(vector(value_of(output)), vector(value_of(target)));
+                Value::Scalar(precision.half_sum_of_squares(&residual))
             }
         }
     }
 
-    /// The backward rule: given the upstream gradient `dE/d(this gate's output)`, the partial
-    /// gradient for each operand, in operand order. `output` is this gate's forward value.
+    /// The backward rule in `f64`: given the upstream gradient `dE/d(this gate's output)`,
+    /// the partial gradient for each operand, in operand order. `output` is this gate's
+    /// forward value.
     pub fn backward<'v>(
         &self,
+        value_of: impl Fn(NodeId) -> &'v Value,
+        output: &Value,
+        upstream: &Value,
+    ) -> Vec<Partial> {
+        self.backward_in(Precision::F64, value_of, output, upstream)
+    }
+
+    /// The backward rule with every operation in `precision`.
+    pub fn backward_in<'v>(
+        &self,
+        precision: Precision,
         value_of: impl Fn(NodeId) -> &'v Value,
         output: &Value,
         upstream: &Value,
@@ -129,27 +152,27 @@ impl Gate {
             Gate::Matvec { weight, vector: o } => {
                 let g = vector(upstream);
                 let w = matrix(value_of(weight));
-                let o_value = vector(value_of(o));
                 vec![
-                    Partial::new(weight, Value::Matrix(g * o_value.transpose())),
-                    Partial::new(o, Value::Vector(kernels::matvec_transposed(w, g))),
+                    Partial::new(
+                        weight,
+                        Value::Matrix(precision.outer(g, vector(value_of(o)))),
+                    ),
+                    Partial::new(o, Value::Vector(precision.matvec_transposed(w, g))),
                 ]
             }
             // o = σ(s): the Jacobian is diagonal with σ'(s_i) = o_i (1 − o_i), taken from the
             // output, which is both cheaper and what the lecture's rule says.
             Gate::Sigmoid(s) => {
-                let g = vector(upstream);
-                let o = vector(output);
-                let local = Col::from_fn(o.nrows(), |i| g[i] * o[i] * (1.0 - o[i]));
+                let local = precision.sigmoid_slope_times(vector(upstream), vector(output));
                 vec![Partial::new(s, Value::Vector(local))]
             }
             // E = ½‖o − t‖²: dE/do = (o − t), dE/dt = (t − o), both times the upstream scalar.
             Gate::Sqerr { output, target } => {
                 let g = scalar(upstream);
-                let residual = vector(value_of(output)) - vector(value_of(target));
+                let residual = precision.sub(vector(value_of(output)), vector(value_of(target)));
                 vec![
-                    Partial::new(output, Value::Vector(&residual * faer::Scale(g))),
-                    Partial::new(target, Value::Vector(&residual * faer::Scale(-g))),
+                    Partial::new(output, Value::Vector(precision.scale(&residual, g))),
+                    Partial::new(target, Value::Vector(precision.scale(&residual, -g))),
                 ]
             }
         }
@@ -279,14 +302,39 @@ impl Value {
         }
     }
 
-    /// Elementwise `self += other`; the shapes must agree.
+    /// Elementwise `self += other` in `f64`; the shapes must agree.
     pub fn add_assign(&mut self, other: &Value) {
-        match (self, other) {
-            (Value::Scalar(a), Value::Scalar(b)) => *a += b,
-            (Value::Vector(a), Value::Vector(b)) => *a += b,
-            (Value::Matrix(a), Value::Matrix(b)) => *a += b,
-            (a, b) => unreachable!("gradient shapes checked at build time: {a:?} += {b:?}"),
+        self.add_assign_in(Precision::F64, other);
+    }
+
+    /// Elementwise `self += other`, each sum rounded to `precision`.
+    pub fn add_assign_in(&mut self, precision: Precision, other: &Value) {
+        if precision == Precision::F64 {
+            match (self, other) {
+                (Value::Scalar(a), Value::Scalar(b)) => *a += b,
+                (Value::Vector(a), Value::Vector(b)) => *a += b,
+                (Value::Matrix(a), Value::Matrix(b)) => *a += b,
+                (a, b) => unreachable!("gradient shapes checked at build time: {a:?} += {b:?}"),
+            }
+            return;
         }
+        if self.shape() != other.shape() {
+            unreachable!("gradient shapes checked at build time: {self:?} += {other:?}");
+        }
+        for k in 0..self.len() {
+            let sum = precision.round(self.entry(k) + other.entry(k));
+            *self.entry_mut(k) = sum;
+        }
+    }
+
+    /// Every entry rounded to `precision`.
+    pub fn rounded(&self, precision: Precision) -> Value {
+        let mut value = self.clone();
+        for k in 0..value.len() {
+            let rounded = precision.round(value.entry(k));
+            *value.entry_mut(k) = rounded;
+        }
+        value
     }
 
     /// Whether every entry is finite.

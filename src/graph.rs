@@ -7,6 +7,7 @@
 //! can therefore evaluate and differentiate without error cases.
 
 use crate::gate::{Gate, Value};
+use crate::precision::Precision;
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Index;
@@ -268,17 +269,61 @@ impl Graph {
 
     /// The forward pass: the value of every node, in node order.
     pub fn forward(&self) -> Values<'_> {
+        self.forward_in(Precision::F64)
+    }
+
+    /// The forward pass with every operation in `precision` (the leaves as they are).
+    pub fn forward_in(&self, precision: Precision) -> Values<'_> {
         let mut values = Values {
             slots: Vec::with_capacity(self.nodes.len()),
         };
         for node in &self.nodes {
             let value = match &node.op {
                 Op::Leaf(_, value) => Cow::Borrowed(value),
-                Op::Gate(gate) => Cow::Owned(gate.forward(|id| &values[id.0])),
+                Op::Gate(gate) => Cow::Owned(gate.forward_in(precision, |id| &values[id.0])),
             };
             values.slots.push(value);
         }
         values
+    }
+
+    /// The same graph with every leaf value (inputs, weights and targets) rounded to nearest
+    /// in `precision`, so that an engine in that precision and the oracles differentiate the
+    /// same function; borrowed when nothing changes. A leaf beyond the format's range is an
+    /// error naming it.
+    pub fn rounded_to(&self, precision: Precision) -> Result<Cow<'_, Graph>, GraphError> {
+        let changes = |value: &Value| {
+            (0..value.len()).any(|k| precision.round(value.entry(k)) != value.entry(k))
+        };
+        let leaves_change = self
+            .nodes
+            .iter()
+            .any(|n| matches!(&n.op, Op::Leaf(_, value) if changes(value)));
+        if !leaves_change {
+            return Ok(Cow::Borrowed(self));
+        }
+        let mut nodes = self.nodes.clone();
+        for node in &mut nodes {
+            if let Op::Leaf(kind, value) = &mut node.op {
+                let rounded = value.rounded(precision);
+                if let Some(k) = (0..rounded.len()).find(|&k| !rounded.entry(k).is_finite()) {
+                    return Err(GraphError {
+                        node: Some(node.name.clone()),
+                        message: format!(
+                            "`{}` entry {k} is {:e}, beyond the range of {precision} (largest {:e})",
+                            kind.name(),
+                            value.entry(k),
+                            precision.max_finite()
+                        ),
+                    });
+                }
+                *value = rounded;
+            }
+        }
+        Ok(Cow::Owned(Graph {
+            nodes,
+            shapes: self.shapes.clone(),
+        }))
     }
 
     /// The loss: the sum of the `sqerr` nodes, in node order.

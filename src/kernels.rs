@@ -77,6 +77,18 @@ kernel! {
     }
 }
 
+kernel! {
+    /// `out[i][l] += Σ_j |w[i, j]| · x[j][l]` for every lane `l`, each sum taken over `j` in
+    /// increasing order.
+    pub fn abs_matvec_lanes_add / abs_matvec_lanes_add_portable<const N: usize>(
+        out: &mut [[f64; N]],
+        w: &Mat<f64>,
+        x: &[[f64; N]],
+    ) {
+        lanes_add(out, w, x, f64::abs);
+    }
+}
+
 /// `out[i][l] = fma(f(w[i, j]), x[j][l], out[i][l])` for `j` in increasing order, four
 /// columns per sweep over `out` (the same operations, in the same order, as one column at
 /// a time).

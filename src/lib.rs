@@ -26,6 +26,7 @@
 //! To check your own backward code, implement [`Engine`] (one method: gradients of a
 //! [`Graph`]'s loss with respect to its leaves) and call [`check()`], or one of the assertions.
 
+pub mod arithmetic;
 pub mod assert;
 pub mod bench;
 pub mod blame;
@@ -41,13 +42,16 @@ pub mod graph;
 pub mod json;
 pub mod kernels;
 pub mod oracle;
+pub mod precision;
 pub mod recipe;
 pub mod report;
 pub mod shrink;
 pub mod strategy;
 pub mod suite;
 pub mod targets;
+pub mod tolerance;
 
 pub use check::{Report, Tolerance, check};
 pub use engine::{Engine, Gradients, Reference};
 pub use graph::Graph;
+pub use precision::Precision;

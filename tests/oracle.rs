@@ -27,7 +27,7 @@ fn both_oracles_match_the_closed_form_to_round_off() {
             let exact = closed_form.get(leaf).expect("every leaf");
             for (entry, estimate) in estimates.iter().enumerate() {
                 let truth = exact.entry(entry);
-                let scale = estimate.scale.max(truth.abs());
+                let scale = estimate.error.max(truth.abs());
                 let primary = (estimate.derivative - truth).abs() / scale;
                 assert!(
                     primary < 1e-13,

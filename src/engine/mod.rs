@@ -10,10 +10,11 @@ pub mod reference;
 
 use crate::gate::Value;
 use crate::graph::{Graph, NodeId};
+use crate::precision::Precision;
 use std::fmt;
 
 pub use mutant::Mutant;
-pub use reference::Reference;
+pub use reference::{Reference, ReferenceIn};
 
 /// Something that computes `dE/d(leaf)` for every `input` and `weight` of a graph.
 pub trait Engine: Sync {
@@ -22,6 +23,54 @@ pub trait Engine: Sync {
 
     /// The analytic gradient of the loss with respect to every differentiable leaf.
     fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError>;
+
+    /// The precision the engine computes in (by default `f64`). The leaves are rounded to
+    /// it before the engine sees them, and the allowance of every entry is the error a
+    /// textbook backward pass in this precision can make there.
+    fn precision(&self) -> Precision {
+        Precision::F64
+    }
+}
+
+/// An engine checked as computing in a precision other than the one it declares
+/// (`--precision`, or a case file's `precision:`).
+pub struct WithPrecision<'e> {
+    pub engine: &'e dyn Engine,
+    pub precision: Precision,
+}
+
+impl Engine for WithPrecision<'_> {
+    fn name(&self) -> String {
+        self.engine.name()
+    }
+
+    fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
+        self.engine.gradients(graph)
+    }
+
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+}
+
+/// An owned engine with a precision of its own (what `--precision` makes of `--engine`).
+pub struct Declared {
+    pub engine: Box<dyn Engine>,
+    pub precision: Precision,
+}
+
+impl Engine for Declared {
+    fn name(&self) -> String {
+        self.engine.name()
+    }
+
+    fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
+        self.engine.gradients(graph)
+    }
+
+    fn precision(&self) -> Precision {
+        self.precision
+    }
 }
 
 /// Gradients by node: `Some` for every differentiable leaf, `None` elsewhere.
@@ -104,10 +153,16 @@ impl Engine for Claimed {
 
 /// The names `--engine` accepts, with a line on each.
 pub fn catalogue() -> Vec<(String, &'static str)> {
-    let mut engines = vec![(
-        "reference".to_string(),
-        "the project's own reverse-mode implementation of the four gates (the default)",
-    )];
+    let mut engines = vec![
+        (
+            "reference".to_string(),
+            "the project's own reverse-mode implementation of the four gates (the default)",
+        ),
+        (
+            "reference@P".to_string(),
+            "the reference with every operation rounded to P (f32, f16 or bf16); also mutant:NAME@P",
+        ),
+    ];
     for (name, _, about) in mutant::CATALOGUE {
         engines.push((format!("mutant:{name}"), about));
     }
@@ -129,6 +184,23 @@ pub fn by_name_with_timeout(
     name: &str,
     timeout: std::time::Duration,
 ) -> Result<Box<dyn Engine>, String> {
+    if !name.starts_with("exec:")
+        && let Some((base, precision)) = name.rsplit_once('@')
+    {
+        let precision: Precision = precision.parse()?;
+        return match base {
+            "reference" => Ok(Box::new(ReferenceIn(precision))),
+            _ if base.starts_with("mutant:") => {
+                let mut mutant = Mutant::by_name(&base["mutant:".len()..])?;
+                mutant.precision = precision;
+                Ok(Box::new(mutant))
+            }
+            _ => Err(format!(
+                "`@{precision}` goes with `reference` and `mutant:NAME` only; for another engine, \
+                 say `--precision {precision}`"
+            )),
+        };
+    }
     match name {
         "reference" => Ok(Box::new(Reference)),
         _ if name.starts_with("exec:") => {

@@ -8,7 +8,7 @@ use super::reference::{Rules, backpropagate, sum_into};
 use super::{Engine, EngineError, Gradients};
 use crate::gate::{Gate, Partial, Value, matrix, vector};
 use crate::graph::{Graph, NodeId, Shape, Values};
-use crate::kernels;
+use crate::precision::Precision;
 use faer::Col;
 
 /// The bug a mutant carries.
@@ -110,6 +110,8 @@ pub const CATALOGUE: &[(&str, Bug, &str)] = &[
 pub struct Mutant {
     pub name: &'static str,
     pub bug: Bug,
+    /// The precision of every operation (`mutant:NAME@f32`; `f64` by default).
+    pub precision: Precision,
 }
 
 impl Mutant {
@@ -120,6 +122,7 @@ impl Mutant {
                 Ok(d) if d.is_finite() => Ok(Mutant {
                     name: "scale=DELTA",
                     bug: Bug::Scale(d),
+                    precision: Precision::F64,
                 }),
                 _ => Err(format!(
                     "`mutant:scale=DELTA` needs a finite number, not `{delta}`"
@@ -129,17 +132,29 @@ impl Mutant {
         CATALOGUE
             .iter()
             .find(|(n, _, _)| *n == name)
-            .map(|&(name, bug, _)| Mutant { name, bug })
+            .map(|&(name, bug, _)| Mutant {
+                name,
+                bug,
+                precision: Precision::F64,
+            })
             .ok_or_else(|| format!("unknown mutant `{name}` (run `gradfuzz engines` for the list)"))
     }
 }
 
 impl Engine for Mutant {
     fn name(&self) -> String {
-        match self.bug {
+        let name = match self.bug {
             Bug::Scale(delta) if self.name == "scale=DELTA" => format!("mutant:scale={delta:e}"),
             _ => format!("mutant:{}", self.name),
+        };
+        match self.precision {
+            Precision::F64 => name,
+            p => format!("{name}@{p}"),
         }
+    }
+
+    fn precision(&self) -> Precision {
+        self.precision
     }
 
     fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
@@ -151,9 +166,10 @@ impl Engine for Mutant {
                     let len = gradient.len();
                     match self.bug {
                         Bug::LastEntryZero => *gradient.entry_mut(len - 1) = 0.0,
-                        Bug::Scale(delta) => {
-                            (0..len).for_each(|k| *gradient.entry_mut(k) *= 1.0 + delta)
-                        }
+                        Bug::Scale(delta) => (0..len).for_each(|k| {
+                            let scaled = self.precision.round(gradient.entry(k) * (1.0 + delta));
+                            *gradient.entry_mut(k) = scaled;
+                        }),
                         _ => unreachable!("only the output-stage bugs reach here"),
                     }
                     gradients.set(leaf, gradient);
@@ -166,6 +182,10 @@ impl Engine for Mutant {
 }
 
 impl Rules for Mutant {
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+
     fn partials(
         &self,
         gate: &Gate,
@@ -173,14 +193,15 @@ impl Rules for Mutant {
         output: &Value,
         upstream: &Value,
     ) -> Vec<Partial> {
-        let mut partials = gate.backward(|n| &values[n.0], output, upstream);
+        let p = self.precision;
+        let mut partials = gate.backward_in(p, |n| &values[n.0], output, upstream);
         match (self.bug, *gate) {
             (Bug::AddFirstOnly, Gate::Add(..)) => partials.truncate(1),
             (Bug::AddSelfOnce, Gate::Add(a, b)) if a == b => partials.truncate(1),
             (Bug::MatvecNoTranspose, Gate::Matvec { weight, .. }) => {
                 let w = matrix(&values[weight.0]);
                 if w.nrows() == w.ncols() {
-                    partials[1].gradient = Value::Vector(kernels::matvec(w, vector(upstream)));
+                    partials[1].gradient = Value::Vector(p.matvec(w, vector(upstream)));
                 }
             }
             (Bug::MatvecOuterTransposed, Gate::Matvec { .. }) => {
@@ -191,18 +212,18 @@ impl Rules for Mutant {
             }
             (Bug::SigmoidOfInput, Gate::Sigmoid(s)) => {
                 let (g, s) = (vector(upstream), vector(&values[s.0]));
-                partials[0].gradient =
-                    Value::Vector(Col::from_fn(s.nrows(), |i| g[i] * s[i] * (1.0 - s[i])));
+                partials[0].gradient = Value::Vector(p.sigmoid_slope_times(g, s));
             }
             (Bug::SigmoidNoOneMinus, Gate::Sigmoid(_)) => {
                 let (g, o) = (vector(upstream), vector(output));
-                partials[0].gradient = Value::Vector(Col::from_fn(o.nrows(), |i| g[i] * o[i]));
+                partials[0].gradient =
+                    Value::Vector(Col::from_fn(o.nrows(), |i| p.round(g[i] * o[i])));
             }
             (Bug::SigmoidF32, Gate::Sigmoid(_)) => {
                 let (g, o) = (vector(upstream), vector(output));
                 partials[0].gradient = Value::Vector(Col::from_fn(o.nrows(), |i| {
                     let (g, o) = (g[i] as f32, o[i] as f32);
-                    (g * o * (1.0 - o)) as f64
+                    p.round((g * o * (1.0 - o)) as f64)
                 }));
             }
             (Bug::SqerrSign, Gate::Sqerr { .. }) => {
@@ -237,7 +258,7 @@ impl Rules for Mutant {
         if overwrite {
             *gradient = Some(partial);
         } else {
-            sum_into(gradient, partial);
+            sum_into(gradient, partial, self.precision);
         }
     }
 }

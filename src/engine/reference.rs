@@ -13,6 +13,7 @@
 use super::{Engine, EngineError, Gradients};
 use crate::gate::{Gate, Partial, Value};
 use crate::graph::{Graph, NodeId, Op, Values};
+use crate::precision::Precision;
 
 /// The project's own reverse-mode engine.
 #[derive(Clone, Copy, Debug, Default)]
@@ -28,8 +29,41 @@ impl Engine for Reference {
     }
 }
 
+/// The reference rules with every operation rounded to a narrower precision
+/// (`reference@f32`, `reference@f16`, `reference@bf16`): a textbook engine in that format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReferenceIn(pub Precision);
+
+impl Engine for ReferenceIn {
+    fn name(&self) -> String {
+        match self.0 {
+            Precision::F64 => "reference".into(),
+            p => format!("reference@{p}"),
+        }
+    }
+
+    fn precision(&self) -> Precision {
+        self.0
+    }
+
+    fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
+        Ok(backpropagate(graph, self))
+    }
+}
+
+impl Rules for ReferenceIn {
+    fn precision(&self) -> Precision {
+        self.0
+    }
+}
+
 /// The pieces of reverse mode that an engine may change.
 pub trait Rules {
+    /// The precision of every operation (by default `f64`).
+    fn precision(&self) -> Precision {
+        Precision::F64
+    }
+
     /// The partials of one gate (by default, the gate's own backward rule).
     fn partials(
         &self,
@@ -38,7 +72,7 @@ pub trait Rules {
         output: &Value,
         upstream: &Value,
     ) -> Vec<Partial> {
-        gate.backward(|n| &values[n.0], output, upstream)
+        gate.backward_in(self.precision(), |n| &values[n.0], output, upstream)
     }
 
     /// Adds a partial into a node's gradient (by default, the sum).
@@ -49,23 +83,23 @@ pub trait Rules {
         gradient: &mut Option<Value>,
         partial: Value,
     ) {
-        sum_into(gradient, partial);
+        sum_into(gradient, partial, self.precision());
     }
 }
 
 impl Rules for Reference {}
 
 /// The one place where partials are summed: each use of a node adds its share.
-pub fn sum_into(gradient: &mut Option<Value>, partial: Value) {
+pub fn sum_into(gradient: &mut Option<Value>, partial: Value, precision: Precision) {
     match gradient {
-        Some(sum) => sum.add_assign(&partial),
+        Some(sum) => sum.add_assign_in(precision, &partial),
         None => *gradient = Some(partial),
     }
 }
 
 /// `dE/d(leaf)` for every differentiable leaf, by reverse mode with the given rules.
 pub fn backpropagate(graph: &Graph, rules: &impl Rules) -> Gradients {
-    let values = graph.forward();
+    let values = graph.forward_in(rules.precision());
     let mut gradient_of: Vec<Option<Value>> = vec![None; graph.len()];
     for id in graph.ids().rev() {
         let Op::Gate(gate) = &graph.node(id).op else {

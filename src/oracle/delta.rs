@@ -4,9 +4,10 @@
 //! A perturbation moves one or more leaves by a real step in each of [`LANES`] lanes (the
 //! full check: one entry by `+h, −h, +2h, −2h`; the fast check: two directions by `±t`).
 //! A [`Delta`] holds, for the entries that change, each lane's change `v(θ + s) − v(θ)`
-//! from the unperturbed value, and one bound on the magnitudes of the terms those changes
-//! are made of (the same rules on absolute values, see [`super::base`]); unchanged entries
-//! keep their forward value. Perturbing one leaf entry changes one entry of the leaf; an
+//! from the unperturbed value, and for each pair of lanes (a step and its negation) a
+//! [`Bound`] on the rounding error of those changes: a running error analysis of this very
+//! computation ([`crate::tolerance`]), which includes the round-off of the forward values
+//! the changes are computed from; unchanged entries keep their forward value. Perturbing one leaf entry changes one entry of the leaf; an
 //! `add` or a `sigmoid` keeps the set of changed entries, a `matvec` by a perturbed weight
 //! entry changes one entry of its output, and only a `matvec` of a changed vector makes the
 //! change dense, where the lanes are the columns of one matrix product. Buffers are reused
@@ -22,10 +23,11 @@
 //!   `e^(−|y|)` that gives `σ(y + d)` computed once per graph ([`super::base::Base`]);
 //! - `sqerr`: `½‖r + Δr‖² − ½‖r‖² = ½ Σ Δr (2r + Δr)`, with `r = o − t`, `Δr = Δo − Δt`.
 
-use super::base::{Base, sigmoid_bound_factor};
+use super::base::Base;
 use crate::gate::{Gate, Value, sigmoid};
 use crate::graph::{Graph, NodeId};
 use crate::kernels;
+use crate::precision::Precision;
 use faer::Mat;
 
 /// Perturbations carried side by side.
@@ -36,6 +38,40 @@ pub type Lanes = [f64; LANES];
 
 const NONE: Lanes = [0.0; LANES];
 
+/// Pairs of lanes: a step and its negation (`±h` and `±2h` in the full check, the two
+/// directions in the fast check).
+pub const PAIRS: usize = LANES / 2;
+
+/// A bound on the rounding error of a change, per pair of lanes.
+pub type Bound = [f64; PAIRS];
+
+/// The bound of an exact change.
+pub const EXACT: Bound = [0.0; PAIRS];
+
+/// The unit round-off and underflow unit of the oracle's own arithmetic (`f64`).
+pub const U: f64 = f64::EPSILON / 2.0;
+const ETA: f64 = 5e-324;
+
+/// The roundings in a sigmoid's difference rule, relative to the change: `expm1` (its
+/// polynomial or the library's), `e(1 + m)`, a sum, a division and a product, with the
+/// constants `e^(−|y|)` and `σ(−y)` already a few units off.
+const SIGMOID_CHANGE_ROUNDINGS: f64 = 16.0;
+
+/// The largest `|σ'''|` (at `y = 0`): `1/8`.
+const LARGEST_THIRD: f64 = 0.125;
+
+/// `√3/18`, the largest `|σ''|`, rounded up.
+const LARGEST_CURVATURE: f64 = 0.096_225_044_864_937_64;
+
+/// The larger change of each pair of lanes.
+pub fn reach(change: Lanes) -> Bound {
+    std::array::from_fn(|k| change[2 * k].abs().max(change[2 * k + 1].abs()))
+}
+
+fn plus(a: Bound, b: Bound) -> Bound {
+    std::array::from_fn(|k| a[k] + b[k])
+}
+
 /// How a delta's changed entries are stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum Layout {
@@ -45,7 +81,7 @@ enum Layout {
     /// Every entry changed (a weight's in row-major order).
     Dense,
     /// A weight moved along a rank-one direction in each lane: entry `(i, j)` changes by
-    /// `rows[i][lane] · cols[j][lane]`, with bound `row_bound[i] · col_bound[j]`.
+    /// `rows[i][lane] · cols[j][lane]`, each factor with a bound of its own.
     RankOne,
 }
 
@@ -55,11 +91,11 @@ pub struct Delta {
     layout: Layout,
     index: Vec<usize>,
     change: Vec<Lanes>,
-    bound: Vec<f64>,
+    bound: Vec<Bound>,
     rows: Vec<Lanes>,
     cols: Vec<Lanes>,
-    row_bound: Vec<f64>,
-    col_bound: Vec<f64>,
+    row_bound: Vec<Bound>,
+    col_bound: Vec<Bound>,
 }
 
 impl Delta {
@@ -77,10 +113,10 @@ impl Delta {
     fn start_dense_zero(&mut self, len: usize) {
         self.start(Layout::Dense);
         self.change.resize(len, NONE);
-        self.bound.resize(len, 0.0);
+        self.bound.resize(len, EXACT);
     }
 
-    fn push(&mut self, position: usize, change: Lanes, bound: f64) {
+    fn push(&mut self, position: usize, change: Lanes, bound: Bound) {
         self.index.push(position);
         self.change.push(change);
         self.bound.push(bound);
@@ -99,25 +135,25 @@ impl Delta {
     }
 
     /// The change and bound at `position`, zero where it did not change.
-    fn at(&self, position: usize) -> (Lanes, f64) {
+    fn at(&self, position: usize) -> (Lanes, Bound) {
         match self.layout {
             Layout::Dense => (self.change[position], self.bound[position]),
             Layout::Sparse => match self.index.binary_search(&position) {
                 Ok(k) => (self.change[k], self.bound[k]),
-                Err(_) => (NONE, 0.0),
+                Err(_) => (NONE, EXACT),
             },
             Layout::RankOne => unreachable!("rank-one deltas are weights, read as such"),
         }
     }
 
     /// A single changed entry (a perturbation of one leaf entry).
-    pub fn set_single(&mut self, position: usize, change: Lanes, bound: f64) {
+    pub fn set_single(&mut self, position: usize, change: Lanes, bound: Bound) {
         self.start(Layout::Sparse);
         self.push(position, change, bound);
     }
 
     /// Every entry of a vector changed: `fill` pushes each entry's lanes and bound.
-    pub fn set_dense(&mut self, fill: impl FnOnce(&mut Vec<Lanes>, &mut Vec<f64>)) {
+    pub fn set_dense(&mut self, fill: impl FnOnce(&mut Vec<Lanes>, &mut Vec<Bound>)) {
         self.start(Layout::Dense);
         fill(&mut self.change, &mut self.bound);
     }
@@ -126,7 +162,7 @@ impl Delta {
     /// bounds, then the column factors with theirs.
     pub fn set_rank_one(
         &mut self,
-        fill: impl FnOnce(&mut Vec<Lanes>, &mut Vec<f64>, &mut Vec<Lanes>, &mut Vec<f64>),
+        fill: impl FnOnce(&mut Vec<Lanes>, &mut Vec<Bound>, &mut Vec<Lanes>, &mut Vec<Bound>),
     ) {
         self.start(Layout::RankOne);
         fill(
@@ -251,7 +287,7 @@ impl<'a> Cursor<'a> {
         Cursor { delta, next: 0 }
     }
 
-    fn at(&mut self, position: usize) -> (Lanes, f64) {
+    fn at(&mut self, position: usize) -> (Lanes, Bound) {
         match self.delta {
             Some(d) if d.layout == Layout::Sparse => {
                 while self.next < d.index.len() && d.index[self.next] < position {
@@ -260,11 +296,11 @@ impl<'a> Cursor<'a> {
                 if self.next < d.index.len() && d.index[self.next] == position {
                     (d.change[self.next], d.bound[self.next])
                 } else {
-                    (NONE, 0.0)
+                    (NONE, EXACT)
                 }
             }
             Some(d) => (d.change[position], d.bound[position]),
-            None => (NONE, 0.0),
+            None => (NONE, EXACT),
         }
     }
 }
@@ -284,11 +320,13 @@ pub struct Workspace {
 }
 
 /// The even lanes of a change and their product, for a change whose odd lanes are its even
-/// ones negated (reused, like every buffer here).
+/// ones negated, and the spread of a change's bound through a product (reused, like every
+/// buffer here).
 #[derive(Default)]
 struct Halves {
     change: Vec<[f64; 2]>,
     product: Vec<[f64; 2]>,
+    spread: Vec<Bound>,
 }
 
 impl Workspace {
@@ -312,14 +350,15 @@ impl Workspace {
     /// Propagates the seeded leaves' changes through `gates` (in node order) and returns
     /// the loss change in every lane with its bound; then forgets every delta (their buffers
     /// are kept) for the next perturbation.
-    pub fn loss_change(&mut self, gates: &[(NodeId, &Gate)], base: &Base) -> (Lanes, f64) {
-        let (mut change, mut bound) = (NONE, 0.0);
+    pub fn loss_change(&mut self, gates: &[(NodeId, &Gate)], base: &Base) -> (Lanes, Bound) {
+        let (mut change, mut bound) = (NONE, EXACT);
         for &(id, gate) in gates {
             if let Some((loss_change, loss_bound)) = self.propagate(id, gate, base) {
                 for (total, c) in change.iter_mut().zip(loss_change) {
                     *total += c;
                 }
-                bound += loss_bound;
+                let rounding = reach(change).map(|r| U * r);
+                bound = plus(plus(bound, loss_bound), rounding);
             }
         }
         for &(id, _) in gates {
@@ -334,7 +373,7 @@ impl Workspace {
     /// Evaluates `gate` (node `id`) on its operands' deltas. For an `sqerr`, returns the
     /// loss change in every lane and its bound; other gates store their delta and return
     /// `None`.
-    fn propagate(&mut self, id: NodeId, gate: &Gate, base: &Base) -> Option<(Lanes, f64)> {
+    fn propagate(&mut self, id: NodeId, gate: &Gate, base: &Base) -> Option<(Lanes, Bound)> {
         if gate.operands().iter().all(|op| !self.active[op.0]) {
             return None; // unchanged (cannot happen inside a cone, but costs nothing)
         }
@@ -385,11 +424,15 @@ impl<'a> Earlier<'a> {
         let (mut ca, mut cb) = (Cursor::new(self.delta(a)), Cursor::new(self.delta(b)));
         for &p in positions.iter() {
             let ((da, ba), (db, bb)) = (ca.at(p), cb.at(p));
+            let change = add_lanes(da, db);
+            // The parts' errors and one rounding of the sum.
+            let reach = reach(change);
+            let bound = std::array::from_fn(|k| ba[k] + bb[k] + U * reach[k] + ETA);
             if dense {
-                out.change.push(add_lanes(da, db));
-                out.bound.push(ba + bb);
+                out.change.push(change);
+                out.bound.push(bound);
             } else {
-                out.push(p, add_lanes(da, db), ba + bb);
+                out.push(p, change, bound);
             }
         }
     }
@@ -397,26 +440,30 @@ impl<'a> Earlier<'a> {
     fn sigmoid(&self, out: &mut Delta, id: NodeId, s: NodeId, base: &Base) {
         let input = self.delta(s).expect("a changed operand");
         let y = slice(base.value(s));
-        let magnitude = base.magnitudes.vector(s);
+        let e_y = base.errors.of(s);
         let table = &base.sigmoids[id.0];
         out.start(input.layout);
         for k in 0..input.entries() {
             let p = input.position(k);
             let (d, b) = (input.change[k], input.bound[k]);
             let (e, complement) = (table.exp_neg_abs[p], table.complement[p]);
-            let reach = d.iter().fold(0.0f64, |r, d| r.max(d.abs()));
-            let change = sigmoid_change(y[p], e, complement, d, reach);
-            // The factor at y holds along the whole step when the step is small: σ, σ' and
-            // |σ''| change by a factor of at most e^(2|d|) < 1 + 3|d| for |d| ≤ 1e-3.
-            let factor = if reach <= 1e-3 {
-                table.bound_factor[p] * (1.0 + 3.0 * reach)
-            } else {
-                d.iter().fold(table.bound_factor[p], |f, d| {
-                    f.max(sigmoid_bound_factor(y[p] + d, magnitude[p]))
-                })
-            };
+            let reach_in = reach(d);
+            let change = sigmoid_change(y[p], e, complement, d, reach_in[0].max(reach_in[1]));
+            let reach_out = reach(change);
+            // σ(y + d) − σ(y) from a d that is off by b and a y that is off by e_y is off by
+            // σ'(y + d)·b + (σ'(y + d) − σ'(y))·e_y, besides its own roundings. The slope and
+            // curvature within e_y of y grow along the step by at most the largest of their
+            // own derivatives times the step.
+            let bound = std::array::from_fn(|k| {
+                let slope = table.slope[p] + LARGEST_CURVATURE * reach_in[k];
+                let curvature = table.curvature[p] + LARGEST_THIRD * reach_in[k];
+                slope * b[k]
+                    + curvature * e_y[p] * reach_in[k]
+                    + SIGMOID_CHANGE_ROUNDINGS * U * reach_out[k]
+                    + ETA
+            });
             out.change.push(change);
-            out.bound.push(factor * b);
+            out.bound.push(bound);
             if input.layout == Layout::Sparse {
                 out.index.push(p);
             }
@@ -432,21 +479,39 @@ impl<'a> Earlier<'a> {
         halves: &mut Halves,
     ) {
         let w: &Mat<f64> = crate::gate::matrix(base.value(weight));
-        let (o, mag_o) = (slice(base.value(vector)), base.magnitudes.vector(vector));
+        let (o, e_o) = (slice(base.value(vector)), base.errors.of(vector));
         let (dw, dv) = (self.delta(weight), self.delta(vector));
         let (rows, cols) = (w.nrows(), w.ncols());
-        // One perturbed weight entry and an unchanged vector: one output entry changes.
+        // One perturbed weight entry and an unchanged vector: one output entry changes, by
+        // one product, whose error is the step's times |o| and the step times o's, and one
+        // rounding.
         if let (Some(dw), None) = (dw, dv)
             && dw.layout == Layout::Sparse
             && dw.entries() == 1
         {
             let (j, i) = (dw.index[0] / cols, dw.index[0] % cols);
+            let change = dw.change[0].map(|c| c * o[i]);
+            let (step, step_bound, reach_out) = (reach(dw.change[0]), dw.bound[0], reach(change));
+            let bound = std::array::from_fn(|k| {
+                step[k] * e_o[i] + step_bound[k] * o[i].abs() + U * reach_out[k] + ETA
+            });
             out.start(Layout::Sparse);
-            out.push(j, dw.change[0].map(|c| c * o[i]), dw.bound[0] * mag_o[i]);
+            out.push(j, change, bound);
             return;
         }
         out.start_dense_zero(rows);
-        // W Δo, with bound |W| bound(Δo).
+        // Each output entry is one sum of the n products of W Δo and the products of
+        // ΔW (o + Δo): γ(n + terms) bounds its roundings in any order.
+        let terms = match dw {
+            Some(dw) if dw.layout == Layout::RankOne => 1,
+            Some(dw) => dw.entries(),
+            None => 0,
+        };
+        let gamma = Precision::F64.gamma(cols + terms + 1);
+        for bound in &mut out.bound {
+            *bound = [(cols + terms) as f64 * ETA; PAIRS];
+        }
+        // W Δo, off by |W| (bound(Δo) + γ·|Δo|).
         if let Some(dv) = dv {
             if dv.layout == Layout::Dense {
                 // The lanes as the columns of one matrix product.
@@ -464,54 +529,90 @@ impl<'a> Earlier<'a> {
                 } else {
                     kernels::matvec_lanes_add(&mut out.change, w, &dv.change);
                 }
-                kernels::abs_matvec_add(&mut out.bound, w, &dv.bound);
+                halves.spread.clear();
+                halves
+                    .spread
+                    .extend(dv.change.iter().zip(&dv.bound).map(|(c, b)| {
+                        let reach = reach(*c);
+                        std::array::from_fn(|k| b[k] + gamma * reach[k])
+                    }));
+                kernels::abs_matvec_lanes_add(&mut out.bound, w, &halves.spread);
             } else {
                 for k in 0..dv.entries() {
                     let p = dv.position(k);
                     let (d, b) = (dv.change[k], dv.bound[k]);
+                    let reach = reach(d);
+                    let spread: Bound = std::array::from_fn(|k| b[k] + gamma * reach[k]);
                     let rows = out.change.iter_mut().zip(out.bound.iter_mut());
                     for ((change, bound), &wij) in rows.zip(w.col_as_slice(p)) {
                         for (c, d) in change.iter_mut().zip(d) {
                             *c += wij * d;
                         }
-                        *bound += wij.abs() * b;
+                        for (bound, spread) in bound.iter_mut().zip(spread) {
+                            *bound += wij.abs() * spread;
+                        }
                     }
                 }
             }
         }
-        // ΔW (o + Δo), with bound bound(ΔW) (|o| + bound(Δo)).
+        // ΔW (o + Δo): each product off by |ΔW| (e_o + bound(Δo)) + bound(ΔW)·|o + Δo|,
+        // besides its roundings.
         let Some(dw) = dw else { return };
-        let operand = |i: usize| -> (Lanes, f64) {
-            let (d, b) = dv.map_or((NONE, 0.0), |dv| dv.at(i));
-            (d.map(|d| o[i] + d), mag_o[i] + b)
+        let operand = |i: usize| -> (Lanes, Bound, Bound) {
+            let (d, b) = dv.map_or((NONE, EXACT), |dv| dv.at(i));
+            let shifted = d.map(|d| o[i] + d);
+            (
+                shifted,
+                reach(shifted),
+                b.map(|b| e_o[i] + b + U * o[i].abs()),
+            )
         };
         if dw.layout == Layout::RankOne {
             // Σ_j cols[j] (o + Δo)[j] per lane, then a column of row factors.
-            let (mut sums, mut bound_sum) = (NONE, 0.0);
+            let (mut sums, mut sum_bound, mut sum_magnitude) = (NONE, EXACT, EXACT);
             for (i, (factor, factor_bound)) in dw.cols.iter().zip(&dw.col_bound).enumerate() {
-                let (shifted, shifted_bound) = operand(i);
+                let (shifted, shifted_reach, shifted_error) = operand(i);
                 for lane in 0..LANES {
                     sums[lane] += factor[lane] * shifted[lane];
                 }
-                bound_sum += factor_bound * shifted_bound;
+                let factor_reach = reach(*factor);
+                for k in 0..PAIRS {
+                    sum_bound[k] +=
+                        factor_reach[k] * shifted_error[k] + factor_bound[k] * shifted_reach[k];
+                    sum_magnitude[k] += factor_reach[k] * shifted_reach[k];
+                }
             }
+            let sums_reach = reach(sums);
+            let sum_bound: Bound = std::array::from_fn(|k| {
+                sum_bound[k] + Precision::F64.gamma(cols) * sum_magnitude[k]
+            });
             for (j, (factor, factor_bound)) in dw.rows.iter().zip(&dw.row_bound).enumerate() {
                 for lane in 0..LANES {
                     out.change[j][lane] += factor[lane] * sums[lane];
                 }
-                out.bound[j] += factor_bound * bound_sum;
+                let factor_reach = reach(*factor);
+                for k in 0..PAIRS {
+                    out.bound[j][k] += factor_reach[k] * sum_bound[k]
+                        + factor_bound[k] * sums_reach[k]
+                        + gamma * factor_reach[k] * sums_reach[k];
+                }
             }
             return;
         }
         for k in 0..dw.entries() {
             let flat = dw.position(k);
             let (j, i) = (flat / cols, flat % cols);
-            let (shifted, shifted_bound) = operand(i);
+            let (shifted, shifted_reach, shifted_error) = operand(i);
             let step = dw.change[k];
             for (lane, total) in out.change[j].iter_mut().enumerate() {
                 *total += step[lane] * shifted[lane];
             }
-            out.bound[j] += dw.bound[k] * shifted_bound;
+            let (step_reach, step_bound) = (reach(step), dw.bound[k]);
+            for pair in 0..PAIRS {
+                out.bound[j][pair] += step_reach[pair] * shifted_error[pair]
+                    + step_bound[pair] * shifted_reach[pair]
+                    + gamma * step_reach[pair] * shifted_reach[pair];
+            }
         }
     }
 
@@ -521,30 +622,39 @@ impl<'a> Earlier<'a> {
         target: NodeId,
         base: &Base,
         positions: &mut Vec<usize>,
-    ) -> (Lanes, f64) {
+    ) -> (Lanes, Bound) {
         let (o, t) = (slice(base.value(output)), slice(base.value(target)));
-        let (mag_o, mag_t) = (
-            base.magnitudes.vector(output),
-            base.magnitudes.vector(target),
-        );
+        let (e_o, e_t) = (base.errors.of(output), base.errors.of(target));
         union(self.delta(output), self.delta(target), o.len(), positions);
         let (mut co, mut ct) = (
             Cursor::new(self.delta(output)),
             Cursor::new(self.delta(target)),
         );
-        let (mut change, mut bound) = (NONE, 0.0);
+        let (mut change, mut bound, mut magnitude) = (NONE, EXACT, EXACT);
         for &p in positions.iter() {
             let ((d_o, b_o), (d_t, b_t)) = (co.at(p), ct.at(p));
             let residual = o[p] - t[p];
+            let mut term = NONE;
+            let mut d_residual = NONE;
             for lane in 0..LANES {
-                let d_residual = d_o[lane] - d_t[lane];
-                change[lane] += 0.5 * d_residual * (2.0 * residual + d_residual);
+                d_residual[lane] = d_o[lane] - d_t[lane];
+                term[lane] = 0.5 * d_residual[lane] * (2.0 * residual + d_residual[lane]);
+                change[lane] += term[lane];
             }
-            // The residual's round-off is of order ε·(|o| + |t|) in magnitude, however small
-            // the residual itself: a nearly met target is a cancellation.
-            let b_residual = b_o + b_t;
-            bound += 0.5 * b_residual * (2.0 * (mag_o[p] + mag_t[p]) + b_residual);
+            // ½Δr(2r + Δr) is off by |r + Δr|·bound(Δr) + |Δr|·e_r, with r = o − t computed
+            // from forward values off by e_o and e_t: a nearly met target is a cancellation,
+            // whose error is of the order of the values, not of the residual.
+            let e_residual = e_o[p] + e_t[p] + U * residual.abs();
+            let (reach_dr, reach_term) = (reach(d_residual), reach(term));
+            for k in 0..PAIRS {
+                let b_dr = b_o[k] + b_t[k] + U * reach_dr[k];
+                bound[k] += (residual.abs() + reach_dr[k]) * b_dr + reach_dr[k] * e_residual;
+                magnitude[k] += reach_term[k];
+            }
         }
+        // Each term's own three roundings and the sum over positions.
+        let gamma = Precision::F64.gamma(positions.len() + 3);
+        let bound = std::array::from_fn(|k| bound[k] + gamma * magnitude[k] + ETA);
         (change, bound)
     }
 }

@@ -6,21 +6,17 @@
 //! values. The numeric derivative is `(ΔE(+h) − ΔE(−h)) / 2h`: a true central difference of
 //! the forward function (no linearisation), only computed without the catastrophic
 //! cancellation of `E(θ+h) − E(θ−h)`; the `±2h` lanes give the same at twice the step, whose
-//! distance from it estimates the truncation error. Alongside, each change carries a
-//! *bound*: the same rules applied to magnitudes, which bounds the sum of the magnitudes of
-//! the terms the derivative is made of, the scale of its round-off.
-//!
-//! The bound also accounts for the round-off already in the forward values it multiplies:
-//! wherever a forward value enters (the `o` of `ΔW o`, the residual `r` of `sqerr`), its
-//! *magnitude* is used, the same forward pass on absolute values (`|W|·|o|` for `W o`,
-//! `|o| + |t|` for `o − t`), since a value computed by cancellation, like a residual that is
-//! nearly zero, carries an absolute error of order `ε` times its magnitude, not its value.
+//! distance from it estimates the truncation error. Alongside, each change carries a bound
+//! on its own rounding error (a running error analysis of the computation, see
+//! [`super::delta`]), which also accounts for the round-off already in the forward values
+//! it starts from: wherever a forward value enters (the `o` of `ΔW o`, the residual `r` of
+//! `sqerr`, the `y` of a sigmoid), its error bound does.
 //!
 //! Only the perturbed leaf's downstream cone is evaluated, only the entries a perturbation
 //! changes are computed, and only the losses in the cone are summed.
 
 use super::base::Base;
-use super::delta::Workspace;
+use super::delta::{EXACT, U, Workspace};
 use super::{Estimate, RELATIVE_STEP};
 use crate::gate::Gate;
 use crate::graph::{Graph, NodeId};
@@ -40,8 +36,7 @@ pub fn leaf_estimates(
         let zero = Estimate {
             derivative: 0.0,
             truncation: 0.0,
-            scale: 0.0,
-            depth: 0,
+            error: 0.0,
         };
         return vec![zero; entries.len()];
     }
@@ -53,19 +48,19 @@ pub fn leaf_estimates(
         .map(|entry| {
             let theta = base.values[leaf.0].entry(entry);
             let h = RELATIVE_STEP * theta.abs().max(1.0);
-            // The bound is seeded for the ±h lanes, the ones the derivative comes from.
+            // The steps themselves are exact: the leaf moves by h, whatever θ + h rounds to.
             workspace
                 .leaf(leaf)
-                .set_single(entry, [h, -h, 2.0 * h, -2.0 * h], h);
+                .set_single(entry, [h, -h, 2.0 * h, -2.0 * h], EXACT);
             let (change, bound) = workspace.loss_change(&gates, base);
             let at_h = (change[0] - change[1]) / (2.0 * h);
             let at_2h = (change[2] - change[3]) / (4.0 * h);
             Estimate {
                 derivative: at_h,
                 truncation: (at_h - at_2h).abs(),
-                // Each of the two loss changes carries round-off of order ε·bound.
-                scale: 2.0 * bound / (2.0 * h),
-                depth: cone.len(),
+                // Each of the two loss changes is off by at most the bound; the subtraction
+                // and the division round once each.
+                error: 2.0 * bound[0] / (2.0 * h) + 2.0 * U * at_h.abs(),
             }
         })
         .collect()

@@ -7,79 +7,115 @@
 //! derivative entirely once `step × weight` falls below the smallest number; fuzzing found
 //! such a graph, `cases/findings/underflow-subnormal-weight.yaml`).
 //!
+//! Value and tangent each carry a bound on their own rounding error, by the rules of a
+//! running error analysis ([`crate::tolerance`]), operation by operation, so that the
+//! derivative comes with a bound on its own error.
+//!
 //! The rules here are forward (tangent) rules written out for this oracle alone; it shares
 //! no code with the gate rules beyond the graph and the logistic function.
 
-use super::base::{sigmoid_bound_factor, slope_within_roundoff};
+use super::delta::U;
 use crate::gate::{Gate, Value, sigmoid};
 use crate::graph::{Graph, NodeId, Op, Values};
+use crate::precision::Precision;
+use crate::tolerance::{ForwardErrors, curvature_max, forward_errors, slope_max};
 
-/// A value, its tangent, the magnitude of the value (the forward pass on absolute values)
-/// and a bound on the magnitudes of the terms the tangent is made of (the same rules on
-/// absolute values), whose `ε` multiple is the tangent's round-off.
+/// The smallest subnormal: what a rounding in the subnormal range may lose.
+const ETA: f64 = 5e-324;
+
+/// The roundings of the library's logistic function relative to its value (an exponential,
+/// a sum, a division).
+const SIGMOID_ROUNDINGS: f64 = 4.0;
+
+/// A value and its tangent, each with a bound on its rounding error.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Dual {
     value: f64,
     tangent: f64,
-    magnitude: f64,
-    bound: f64,
+    error: f64,
+    tangent_error: f64,
 }
 
 impl Dual {
-    fn constant(value: f64) -> Dual {
+    fn constant(value: f64, error: f64) -> Dual {
         Dual {
             value,
             tangent: 0.0,
-            magnitude: value.abs(),
-            bound: 0.0,
+            error,
+            tangent_error: 0.0,
         }
     }
 
     fn plus(self, other: Dual) -> Dual {
+        let (value, tangent) = (self.value + other.value, self.tangent + other.tangent);
         Dual {
-            value: self.value + other.value,
-            tangent: self.tangent + other.tangent,
-            magnitude: self.magnitude + other.magnitude,
-            bound: self.bound + other.bound,
+            value,
+            tangent,
+            error: self.error + other.error + U * value.abs() + ETA,
+            tangent_error: self.tangent_error + other.tangent_error + U * tangent.abs() + ETA,
         }
     }
 
     fn minus(self, other: Dual) -> Dual {
+        self.plus(other.negated())
+    }
+
+    fn negated(self) -> Dual {
         Dual {
-            value: self.value - other.value,
-            tangent: self.tangent - other.tangent,
-            magnitude: self.magnitude + other.magnitude,
-            bound: self.bound + other.bound,
+            value: -self.value,
+            tangent: -self.tangent,
+            ..self
         }
     }
 
     fn times(self, other: Dual) -> Dual {
+        let (a, b) = (self, other);
+        let value = a.value * b.value;
+        let (left, right) = (a.tangent * b.value, a.value * b.tangent);
+        let ma = a.value.abs() + a.error;
+        let (ta, tb) = (
+            a.tangent.abs() + a.tangent_error,
+            b.tangent.abs() + b.tangent_error,
+        );
         Dual {
-            value: self.value * other.value,
-            tangent: self.tangent * other.value + self.value * other.tangent,
-            magnitude: self.magnitude * other.magnitude,
-            bound: self.bound * other.magnitude + self.magnitude * other.bound,
+            value,
+            tangent: left + right,
+            error: ma * b.error + a.error * b.value.abs() + U * value.abs() + ETA,
+            tangent_error: ta * b.error
+                + a.tangent_error * b.value.abs()
+                + ma * b.tangent_error
+                + a.error * tb
+                + 2.0 * U * (left.abs() + right.abs())
+                + ETA,
         }
     }
 
-    /// Times a constant, without a `value × 0` cross term (which is NaN for an overflowed
-    /// value even when the tangent is finite).
-    fn scaled(self, factor: f64) -> Dual {
+    /// Times one half: exact but for underflow, and without a `value × 0` cross term (which
+    /// is NaN for an overflowed value even when the tangent is finite).
+    fn halved(self) -> Dual {
         Dual {
-            value: self.value * factor,
-            tangent: self.tangent * factor,
-            magnitude: self.magnitude * factor.abs(),
-            bound: self.bound * factor.abs(),
+            value: self.value * 0.5,
+            tangent: self.tangent * 0.5,
+            error: self.error * 0.5 + ETA,
+            tangent_error: self.tangent_error * 0.5 + ETA,
         }
     }
 
     fn sigmoid(self) -> Dual {
-        let (o, complement) = (sigmoid(self.value), sigmoid(-self.value));
+        let (y, e) = (self.value, self.error);
+        let (o, complement) = (sigmoid(y), sigmoid(-y));
+        let tangent = o * complement * self.tangent;
+        let (slope, curvature) = (slope_max(y, e), curvature_max(y, e));
         Dual {
             value: o,
-            tangent: o * complement * self.tangent,
-            magnitude: o + slope_within_roundoff(self.value, self.magnitude) * self.magnitude,
-            bound: sigmoid_bound_factor(self.value, self.magnitude) * self.bound,
+            tangent,
+            error: slope * e + SIGMOID_ROUNDINGS * U * o + ETA,
+            // σ'(y)·t from a y off by e and a t off by its error; the slope takes two
+            // sigmoids and two products.
+            tangent_error: slope * self.tangent_error
+                + curvature * e * self.tangent.abs()
+                + 2.0 * (SIGMOID_ROUNDINGS + 1.0) * U * tangent.abs()
+                + ETA,
         }
     }
 }
@@ -93,47 +129,70 @@ enum Duals {
 }
 
 /// `dE/dθ` for entry `entry` (row-major) of `leaf`, by forward mode over the leaf's cone,
-/// and the contribution scale of that derivative.
+/// and a bound on its rounding error.
 pub fn derivative(graph: &Graph, values: &Values, leaf: NodeId, entry: usize) -> (f64, f64) {
+    let errors = forward_errors(graph, values, Precision::F64);
+    derivative_with(graph, values, &errors, leaf, entry)
+}
+
+/// [`derivative`] with the forward values' error bounds already at hand.
+pub fn derivative_with(
+    graph: &Graph,
+    values: &Values,
+    errors: &ForwardErrors,
+    leaf: NodeId,
+    entry: usize,
+) -> (f64, f64) {
     let mut duals: Vec<Option<Duals>> = vec![None; graph.len()];
-    let mut seeded = lift(&values[leaf.0]);
+    let mut seeded = lift(&values[leaf.0], &[]);
     let seed = match &mut seeded {
         Duals::Vector(v) => &mut v[entry],
         Duals::Matrix { entries, .. } => &mut entries[entry],
         Duals::Scalar(x) => x,
     };
-    (seed.tangent, seed.bound) = (1.0, 1.0);
+    seed.tangent = 1.0;
     duals[leaf.0] = Some(seeded);
-    let (mut loss, mut scale) = (0.0, 0.0);
+    let mut loss = Dual::constant(0.0, 0.0);
     for node in graph.downstream(leaf) {
         let Op::Gate(gate) = &graph.node(node).op else {
             continue;
         };
-        let value = forward(gate, values, &duals);
+        let value = forward(gate, values, errors, &duals);
         if let Duals::Scalar(e) = &value {
-            loss += e.tangent;
-            scale += e.bound;
+            loss = loss.plus(*e);
         }
         duals[node.0] = Some(value);
     }
-    (loss, scale)
+    (loss.tangent, loss.tangent_error)
 }
 
-fn lift(value: &Value) -> Duals {
+/// A forward value as constants, each with its error bound (none for a weight: leaves are
+/// exact).
+fn lift(value: &Value, errors: &[f64]) -> Duals {
+    let error = |k: usize| errors.get(k).copied().unwrap_or(0.0);
     match value {
-        Value::Scalar(x) => Duals::Scalar(Dual::constant(*x)),
-        Value::Vector(v) => Duals::Vector(v.iter().map(|&x| Dual::constant(x)).collect()),
+        Value::Scalar(x) => Duals::Scalar(Dual::constant(*x, error(0))),
+        Value::Vector(v) => Duals::Vector(
+            v.iter()
+                .enumerate()
+                .map(|(k, &x)| Dual::constant(x, error(k)))
+                .collect(),
+        ),
         Value::Matrix(m) => Duals::Matrix {
             cols: m.ncols(),
             entries: (0..m.nrows() * m.ncols())
-                .map(|k| Dual::constant(value.entry(k)))
+                .map(|k| Dual::constant(value.entry(k), 0.0))
                 .collect(),
         },
     }
 }
 
-fn forward(gate: &Gate, values: &Values, duals: &[Option<Duals>]) -> Duals {
-    let get = |id: NodeId| duals[id.0].clone().unwrap_or_else(|| lift(&values[id.0]));
+fn forward(gate: &Gate, values: &Values, errors: &ForwardErrors, duals: &[Option<Duals>]) -> Duals {
+    let get = |id: NodeId| {
+        duals[id.0]
+            .clone()
+            .unwrap_or_else(|| lift(&values[id.0], errors.of(id)))
+    };
     let vector = |value: Duals| match value {
         Duals::Vector(v) => v,
         _ => unreachable!("shapes checked at build time"),
@@ -154,7 +213,9 @@ fn forward(gate: &Gate, values: &Values, duals: &[Option<Duals>]) -> Duals {
                     .map(|row| {
                         row.iter()
                             .zip(&o)
-                            .fold(Dual::constant(0.0), |sum, (w, x)| sum.plus(w.times(*x)))
+                            .fold(Dual::constant(0.0, 0.0), |sum, (w, x)| {
+                                sum.plus(w.times(*x))
+                            })
                     })
                     .collect(),
             )
@@ -162,11 +223,14 @@ fn forward(gate: &Gate, values: &Values, duals: &[Option<Duals>]) -> Duals {
         Gate::Sigmoid(s) => Duals::Vector(vector(get(s)).into_iter().map(Dual::sigmoid).collect()),
         Gate::Sqerr { output, target } => {
             let (o, t) = (vector(get(output)), vector(get(target)));
-            let sum = o.iter().zip(&t).fold(Dual::constant(0.0), |sum, (o, t)| {
-                let r = o.minus(*t);
-                sum.plus(r.times(r))
-            });
-            Duals::Scalar(sum.scaled(0.5))
+            let sum = o
+                .iter()
+                .zip(&t)
+                .fold(Dual::constant(0.0, 0.0), |sum, (o, t)| {
+                    let r = o.minus(*t);
+                    sum.plus(r.times(r))
+                });
+            Duals::Scalar(sum.halved())
         }
     }
 }

@@ -6,8 +6,8 @@
 //!   `E(θ±h) − E(θ)` is carried through the perturbed leaf's downstream cone ([`delta`]),
 //!   from the unperturbed point ([`base`]), with rules that are exact algebra. What remains
 //!   is truncation, `h²E'''/6`, which the step `h = 1e-7·max(|θ|, 1)` makes tiny, and
-//!   round-off of order `ε` times the size of the contributions summed, which the same pass
-//!   bounds.
+//!   round-off, which the same pass bounds by a running error analysis of its own
+//!   arithmetic ([`crate::tolerance`]).
 //! - [`forward_mode`] (second): forward-mode differentiation with dual numbers, exact up to
 //!   round-off and free of any step. It is asked about every entry the primary flags, and
 //!   about any entry where the primary's own error estimate is too large for a verdict.
@@ -32,12 +32,9 @@ pub struct Estimate {
     /// Truncation error estimate: `|D(h) − D(2h)|`, three times the asymptotic truncation
     /// error of `D(h)`.
     pub truncation: f64,
-    /// The contribution scale `C`: a bound on the sum of the magnitudes of every term that
-    /// makes up the derivative. Any sound computation of the derivative, analytic or numeric,
-    /// carries round-off of order `ε·C`.
-    pub scale: f64,
-    /// The number of nodes in the perturbation's downstream cone.
-    pub depth: usize,
+    /// A bound on the rounding error of `derivative` (as a central difference at this
+    /// step: truncation is apart).
+    pub error: f64,
 }
 
 /// Numeric gradients of every differentiable leaf, entries in row-major order.

@@ -1,0 +1,87 @@
+//! The vector operations of the gate rules, in a precision.
+//!
+//! The rules in [`crate::gate`] are written once, in terms of these operations. In `f64`
+//! they are the fixed-order kernels of [`crate::kernels`]; in a narrower precision every
+//! single operation (each product, each sum, each step of a sigmoid) is computed in `f64`
+//! and rounded to the format, which is that format's correctly rounded operation: the
+//! arithmetic of a textbook engine in `f32`, `f16` or `bf16`. Sums are taken in increasing
+//! index order.
+
+use crate::gate::sigmoid;
+use crate::kernels;
+use crate::precision::Precision;
+use faer::{Col, Mat};
+
+impl Precision {
+    /// `a + b`, entry by entry.
+    pub fn add(self, a: &Col<f64>, b: &Col<f64>) -> Col<f64> {
+        Col::from_fn(a.nrows(), |i| self.round(a[i] + b[i]))
+    }
+
+    /// `a − b`, entry by entry.
+    pub fn sub(self, a: &Col<f64>, b: &Col<f64>) -> Col<f64> {
+        Col::from_fn(a.nrows(), |i| self.round(a[i] - b[i]))
+    }
+
+    /// `a · factor`, entry by entry.
+    pub fn scale(self, a: &Col<f64>, factor: f64) -> Col<f64> {
+        Col::from_fn(a.nrows(), |i| self.round(a[i] * factor))
+    }
+
+    /// `w x`.
+    pub fn matvec(self, w: &Mat<f64>, x: &Col<f64>) -> Col<f64> {
+        if self == Precision::F64 {
+            return kernels::matvec(w, x);
+        }
+        Col::from_fn(w.nrows(), |i| {
+            self.dot((0..w.ncols()).map(|j| (w[(i, j)], x[j])))
+        })
+    }
+
+    /// `wᵀ g`.
+    pub fn matvec_transposed(self, w: &Mat<f64>, g: &Col<f64>) -> Col<f64> {
+        if self == Precision::F64 {
+            return kernels::matvec_transposed(w, g);
+        }
+        Col::from_fn(w.ncols(), |j| {
+            self.dot((0..w.nrows()).map(|i| (w[(i, j)], g[i])))
+        })
+    }
+
+    /// `g oᵀ`.
+    pub fn outer(self, g: &Col<f64>, o: &Col<f64>) -> Mat<f64> {
+        Mat::from_fn(g.nrows(), o.nrows(), |i, j| self.round(g[i] * o[j]))
+    }
+
+    /// `½ Σ r_i²`.
+    pub fn half_sum_of_squares(self, r: &Col<f64>) -> f64 {
+        if self == Precision::F64 {
+            return 0.5 * kernels::sum_of_squares(r);
+        }
+        let sum = (0..r.nrows()).fold(0.0, |sum, i| self.round(sum + self.round(r[i] * r[i])));
+        self.round(0.5 * sum)
+    }
+
+    /// `σ(s)`: in `f64` the logistic function of [`crate::gate`]; narrower, the same
+    /// formula with each of its three steps rounded.
+    pub fn sigmoid(self, s: f64) -> f64 {
+        if self == Precision::F64 {
+            return sigmoid(s);
+        }
+        let e = self.round((-s.abs()).exp());
+        let denominator = self.round(1.0 + e);
+        self.round(if s >= 0.0 { 1.0 } else { e } / denominator)
+    }
+
+    /// `g ⊙ o ⊙ (1 − o)`, the sigmoid's backward rule from its output, left to right.
+    pub fn sigmoid_slope_times(self, g: &Col<f64>, o: &Col<f64>) -> Col<f64> {
+        Col::from_fn(o.nrows(), |i| {
+            self.round(self.round(g[i] * o[i]) * self.round(1.0 - o[i]))
+        })
+    }
+
+    /// `Σ x_k y_k`, each product and each partial sum rounded, in order.
+    fn dot(self, terms: impl Iterator<Item = (f64, f64)>) -> f64 {
+        terms.fold(0.0, |sum, (x, y)| self.round(sum + self.round(x * y)))
+    }
+}

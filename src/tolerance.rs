@@ -1,0 +1,446 @@
+//! The tolerance: how far an engine's gradient may be from the oracles' before it is wrong.
+//!
+//! An entry passes when `|analytic − numeric|` is within
+//!
+//! ```text
+//! atol + rtol·max(|analytic|, |numeric|) + SAFETY·(engine bound + oracle bound) (+ truncation)
+//! ```
+//!
+//! The two bounds are *running error analyses* (Wilkinson; Higham, *Accuracy and Stability
+//! of Numerical Algorithms*, §3.3): every value carries a bound on its own rounding error,
+//! propagated to first order by the rule of the operation that made it, in the standard
+//! model `fl(x ∘ y) = (x ∘ y)(1 + δ) + η'`, `|δ| ≤ u`, `|η'| ≤ η`:
+//!
+//! - a sum's error is the sum of its parts' plus `u·|sum|`;
+//! - a product's is `|a|·e_b + |b|·e_a + u·|ab|`, and a dot product of `n` terms, taken in
+//!   any order, adds `γ(n)·Σ|a_i b_i|` ([`Precision::gamma`]);
+//! - the sigmoid adds a few `u` of its value to its input's error times its steepest slope
+//!   within that error; its backward rule, a slope `o(1 − o)` taken from a rounded `o`,
+//!   carries `|1 − 2o|·e_o` besides;
+//! - where a node feeds several gates, the sum of its partials (in any order) adds
+//!   `γ(k − 1)` times the sum of their magnitudes.
+//!
+//! Wherever a magnitude enters a bound, it is the magnitude of the *computed* value,
+//! `|v| + e_v`, which keeps the bound sound when the errors are no longer small.
+//!
+//! Relative errors so add along a chain, rather than magnitudes multiplying (as a bound
+//! built from the rules applied to `|W|` and `|o|` would).
+//!
+//! [`EngineBounds`] bounds the error of a *textbook* reverse-mode engine in the engine's
+//! precision: one forward pass and one backward pass of this analysis over the graph, then
+//! for each gradient entry, its own rule. It holds for any order of summation, with or
+//! without fused multiply-adds, and for sigmoids computed to within
+//! [`SIGMOID_ROUNDINGS`] units of round-off of their value. The oracles bound their own
+//! error in `f64` the same way, per entry, beside the derivative they compute
+//! ([`crate::oracle`]).
+//!
+//! [`SAFETY`] covers what a first-order analysis leaves out (products of two errors beyond
+//! those the magnitudes hold, and the rounding of the bound's own arithmetic).
+
+use crate::gate::{Gate, Value, matrix, sigmoid, vector};
+use crate::graph::{Graph, NodeId, Op, Values};
+use crate::kernels;
+use crate::precision::Precision;
+
+/// Slack on top of the round-off bounds: an absolute and a relative part. Both are zero by
+/// default, since the bounds are sound by themselves; a user who wants to ignore errors
+/// below some size (a gradient checker's usual `rtol`, `atol`) sets them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tolerance {
+    pub rtol: f64,
+    pub atol: f64,
+}
+
+/// The factor on the first-order round-off bounds.
+pub const SAFETY: f64 = 2.0;
+
+/// The units of round-off, relative to its value, within which an engine computes a
+/// sigmoid: `1/(1 + e^(−s))` takes an exponential (within one unit in the last place, two
+/// units of round-off), a sum and a division, and the exponential's error is damped by
+/// `e/(1 + e) ≤ 1` on the way; six leaves room for a library exponential of a few ulps.
+pub const SIGMOID_ROUNDINGS: f64 = 6.0;
+
+/// A bound on the rounding error of every entry of every vector and scalar node's value
+/// (leaves are exact: they were rounded to the precision before the check). Weights are
+/// leaves, exact, and stored empty.
+#[derive(Clone, Debug)]
+pub struct ForwardErrors {
+    by_node: Vec<Vec<f64>>,
+}
+
+impl ForwardErrors {
+    /// The bound for each entry of a node's value (a scalar as one entry).
+    pub fn of(&self, id: NodeId) -> &[f64] {
+        &self.by_node[id.0]
+    }
+}
+
+/// The value of a vector or scalar node as a slice.
+fn entries(value: &Value) -> &[f64] {
+    crate::oracle::delta::slice(value)
+}
+
+/// The forward errors of a computation in `precision` whose exact values are (to within
+/// their own small error) `values`.
+pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> ForwardErrors {
+    let u = precision.unit_roundoff();
+    let eta = precision.underflow_unit();
+    let mut by_node: Vec<Vec<f64>> = Vec::with_capacity(graph.len());
+    for id in graph.ids() {
+        let errors = match &graph.node(id).op {
+            Op::Leaf(_, Value::Matrix(_)) => Vec::new(),
+            Op::Leaf(_, value) => vec![0.0; value.len()],
+            Op::Gate(gate) => {
+                let value = &values[id.0];
+                match *gate {
+                    Gate::Add(a, b) => {
+                        let (ea, eb) = (&by_node[a.0], &by_node[b.0]);
+                        entries(value)
+                            .iter()
+                            .zip(ea.iter().zip(eb))
+                            .map(|(c, (ea, eb))| ea + eb + u * (c.abs() + ea + eb) + eta)
+                            .collect()
+                    }
+                    Gate::Matvec { weight, vector: o } => {
+                        let w = matrix(&values[weight.0]);
+                        let (o_value, e_o) = (entries(&values[o.0]), &by_node[o.0]);
+                        let gamma = precision.gamma(w.ncols());
+                        // |W| (e_o + γ(n)·(|o| + e_o)) + n·η
+                        let spread: Vec<f64> = o_value
+                            .iter()
+                            .zip(e_o)
+                            .map(|(o, e)| e + gamma * (o.abs() + e))
+                            .collect();
+                        let mut errors = vec![w.ncols() as f64 * eta; w.nrows()];
+                        kernels::abs_matvec_add(&mut errors, w, &spread);
+                        errors
+                    }
+                    Gate::Sigmoid(s) => {
+                        let (y, e_y) = (entries(&values[s.0]), &by_node[s.0]);
+                        y.iter()
+                            .zip(e_y)
+                            .map(|(&y, &e)| {
+                                let spread = slope_max(y, e) * e;
+                                spread + SIGMOID_ROUNDINGS * u * (sigmoid(y) + spread) + eta
+                            })
+                            .collect()
+                    }
+                    Gate::Sqerr { output, target } => {
+                        let (o, t) = (entries(&values[output.0]), entries(&values[target.0]));
+                        let (e_o, e_t) = (&by_node[output.0], &by_node[target.0]);
+                        let gamma = precision.gamma(o.len() + 1);
+                        let (mut first_order, mut squares) = (0.0, 0.0);
+                        for i in 0..o.len() {
+                            let e_r = residual_error(o[i] - t[i], e_o[i], e_t[i], u, eta);
+                            let r = (o[i] - t[i]).abs() + e_r;
+                            first_order += r * e_r;
+                            squares += 0.5 * r * r;
+                        }
+                        vec![first_order + gamma * squares + o.len() as f64 * eta]
+                    }
+                }
+            }
+        };
+        by_node.push(errors);
+    }
+    ForwardErrors { by_node }
+}
+
+/// The error of a residual `o − t` computed from `o` and `t` with errors `e_o`, `e_t`.
+pub fn residual_error(residual: f64, e_o: f64, e_t: f64, u: f64, eta: f64) -> f64 {
+    e_o + e_t + u * (residual.abs() + e_o + e_t) + eta
+}
+
+/// The steepest slope of σ within `error` of `y`: `σ'(max(|y| − error, 0))`.
+pub fn slope_max(y: f64, error: f64) -> f64 {
+    let nearest = (y.abs() - error).max(0.0);
+    sigmoid(nearest) * sigmoid(-nearest)
+}
+
+/// `√3/18`, the largest |σ''| (at `|y| = ln(2 + √3)`), rounded up.
+const LARGEST_CURVATURE: f64 = 0.096_225_044_864_937_64;
+
+/// Where |σ''| peaks: `ln(2 + √3)`.
+const PEAK: f64 = 1.316_957_896_924_816_6;
+
+/// The largest `|σ''|` within `reach` of `y`: σ'' = σ(1 − σ)(1 − 2σ) grows in `|y|` up to
+/// its peak at `ln(2 + √3)` and falls beyond it.
+pub fn curvature_max(y: f64, reach: f64) -> f64 {
+    let (near, far) = ((y.abs() - reach).max(0.0), y.abs() + reach);
+    let z = if far < PEAK {
+        far
+    } else if near > PEAK {
+        near
+    } else {
+        return LARGEST_CURVATURE;
+    };
+    let (o, complement) = (sigmoid(z), sigmoid(-z));
+    o * complement * (o - complement).abs()
+}
+
+/// What a textbook reverse-mode engine in a precision can get wrong: a bound on the error of
+/// each of its gradient entries.
+pub struct EngineBounds {
+    precision: Precision,
+    forward: ForwardErrors,
+    /// Per node: the adjoint `dE/dv` (in `f64`, the engine's to within the bound).
+    adjoint: Vec<Option<Vec<f64>>>,
+    /// Per node: the bound on the engine's adjoint.
+    adjoint_error: Vec<Vec<f64>>,
+    /// Per weight: the `matvec` nodes that use it and reach a loss.
+    weight_uses: Vec<Vec<(NodeId, NodeId)>>,
+    /// The bound on the engine's loss.
+    loss_error: f64,
+}
+
+/// The partials arriving at one node: their sum, the sum of their error bounds, the sum of
+/// their magnitudes, and their count.
+#[derive(Clone, Default)]
+struct Incoming {
+    sum: Vec<f64>,
+    error: Vec<f64>,
+    magnitude: Vec<f64>,
+    count: usize,
+}
+
+impl Incoming {
+    fn add(&mut self, value: &[f64], error: &[f64]) {
+        if self.count == 0 {
+            self.sum = value.to_vec();
+            self.error = error.to_vec();
+            self.magnitude = value.iter().zip(error).map(|(v, e)| v.abs() + e).collect();
+        } else {
+            for i in 0..value.len() {
+                self.sum[i] += value[i];
+                self.error[i] += error[i];
+                self.magnitude[i] += value[i].abs() + error[i];
+            }
+        }
+        self.count += 1;
+    }
+
+    /// The adjoint and its bound once every partial is in: summing `k` partials in any order
+    /// adds `γ(k − 1)` times the sum of their magnitudes.
+    fn finish(self, precision: Precision) -> Option<(Vec<f64>, Vec<f64>)> {
+        if self.count == 0 {
+            return None;
+        }
+        let gamma = precision.gamma(self.count - 1);
+        let error = self
+            .error
+            .iter()
+            .zip(&self.magnitude)
+            .map(|(e, m)| e + gamma * m)
+            .collect();
+        Some((self.sum, error))
+    }
+}
+
+impl EngineBounds {
+    /// The analysis of `graph` (whose `f64` forward values are `values`) for an engine in
+    /// `precision`.
+    pub fn new(graph: &Graph, values: &Values, precision: Precision) -> Self {
+        let u = precision.unit_roundoff();
+        let eta = precision.underflow_unit();
+        let forward = forward_errors(graph, values, precision);
+        let mut incoming: Vec<Incoming> = vec![Incoming::default(); graph.len()];
+        let mut adjoint: Vec<Option<Vec<f64>>> = vec![None; graph.len()];
+        let mut adjoint_error: Vec<Vec<f64>> = vec![Vec::new(); graph.len()];
+        let mut weight_uses: Vec<Vec<(NodeId, NodeId)>> = vec![Vec::new(); graph.len()];
+        let mut losses: Vec<f64> = Vec::new();
+        let mut loss_error = 0.0;
+        for id in graph.ids().rev() {
+            let Op::Gate(gate) = &graph.node(id).op else {
+                continue;
+            };
+            let (upstream, upstream_error) = if graph.is_loss(id) {
+                losses.push(crate::gate::scalar(&values[id.0]));
+                loss_error += forward.of(id)[0];
+                (vec![1.0], vec![0.0])
+            } else {
+                match std::mem::take(&mut incoming[id.0]).finish(precision) {
+                    Some(finished) => finished,
+                    None => continue, // reaches no loss: its partials are exact zeros
+                }
+            };
+            match *gate {
+                Gate::Sqerr { output, target } => {
+                    let (o, t) = (entries(&values[output.0]), entries(&values[target.0]));
+                    let (e_o, e_t) = (forward.of(output), forward.of(target));
+                    let residual: Vec<f64> = o.iter().zip(t).map(|(o, t)| o - t).collect();
+                    let error: Vec<f64> = (0..o.len())
+                        .map(|i| residual_error(residual[i], e_o[i], e_t[i], u, eta))
+                        .collect();
+                    let negated: Vec<f64> = residual.iter().map(|r| -r).collect();
+                    incoming[output.0].add(&residual, &error);
+                    incoming[target.0].add(&negated, &error);
+                }
+                Gate::Add(a, b) => {
+                    incoming[a.0].add(&upstream, &upstream_error);
+                    incoming[b.0].add(&upstream, &upstream_error);
+                }
+                Gate::Matvec { weight, vector: o } => {
+                    let w = matrix(&values[weight.0]);
+                    let gamma = precision.gamma(w.nrows());
+                    let g = faer::Col::from_fn(upstream.len(), |i| upstream[i]);
+                    let partial = kernels::matvec_transposed(w, &g);
+                    // |W|ᵀ (ē_s + γ(m)·(|ā_s| + ē_s)) + m·η
+                    let spread: Vec<f64> = upstream
+                        .iter()
+                        .zip(&upstream_error)
+                        .map(|(g, e)| e + gamma * (g.abs() + e))
+                        .collect();
+                    let error: Vec<f64> = (0..w.ncols())
+                        .map(|j| {
+                            let column = w.col_as_slice(j);
+                            let sum: f64 =
+                                column.iter().zip(&spread).map(|(w, s)| w.abs() * s).sum();
+                            sum + w.nrows() as f64 * eta
+                        })
+                        .collect();
+                    incoming[o.0].add(kernels::slice(&partial), &error);
+                    weight_uses[weight.0].push((id, o));
+                }
+                Gate::Sigmoid(s) => {
+                    let o = entries(&values[id.0]);
+                    let e_o = forward.of(id);
+                    let mut partial = Vec::with_capacity(o.len());
+                    let mut error = Vec::with_capacity(o.len());
+                    for i in 0..o.len() {
+                        let slope = o[i] * (1.0 - o[i]);
+                        // The slope o(1 − o) from an o that is off by e_o is off by
+                        // (|1 − 2o| + e_o)·e_o; three roundings follow.
+                        let slope_error = ((1.0 - 2.0 * o[i]).abs() + e_o[i]) * e_o[i];
+                        let slope_magnitude = slope + slope_error;
+                        let g = upstream[i].abs() + upstream_error[i];
+                        partial.push(upstream[i] * slope);
+                        error.push(
+                            slope_magnitude * upstream_error[i]
+                                + g * slope_error
+                                + 3.0 * u * g * slope_magnitude
+                                + eta,
+                        );
+                    }
+                    incoming[s.0].add(&partial, &error);
+                }
+            }
+            adjoint[id.0] = Some(upstream);
+            adjoint_error[id.0] = upstream_error;
+        }
+        for leaf in graph.differentiable_leaves() {
+            if let Some((sum, error)) = std::mem::take(&mut incoming[leaf.0]).finish(precision) {
+                adjoint[leaf.0] = Some(sum);
+                adjoint_error[leaf.0] = error;
+            }
+        }
+        let total: f64 = losses.iter().map(|e| e.abs()).sum::<f64>() + loss_error;
+        loss_error += precision.gamma(losses.len().saturating_sub(1)) * total;
+        EngineBounds {
+            precision,
+            forward,
+            adjoint,
+            adjoint_error,
+            weight_uses,
+            loss_error,
+        }
+    }
+
+    /// The bound, with [`SAFETY`], on the engine's error in entry `entry` (row-major) of the
+    /// gradient of `leaf`.
+    pub fn entry(&self, values: &Values, leaf: NodeId, entry: usize) -> f64 {
+        SAFETY
+            * match &values[leaf.0] {
+                Value::Matrix(w) => {
+                    self.weight_entry(values, leaf, entry / w.ncols(), entry % w.ncols())
+                }
+                _ => self.adjoint_error[leaf.0]
+                    .get(entry)
+                    .copied()
+                    .unwrap_or(0.0),
+            }
+    }
+
+    /// A weight's entry `(row, col)`: each use `s = W o` gives `ā_s[row]·o[col]`, with its
+    /// own error and one rounding, and the uses are summed.
+    fn weight_entry(&self, values: &Values, weight: NodeId, row: usize, col: usize) -> f64 {
+        let u = self.precision.unit_roundoff();
+        let eta = self.precision.underflow_unit();
+        let uses = &self.weight_uses[weight.0];
+        let (mut error, mut magnitude) = (0.0, 0.0);
+        for &(product, operand) in uses {
+            let Some(g) = &self.adjoint[product.0] else {
+                continue;
+            };
+            let e_g = self.adjoint_error[product.0][row];
+            let o = vector(&values[operand.0])[col];
+            let e_o = self.forward.of(operand)[col];
+            let (g_magnitude, o_magnitude) = (g[row].abs() + e_g, o.abs() + e_o);
+            error += g_magnitude * e_o + e_g * o.abs() + u * g_magnitude * o_magnitude + eta;
+            magnitude += g_magnitude * o_magnitude;
+        }
+        error + self.precision.gamma(uses.len().saturating_sub(1)) * magnitude
+    }
+
+    /// The bound, with [`SAFETY`], on the engine's error along a rank-one direction of a
+    /// weight: `Σ_ij alpha_i beta_j bound_ij`, for nonnegative `alpha` (per row) and `beta`
+    /// (per column), in `rows + cols` operations per use, since each use's bound is a sum of
+    /// outer products.
+    pub fn weight_along(
+        &self,
+        values: &Values,
+        weight: NodeId,
+        alpha: &[f64],
+        beta: &[f64],
+    ) -> f64 {
+        let u = self.precision.unit_roundoff();
+        let eta = self.precision.underflow_unit();
+        let uses = &self.weight_uses[weight.0];
+        let dot = |x: &mut dyn Iterator<Item = f64>, weights: &[f64]| -> f64 {
+            x.zip(weights).map(|(x, w)| x * w).sum()
+        };
+        let (alpha_sum, beta_sum): (f64, f64) = (alpha.iter().sum(), beta.iter().sum());
+        let (mut error, mut magnitude) = (0.0, 0.0);
+        for &(product, operand) in uses {
+            let Some(g) = &self.adjoint[product.0] else {
+                continue;
+            };
+            let e_g = &self.adjoint_error[product.0];
+            let o = entries(&values[operand.0]);
+            let e_o = self.forward.of(operand);
+            let g_magnitude = dot(&mut g.iter().zip(e_g).map(|(g, e)| g.abs() + e), alpha);
+            let g_error = dot(&mut e_g.iter().copied(), alpha);
+            let o_magnitude = dot(&mut o.iter().zip(e_o).map(|(o, e)| o.abs() + e), beta);
+            let (o_error, o_value) = (
+                dot(&mut e_o.iter().copied(), beta),
+                dot(&mut o.iter().map(|o| o.abs()), beta),
+            );
+            error += g_magnitude * o_error
+                + g_error * o_value
+                + u * g_magnitude * o_magnitude
+                + eta * alpha_sum * beta_sum;
+            magnitude += g_magnitude * o_magnitude;
+        }
+        SAFETY * (error + self.precision.gamma(uses.len().saturating_sub(1)) * magnitude)
+    }
+
+    /// The bound, with [`SAFETY`], on the engine's loss (the sum of its `sqerr` nodes).
+    pub fn loss(&self) -> f64 {
+        SAFETY * self.loss_error
+    }
+
+    /// The adjoint `dE/dv` of a vector node or a leaf, in `f64` (`None` when it reaches no
+    /// loss).
+    pub fn adjoint(&self, id: NodeId) -> Option<&[f64]> {
+        self.adjoint[id.0].as_deref()
+    }
+
+    /// The precision analysed.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The forward errors of the analysis.
+    pub fn forward(&self) -> &ForwardErrors {
+        &self.forward
+    }
+}
