@@ -41,8 +41,45 @@ pub enum Verdict {
     Mismatch,
     /// A gradient is NaN or infinite (the engine's, or the forward function's).
     NonFinite,
-    /// No oracle could give a value precise enough for a verdict.
-    Unchecked,
+    /// No verdict can be given, for the reason it holds.
+    Unchecked(Undecided),
+}
+
+/// Why an entry has no verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Undecided {
+    /// No oracle is precise enough: their perturbations or their error bounds overflowed.
+    OraclesImprecise,
+    /// The gradient, or a value it is made of, lies beyond the range of the engine's
+    /// precision, so the engine cannot represent it.
+    BeyondRange(Precision),
+    /// Forward values underflowed (to subnormal numbers or to zero), and the numeric
+    /// derivative lost with them cannot tell a right gradient from a wrong one.
+    Underflow,
+}
+
+impl Undecided {
+    /// A line on why, for reports.
+    pub fn describe(self) -> String {
+        match self {
+            Undecided::OraclesImprecise => "no oracle is precise enough for a verdict here".into(),
+            Undecided::BeyondRange(p) => {
+                format!("the gradient or a value it is made of is beyond the range of {p}")
+            }
+            Undecided::Underflow => {
+                "forward values underflowed, and the numeric derivative with them".into()
+            }
+        }
+    }
+
+    /// A short name, for JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Undecided::OraclesImprecise => "oracles-imprecise",
+            Undecided::BeyondRange(_) => "beyond-range",
+            Undecided::Underflow => "underflow",
+        }
+    }
 }
 
 /// One leaf entry, checked.
@@ -58,6 +95,8 @@ pub struct EntryCheck {
     pub tolerance: f64,
     pub verdict: Verdict,
     pub oracle: Oracle,
+    /// The bound on the deciding oracle's own rounding error.
+    pub oracle_error: f64,
 }
 
 impl EntryCheck {
@@ -211,6 +250,7 @@ fn analyse(
     });
     let numeric = finite_differences(graph, &values);
     let forward_finite = values.iter().all(|v| v.is_finite());
+    let underflowed = reaches_underflow(graph, &own_errors);
     let mut entries = Vec::new();
     for (leaf, estimates) in &numeric.by_leaf {
         let claimed = analytic
@@ -219,20 +259,90 @@ fn analyse(
         for (entry, estimate) in estimates.iter().enumerate() {
             let second_oracle =
                 || forward_mode::derivative_with(graph, &values, &own_errors, *leaf, entry);
+            let engine_bound = bounds.entry(&values, *leaf, entry);
             let mut decided = decide(
                 claimed.entry(entry),
                 estimate,
-                bounds.entry(&values, *leaf, entry),
+                engine_bound,
                 tolerance,
                 forward_finite,
                 second_oracle,
             );
+            let slack = engine_bound
+                + tolerance.atol
+                + tolerance.rtol * decided.analytic.abs().max(decided.numeric.abs());
+            decided.verdict = honest(&decided, slack, precision, &bounds, underflowed[leaf.0]);
             decided.leaf = *leaf;
             decided.entry = entry;
             entries.push(decided);
         }
     }
     Ok((entries, loss_mismatch))
+}
+
+/// The oracle's error bound, relative to the derivative, from which on a derivative whose
+/// differences met underflowed values counts as lost (unless the bound is below the smallest
+/// normal number: then the derivative is as precise as a double holds it).
+const LOST: f64 = 0.1;
+
+/// For each leaf, whether the oracles' differences through its cone meet an underflowed
+/// value: at a node of the cone that reaches a loss, or an operand of one.
+fn reaches_underflow(graph: &Graph, errors: &crate::tolerance::ForwardErrors) -> Vec<bool> {
+    let mut reaches = vec![false; graph.len()];
+    if !graph.ids().any(|id| errors.underflowed(id)) {
+        return reaches;
+    }
+    let mut live = vec![false; graph.len()];
+    for id in graph.ids().rev() {
+        if graph.is_loss(id) || live[id.0] {
+            live[id.0] = true;
+            if let Some(gate) = graph.gate(id) {
+                for &op in gate.operands().iter() {
+                    live[op.0] = true;
+                }
+            }
+        }
+    }
+    for leaf in graph.differentiable_leaves() {
+        reaches[leaf.0] = graph.downstream(leaf).iter().any(|&node| {
+            live[node.0]
+                && (errors.underflowed(node)
+                    || graph
+                        .gate(node)
+                        .is_some_and(|g| g.operands().iter().any(|&op| errors.underflowed(op))))
+        });
+    }
+    reaches
+}
+
+/// The verdict, unless it says more than the arithmetic can vouch for: an engine in a
+/// narrow precision whose gradient overflowed where the values it is made of lie beyond that
+/// precision's range is not wrong, and a pass that only the oracle's own uncertainty allowed
+/// (beyond `slack`, what the engine's round-off and the user's tolerance allow), in a graph
+/// whose values underflowed, is not a pass: the oracle lost the derivative.
+fn honest(
+    entry: &EntryCheck,
+    slack: f64,
+    precision: Precision,
+    bounds: &EngineBounds,
+    underflowed: bool,
+) -> Verdict {
+    let beyond_range = precision != Precision::F64
+        && (bounds.overflows() || entry.numeric.abs() >= precision.max_finite());
+    match entry.verdict {
+        Verdict::NonFinite if !entry.analytic.is_finite() && beyond_range => {
+            Verdict::Unchecked(Undecided::BeyondRange(precision))
+        }
+        Verdict::Pass
+            if underflowed
+                && entry.error > slack
+                && entry.oracle_error >= f64::MIN_POSITIVE
+                && entry.oracle_error >= LOST * entry.analytic.abs().max(entry.numeric.abs()) =>
+        {
+            Verdict::Unchecked(Undecided::Underflow)
+        }
+        verdict => verdict,
+    }
 }
 
 /// The verdict on one entry (with leaf and entry left at zero for the caller to set).
@@ -259,15 +369,15 @@ pub fn decide(
             + engine_bound
             + SAFETY * oracle_error
     };
-    let judge = |numeric: f64, tolerance: f64, oracle: Oracle| {
+    let judge = |numeric: f64, oracle_error: f64, tolerance: f64, oracle: Oracle| {
         let error = (analytic - numeric).abs();
         let verdict = if !(analytic.is_finite() && numeric.is_finite()) {
             Verdict::NonFinite
         } else if error == 0.0 || error <= tolerance {
             Verdict::Pass
         } else if !tolerance.is_finite() {
-            // The magnitudes overflowed (values near 1e308): no precise verdict is possible.
-            Verdict::Unchecked
+            // The bounds overflowed (values near 1e308): no precise verdict is possible.
+            Verdict::Unchecked(Undecided::OraclesImprecise)
         } else {
             Verdict::Mismatch
         };
@@ -280,6 +390,7 @@ pub fn decide(
             tolerance,
             verdict,
             oracle,
+            oracle_error,
         }
     };
     let primary = estimate.derivative;
@@ -287,6 +398,7 @@ pub fn decide(
     let sharp = estimate.truncation <= primary_allowance;
     let by_primary = judge(
         primary,
+        estimate.error,
         primary_allowance + estimate.truncation,
         Oracle::CentralDifference,
     );
@@ -297,7 +409,7 @@ pub fn decide(
     // error bound of its own.
     let (second, second_error) = second_oracle();
     let second_allowance = allowance(second, second_error);
-    let decided = judge(second, second_allowance, Oracle::ForwardMode);
+    let decided = judge(second, second_error, second_allowance, Oracle::ForwardMode);
     let primary_had_a_value = by_primary.verdict != Verdict::NonFinite;
     if decided.verdict == Verdict::NonFinite
         && (primary_had_a_value || (forward_finite && analytic.is_finite()))
@@ -305,7 +417,7 @@ pub fn decide(
         // No oracle has a finite value it can vouch for, though the function and the engine
         // do: the perturbations overflowed, not the graph.
         return EntryCheck {
-            verdict: Verdict::Unchecked,
+            verdict: Verdict::Unchecked(Undecided::OraclesImprecise),
             ..by_primary
         };
     }
@@ -318,7 +430,7 @@ impl Report {
         self.by_forward_mode += (entry.oracle == Oracle::ForwardMode) as usize;
         match entry.verdict {
             Verdict::NonFinite => return self.non_finite.push(entry),
-            Verdict::Unchecked => return self.unchecked.push(entry),
+            Verdict::Unchecked(_) => return self.unchecked.push(entry),
             Verdict::Pass | Verdict::Mismatch => {}
         }
         if self

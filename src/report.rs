@@ -53,9 +53,13 @@ pub fn failing_entries(graph: &Graph, report: &Report, indent: &str) -> String {
     for entry in &report.unchecked {
         let _ = writeln!(
             out,
-            "{indent}UNCHECKED {}: analytic {:+.12e}; no oracle is precise enough for a verdict here",
+            "{indent}UNCHECKED {}: analytic {:+.12e}; {}",
             entry.label(graph),
-            entry.analytic
+            entry.analytic,
+            match entry.verdict {
+                Verdict::Unchecked(why) => why.describe(),
+                _ => unreachable!("only unchecked entries are listed as such"),
+            }
         );
     }
     for entry in &report.non_finite {
@@ -127,7 +131,7 @@ pub fn explain_text(
         let verdict = match entry.verdict {
             Verdict::NonFinite => "NON-FINITE",
             Verdict::Mismatch => "MISMATCH",
-            Verdict::Unchecked => "UNCHECKED",
+            Verdict::Unchecked(_) => "UNCHECKED",
             Verdict::Pass => "ok",
         };
         let _ = writeln!(out, "  {verdict:<10} {}", entry_line(graph, entry));

@@ -66,6 +66,7 @@ pub const SIGMOID_ROUNDINGS: f64 = 6.0;
 #[derive(Clone, Debug)]
 pub struct ForwardErrors {
     by_node: Vec<Vec<f64>>,
+    underflowed: Vec<bool>,
 }
 
 impl ForwardErrors {
@@ -73,6 +74,17 @@ impl ForwardErrors {
     pub fn of(&self, id: NodeId) -> &[f64] {
         &self.by_node[id.0]
     }
+
+    /// Whether a node's value underflowed somewhere: a sigmoid below the smallest normal
+    /// number, a product of nonzero numbers that is, or a sum that is a nonzero subnormal.
+    pub fn underflowed(&self, id: NodeId) -> bool {
+        self.underflowed[id.0]
+    }
+}
+
+/// Whether a computed value is a nonzero subnormal number.
+fn subnormal(x: f64) -> bool {
+    x != 0.0 && x.abs() < f64::MIN_POSITIVE
 }
 
 /// The value of a vector or scalar node as a slice.
@@ -86,7 +98,9 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
     let u = precision.unit_roundoff();
     let eta = precision.underflow_unit();
     let mut by_node: Vec<Vec<f64>> = Vec::with_capacity(graph.len());
+    let mut underflowed = vec![false; graph.len()];
     for id in graph.ids() {
+        let underflowed = &mut underflowed[id.0];
         let errors = match &graph.node(id).op {
             Op::Leaf(_, Value::Matrix(_)) => Vec::new(),
             Op::Leaf(_, value) => vec![0.0; value.len()],
@@ -94,6 +108,7 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
                 let value = &values[id.0];
                 match *gate {
                     Gate::Add(a, b) => {
+                        *underflowed = entries(value).iter().any(|&c| subnormal(c));
                         let (ea, eb) = (&by_node[a.0], &by_node[b.0]);
                         entries(value)
                             .iter()
@@ -104,6 +119,8 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
                     Gate::Matvec { weight, vector: o } => {
                         let w = matrix(&values[weight.0]);
                         let (o_value, e_o) = (entries(&values[o.0]), &by_node[o.0]);
+                        *underflowed = entries(value).iter().any(|&c| subnormal(c))
+                            || products_underflow(w, o_value);
                         let gamma = precision.gamma(w.ncols());
                         // |W| (e_o + γ(n)·(|o| + e_o)) + n·η
                         let spread: Vec<f64> = o_value
@@ -117,11 +134,12 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
                     }
                     Gate::Sigmoid(s) => {
                         let (y, e_y) = (entries(&values[s.0]), &by_node[s.0]);
+                        *underflowed = entries(value).iter().any(|&o| o < f64::MIN_POSITIVE);
                         y.iter()
                             .zip(e_y)
                             .map(|(&y, &e)| {
                                 let spread = slope_max(y, e) * e;
-                                spread + SIGMOID_ROUNDINGS * u * (sigmoid(y) + spread) + eta
+                                spread + SIGMOID_ROUNDINGS * (u * (sigmoid(y) + spread) + eta)
                             })
                             .collect()
                     }
@@ -143,7 +161,31 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
         };
         by_node.push(errors);
     }
-    ForwardErrors { by_node }
+    ForwardErrors {
+        by_node,
+        underflowed,
+    }
+}
+
+/// Whether some product `w_ij·o_j` of nonzero numbers falls below the smallest normal
+/// number (checked only where some factor is small enough for that to happen).
+fn products_underflow(w: &faer::Mat<f64>, o: &[f64]) -> bool {
+    let smallest = |x: &mut dyn Iterator<Item = f64>| {
+        x.filter(|x| *x != 0.0)
+            .map(f64::abs)
+            .fold(f64::INFINITY, f64::min)
+    };
+    let small_o = smallest(&mut o.iter().copied());
+    let small_w = smallest(&mut (0..w.ncols()).flat_map(|j| w.col_as_slice(j).iter().copied()));
+    if small_o * small_w >= f64::MIN_POSITIVE {
+        return false;
+    }
+    (0..w.ncols()).any(|j| {
+        o[j] != 0.0
+            && w.col_as_slice(j)
+                .iter()
+                .any(|&x| x != 0.0 && (x * o[j]).abs() < f64::MIN_POSITIVE)
+    })
 }
 
 /// The error of a residual `o − t` computed from `o` and `t` with errors `e_o`, `e_t`.
@@ -191,6 +233,8 @@ pub struct EngineBounds {
     weight_uses: Vec<Vec<(NodeId, NodeId)>>,
     /// The bound on the engine's loss.
     loss_error: f64,
+    /// Whether a forward value, with its error, reaches beyond the precision's largest number.
+    values_overflow: bool,
 }
 
 /// The partials arriving at one node: their sum, the sum of their error bounds, the sum of
@@ -317,8 +361,7 @@ impl EngineBounds {
                         error.push(
                             slope_magnitude * upstream_error[i]
                                 + g * slope_error
-                                + 3.0 * u * g * slope_magnitude
-                                + eta,
+                                + 3.0 * (u * g * slope_magnitude + eta),
                         );
                     }
                     incoming[s.0].add(&partial, &error);
@@ -335,7 +378,16 @@ impl EngineBounds {
         }
         let total: f64 = losses.iter().map(|e| e.abs()).sum::<f64>() + loss_error;
         loss_error += precision.gamma(losses.len().saturating_sub(1)) * total;
+        let limit = precision.max_finite();
+        let values_overflow = graph.ids().any(|id| match &values[id.0] {
+            Value::Matrix(_) => false,
+            value => entries(value)
+                .iter()
+                .zip(forward.of(id))
+                .any(|(v, e)| !(v.abs() + e < limit)),
+        });
         EngineBounds {
+            values_overflow,
             precision,
             forward,
             adjoint,
@@ -437,6 +489,23 @@ impl EngineBounds {
     /// The precision analysed.
     pub fn precision(&self) -> Precision {
         self.precision
+    }
+
+    /// Whether a forward value or an adjoint, with its error, reaches beyond the largest
+    /// number of the precision.
+    pub fn overflows(&self) -> bool {
+        let limit = self.precision.max_finite();
+        let beyond = |values: &[f64], errors: &[f64]| {
+            values
+                .iter()
+                .zip(errors)
+                .any(|(v, e)| !(v.abs() + e < limit))
+        };
+        self.adjoint
+            .iter()
+            .zip(&self.adjoint_error)
+            .any(|(a, e)| a.as_ref().is_some_and(|a| beyond(a, e)))
+            || self.values_overflow
     }
 
     /// The forward errors of the analysis.

@@ -23,11 +23,12 @@
 //!   `e^(−|y|)` that gives `σ(y + d)` computed once per graph ([`super::base::Base`]);
 //! - `sqerr`: `½‖r + Δr‖² − ½‖r‖² = ½ Σ Δr (2r + Δr)`, with `r = o − t`, `Δr = Δo − Δt`.
 
-use super::base::Base;
+use super::base::{Base, SigmoidBase};
 use crate::gate::{Gate, Value, sigmoid};
 use crate::graph::{Graph, NodeId};
 use crate::kernels;
 use crate::precision::Precision;
+use crate::tolerance::{curvature_max, slope_max};
 use faer::Mat;
 
 /// Perturbations carried side by side.
@@ -59,9 +60,6 @@ const SIGMOID_CHANGE_ROUNDINGS: f64 = 16.0;
 
 /// The largest `|σ'''|` (at `y = 0`): `1/8`.
 const LARGEST_THIRD: f64 = 0.125;
-
-/// `√3/18`, the largest `|σ''|`, rounded up.
-const LARGEST_CURVATURE: f64 = 0.096_225_044_864_937_64;
 
 /// The larger change of each pair of lanes.
 pub fn reach(change: Lanes) -> Bound {
@@ -236,6 +234,25 @@ fn sigmoid_change(y: f64, e: f64, complement: f64, d: Lanes, reach: f64) -> Lane
     } else {
         subtracted(y, d, change)
     }
+}
+
+/// The steepest slope and the largest curvature of σ within `e_y` of `y` and a step of
+/// `reach` beyond. For short steps they come from the values at `y` (`table`): the slope's
+/// relative rate of change, `|1 − 2σ|`, is at most 1, so it grows by at most `1 + 3·reach`;
+/// so does the curvature's, `|σ'''/σ''|`, by at most `1 + 5·reach` away from `y = 0`, where
+/// `σ''` vanishes and only its largest derivative, `1/8`, bounds its growth.
+fn along_step(y: f64, e_y: f64, table: &SigmoidBase, p: usize, reach: f64) -> (f64, f64) {
+    if reach > 1e-3 {
+        let widest = e_y + reach;
+        return (slope_max(y, widest), curvature_max(y, widest));
+    }
+    let slope = table.slope[p] * (1.0 + 3.0 * reach);
+    let curvature = if y.abs() - e_y - reach >= 0.5 {
+        table.curvature[p] * (1.0 + 5.0 * reach)
+    } else {
+        table.curvature[p] + LARGEST_THIRD * reach
+    };
+    (slope, curvature)
 }
 
 /// The plain subtraction for the lanes where the rule overflowed. Kept out of line: inlined,
@@ -451,16 +468,12 @@ impl<'a> Earlier<'a> {
             let change = sigmoid_change(y[p], e, complement, d, reach_in[0].max(reach_in[1]));
             let reach_out = reach(change);
             // σ(y + d) − σ(y) from a d that is off by b and a y that is off by e_y is off by
-            // σ'(y + d)·b + (σ'(y + d) − σ'(y))·e_y, besides its own roundings. The slope and
-            // curvature within e_y of y grow along the step by at most the largest of their
-            // own derivatives times the step.
+            // σ'(y + d)·b + (σ'(y + d) − σ'(y))·e_y, besides its own roundings.
             let bound = std::array::from_fn(|k| {
-                let slope = table.slope[p] + LARGEST_CURVATURE * reach_in[k];
-                let curvature = table.curvature[p] + LARGEST_THIRD * reach_in[k];
+                let (slope, curvature) = along_step(y[p], e_y[p], table, p, reach_in[k]);
                 slope * b[k]
                     + curvature * e_y[p] * reach_in[k]
-                    + SIGMOID_CHANGE_ROUNDINGS * U * reach_out[k]
-                    + ETA
+                    + SIGMOID_CHANGE_ROUNDINGS * (U * reach_out[k] + ETA)
             });
             out.change.push(change);
             out.bound.push(bound);
@@ -652,9 +665,12 @@ impl<'a> Earlier<'a> {
                 magnitude[k] += reach_term[k];
             }
         }
-        // Each term's own three roundings and the sum over positions.
-        let gamma = Precision::F64.gamma(positions.len() + 3);
-        let bound = std::array::from_fn(|k| bound[k] + gamma * magnitude[k] + ETA);
+        // Each term's own three roundings and the sum over positions, each of which may
+        // also lose up to the underflow unit.
+        let count = positions.len() + 3;
+        let gamma = Precision::F64.gamma(count);
+        let bound =
+            std::array::from_fn(|k| bound[k] + gamma * magnitude[k] + (3 * count) as f64 * ETA);
         (change, bound)
     }
 }

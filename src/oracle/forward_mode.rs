@@ -109,13 +109,12 @@ impl Dual {
         Dual {
             value: o,
             tangent,
-            error: slope * e + SIGMOID_ROUNDINGS * U * o + ETA,
+            error: slope * e + SIGMOID_ROUNDINGS * (U * o + ETA),
             // σ'(y)·t from a y off by e and a t off by its error; the slope takes two
             // sigmoids and two products.
             tangent_error: slope * self.tangent_error
                 + curvature * e * self.tangent.abs()
-                + 2.0 * (SIGMOID_ROUNDINGS + 1.0) * U * tangent.abs()
-                + ETA,
+                + 2.0 * (SIGMOID_ROUNDINGS + 1.0) * (U * tangent.abs() + ETA),
         }
     }
 }
