@@ -259,19 +259,19 @@ fn analyse(
         for (entry, estimate) in estimates.iter().enumerate() {
             let second_oracle =
                 || forward_mode::derivative_with(graph, &values, &own_errors, *leaf, entry);
-            let engine_bound = bounds.entry(&values, *leaf, entry);
+            let context = Context {
+                engine_bound: bounds.entry(&values, *leaf, entry),
+                forward_finite,
+                underflowed: underflowed[leaf.0],
+            };
             let mut decided = decide(
                 claimed.entry(entry),
                 estimate,
-                engine_bound,
+                &context,
                 tolerance,
-                forward_finite,
                 second_oracle,
             );
-            let slack = engine_bound
-                + tolerance.atol
-                + tolerance.rtol * decided.analytic.abs().max(decided.numeric.abs());
-            decided.verdict = honest(&decided, slack, precision, &bounds, underflowed[leaf.0]);
+            decided.verdict = within_range(&decided, precision, &bounds);
             decided.leaf = *leaf;
             decided.entry = entry;
             entries.push(decided);
@@ -315,54 +315,65 @@ fn reaches_underflow(graph: &Graph, errors: &crate::tolerance::ForwardErrors) ->
     reaches
 }
 
-/// The verdict, unless it says more than the arithmetic can vouch for: an engine in a
+/// The verdict, unless the engine's precision cannot hold the gradient: an engine in a
 /// narrow precision whose gradient overflowed where the values it is made of lie beyond that
-/// precision's range is not wrong, and a pass that only the oracle's own uncertainty allowed
-/// (beyond `slack`, what the engine's round-off and the user's tolerance allow), in a graph
-/// whose values underflowed, is not a pass: the oracle lost the derivative.
-fn honest(
-    entry: &EntryCheck,
-    slack: f64,
-    precision: Precision,
-    bounds: &EngineBounds,
-    underflowed: bool,
-) -> Verdict {
+/// precision's range is not wrong.
+fn within_range(entry: &EntryCheck, precision: Precision, bounds: &EngineBounds) -> Verdict {
     let beyond_range = precision != Precision::F64
         && (bounds.overflows() || entry.numeric.abs() >= precision.max_finite());
     match entry.verdict {
         Verdict::NonFinite if !entry.analytic.is_finite() && beyond_range => {
             Verdict::Unchecked(Undecided::BeyondRange(precision))
         }
-        Verdict::Pass
-            if underflowed
-                && entry.error > slack
-                && entry.oracle_error >= f64::MIN_POSITIVE
-                && entry.oracle_error >= LOST * entry.analytic.abs().max(entry.numeric.abs()) =>
-        {
-            Verdict::Unchecked(Undecided::Underflow)
-        }
         verdict => verdict,
     }
 }
 
+/// What the verdict on one entry depends on besides the two values.
+#[derive(Clone, Copy, Debug)]
+pub struct Context {
+    /// The error the engine may make at this entry (with its safety factor,
+    /// [`EngineBounds::entry`]).
+    pub engine_bound: f64,
+    /// Whether the forward pass stayed finite: when it did and the analytic value is
+    /// finite, an oracle whose perturbation overflowed leaves the entry unchecked, not
+    /// non-finite.
+    pub forward_finite: bool,
+    /// Whether the oracles' differences for this entry meet underflowed values.
+    pub underflowed: bool,
+}
+
+/// Whether a pass was allowed only by the oracle's own uncertainty, beyond what the
+/// engine's round-off and the user's tolerance allow, where the oracle's differences met
+/// underflowed values and its error bound is a sizable part of the derivative: then the
+/// oracle lost the derivative, and a pass would claim more than was checked.
+fn lost(entry: &EntryCheck, context: &Context, tolerance: &Tolerance) -> bool {
+    let largest = entry.analytic.abs().max(entry.numeric.abs());
+    context.underflowed
+        && entry.verdict == Verdict::Pass
+        && entry.error > context.engine_bound + tolerance.atol + tolerance.rtol * largest
+        && entry.oracle_error >= f64::MIN_POSITIVE
+        && entry.oracle_error >= LOST * largest
+}
+
 /// The verdict on one entry (with leaf and entry left at zero for the caller to set).
 ///
-/// `engine_bound` is the error the engine may make at this entry (with its safety factor,
-/// [`EngineBounds::entry`]). The primary estimate decides when it is sharp (its truncation
-/// estimate within the allowance) and passes; otherwise `second_oracle` (the forward mode,
-/// which returns its derivative and a bound on its error) is asked and decides.
-///
-/// `forward_finite` says whether the forward pass itself stayed finite: when it did and the
-/// analytic value is finite, an oracle whose perturbation overflowed leaves the entry
-/// unchecked, not non-finite.
+/// The primary estimate decides when it is sharp (its truncation estimate within the
+/// allowance) and passes without having lost the derivative to underflow; otherwise
+/// `second_oracle` (the forward mode, which returns its derivative and a bound on its error)
+/// is asked and decides.
 pub fn decide(
     analytic: f64,
     estimate: &Estimate,
-    engine_bound: f64,
+    context: &Context,
     tolerance: &Tolerance,
-    forward_finite: bool,
     second_oracle: impl FnOnce() -> (f64, f64),
 ) -> EntryCheck {
+    let Context {
+        engine_bound,
+        forward_finite,
+        ..
+    } = *context;
     let allowance = |numeric: f64, oracle_error: f64| {
         tolerance.atol
             + tolerance.rtol * analytic.abs().max(numeric.abs())
@@ -402,7 +413,9 @@ pub fn decide(
         primary_allowance + estimate.truncation,
         Oracle::CentralDifference,
     );
-    if !analytic.is_finite() || (sharp && by_primary.verdict == Verdict::Pass) {
+    let primary_passes =
+        sharp && by_primary.verdict == Verdict::Pass && !lost(&by_primary, context, tolerance);
+    if !analytic.is_finite() || primary_passes {
         return by_primary;
     }
     // Flagged, or too coarse to decide: forward mode, exact to round-off, decides, with an
@@ -419,6 +432,12 @@ pub fn decide(
         return EntryCheck {
             verdict: Verdict::Unchecked(Undecided::OraclesImprecise),
             ..by_primary
+        };
+    }
+    if lost(&decided, context, tolerance) {
+        return EntryCheck {
+            verdict: Verdict::Unchecked(Undecided::Underflow),
+            ..decided
         };
     }
     decided
@@ -463,6 +482,12 @@ mod tests {
     /// The engine's bound for an entry of size 1 computed in a few operations.
     const ENGINE: f64 = 8.0 * f64::EPSILON;
 
+    const CONTEXT: Context = Context {
+        engine_bound: ENGINE,
+        forward_finite: true,
+        underflowed: false,
+    };
+
     fn decide_default(
         analytic: f64,
         estimate: &Estimate,
@@ -471,9 +496,8 @@ mod tests {
         decide(
             analytic,
             estimate,
-            ENGINE,
+            &CONTEXT,
             &Tolerance::default(),
-            true,
             second_oracle,
         )
     }
@@ -515,7 +539,10 @@ mod tests {
     #[test]
     fn no_precise_oracle_means_unchecked_never_pass() {
         let entry = decide_default(EXACT, &estimate(EXACT, 1e-3), || (f64::NAN, 1e-16));
-        assert_eq!(entry.verdict, Verdict::Unchecked);
+        assert_eq!(
+            entry.verdict,
+            Verdict::Unchecked(Undecided::OraclesImprecise)
+        );
     }
 
     #[test]
@@ -533,7 +560,10 @@ mod tests {
         };
         // Both oracles' bounds lost: no precise verdict.
         let differs = decide_default(1.0, &nan_error, || (0.0, f64::NAN));
-        assert_eq!(differs.verdict, Verdict::Unchecked);
+        assert_eq!(
+            differs.verdict,
+            Verdict::Unchecked(Undecided::OraclesImprecise)
+        );
         // The primary's bound lost, forward mode's intact: it decides.
         let decided = decide_default(1.0, &nan_error, || (0.0, 1e-16));
         assert_eq!(
@@ -546,12 +576,15 @@ mod tests {
     fn a_non_finite_gradient_is_its_own_outcome() {
         let from_engine = decide_default(f64::NAN, &estimate(EXACT, 0.0), || (EXACT, 1e-16));
         assert_eq!(from_engine.verdict, Verdict::NonFinite);
+        let unfinished = Context {
+            forward_finite: false,
+            ..CONTEXT
+        };
         let from_forward = decide(
             EXACT,
             &estimate(f64::INFINITY, f64::NAN),
-            ENGINE,
+            &unfinished,
             &Tolerance::default(),
-            false,
             || (f64::NAN, 1e-16),
         );
         assert_eq!(from_forward.verdict, Verdict::NonFinite);
@@ -561,7 +594,10 @@ mod tests {
             decide_default(EXACT, &estimate(f64::INFINITY, f64::NAN), || {
                 (f64::NAN, 1e-16)
             });
-        assert_eq!(overflowed_perturbation.verdict, Verdict::Unchecked);
+        assert_eq!(
+            overflowed_perturbation.verdict,
+            Verdict::Unchecked(Undecided::OraclesImprecise)
+        );
     }
 
     #[test]
@@ -576,5 +612,42 @@ mod tests {
         assert_eq!(ok.verdict, Verdict::Pass);
         let wrong = decide_default(1e-12, &cancelled, || (0.0, 1e-16));
         assert_eq!(wrong.verdict, Verdict::Mismatch);
+    }
+
+    #[test]
+    fn a_derivative_lost_to_underflow_goes_to_forward_mode_and_is_unchecked_if_lost_there_too() {
+        // The primary lost a true 3e-22 to underflow: 0 with an error bound of 1e-16.
+        let lost_primary = Estimate {
+            derivative: 0.0,
+            truncation: 0.0,
+            error: 1e-16,
+        };
+        // An engine bound far below the difference: only the oracle's error allows it.
+        let plain = Context {
+            engine_bound: 1e-37,
+            ..CONTEXT
+        };
+        let underflowed = Context {
+            underflowed: true,
+            ..plain
+        };
+        let tolerance = Tolerance::default();
+        let exact = 3e-22;
+        let by_forward_mode = decide(exact, &lost_primary, &underflowed, &tolerance, || {
+            (exact, 1e-37)
+        });
+        assert_eq!(
+            (by_forward_mode.verdict, by_forward_mode.oracle),
+            (Verdict::Pass, Oracle::ForwardMode)
+        );
+        let both_lost = decide(exact, &lost_primary, &underflowed, &tolerance, || {
+            (0.0, 1e-16)
+        });
+        assert_eq!(both_lost.verdict, Verdict::Unchecked(Undecided::Underflow));
+        // The same numbers without underflow: a pass within the oracle's own round-off.
+        let passed = decide(exact, &lost_primary, &plain, &tolerance, || {
+            panic!("not asked")
+        });
+        assert_eq!(passed.verdict, Verdict::Pass);
     }
 }

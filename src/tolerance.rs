@@ -384,7 +384,7 @@ impl EngineBounds {
             value => entries(value)
                 .iter()
                 .zip(forward.of(id))
-                .any(|(v, e)| !(v.abs() + e < limit)),
+                .any(|(v, e)| (v.abs() + e >= limit) || v.is_nan() || e.is_nan()),
         });
         EngineBounds {
             values_overflow,
@@ -499,7 +499,7 @@ impl EngineBounds {
             values
                 .iter()
                 .zip(errors)
-                .any(|(v, e)| !(v.abs() + e < limit))
+                .any(|(v, e)| (v.abs() + e >= limit) || v.is_nan() || e.is_nan())
         };
         self.adjoint
             .iter()
