@@ -89,6 +89,7 @@ fn main() {
             engine: Some("reference".into()),
             expect: Expect::Pass,
             tolerance: None,
+            precision: None,
             graph: parsed.graph,
             gradients: None,
         };

@@ -64,6 +64,7 @@ pub fn assert_gradients(engine: &dyn Engine, graph: &Graph, tolerance: &Toleranc
             engine: None,
             expect: Expect::Mismatch,
             tolerance: None,
+            precision: None,
             graph: shrunk,
             gradients: None,
         };

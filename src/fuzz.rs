@@ -10,6 +10,7 @@ use crate::engine::{Engine, EngineError};
 use crate::fast::{DIRECTIONS, fast_check};
 use crate::generate::{ValueMode, recipe_for};
 use crate::graph::Graph;
+use crate::precision::Precision;
 use crate::recipe::{Limits, build};
 use crate::shrink::Shrinker;
 use std::sync::Mutex;
@@ -94,6 +95,8 @@ pub struct Failure {
     pub blame: Option<Blame>,
     /// Filled in by [`diagnose`]: the smallest graph found that fails with the same blame.
     pub shrunk: Option<Shrunk>,
+    /// The precision the engine was checked in.
+    pub precision: Precision,
 }
 
 /// A shrunk failure: the graph, its report and its blame.
@@ -144,7 +147,7 @@ impl FuzzSummary {
     }
 
     /// Adds one checked graph.
-    fn add(&mut self, index: u64, graph: Graph, report: Report, keep: usize) {
+    fn add(&mut self, index: u64, graph: Graph, report: Report, keep: usize, precision: Precision) {
         self.graphs += 1;
         self.scalars += report.scalars as u64;
         self.by_forward_mode += report.by_forward_mode as u64;
@@ -168,6 +171,7 @@ impl FuzzSummary {
                     report,
                     blame: None,
                     shrunk: None,
+                    precision,
                 });
             }
         }
@@ -285,7 +289,13 @@ pub fn fuzz_with_progress(
                     if !report.passed() {
                         progress.failing.fetch_add(1, Ordering::Relaxed);
                     }
-                    local.add(index, graph, report, config.keep_failures);
+                    local.add(
+                        index,
+                        graph,
+                        report,
+                        config.keep_failures,
+                        engine.precision(),
+                    );
                 }
                 Err(error) => {
                     stop.store(true, Ordering::Relaxed);
@@ -336,6 +346,7 @@ impl Failure {
     /// The shrunk graph (or the graph as found, if it was not shrunk) as a regression case
     /// that records where it came from.
     pub fn to_case(&self, engine: &str, config: &FuzzConfig) -> Case {
+        let precision = self.precision;
         let (graph, shrunk_note) = match &self.shrunk {
             Some(shrunk) => (
                 shrunk.graph.clone(),
@@ -370,6 +381,7 @@ impl Failure {
             engine: Some(engine.to_string()),
             expect: Expect::Mismatch,
             tolerance: (config.tolerance != Tolerance::default()).then_some(config.tolerance),
+            precision: (precision != Precision::F64).then_some(precision),
             graph,
             gradients: None,
         }

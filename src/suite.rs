@@ -3,6 +3,7 @@
 use crate::case::{self, Case, CaseError, Expect};
 use crate::check::{Report, check};
 use crate::engine::{self, Claimed, Engine, EngineError};
+use crate::precision::Precision;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -60,36 +61,52 @@ pub enum CaseOutcome {
 }
 
 /// The engine for a case: `engine_override` (the `--engine` flag) if given, else the case's
-/// claimed `gradients:`, else its `engine:` key, else the reference.
+/// claimed `gradients:`, else its `engine:` key, else the reference; checked in
+/// `precision` (the `--precision` flag) if given, else in the case's `precision:`, else in
+/// the engine's own.
 pub fn engine_for(
     case: &Case,
     engine_override: Option<&str>,
     timeout: Duration,
+    precision: Option<Precision>,
 ) -> Result<Box<dyn Engine>, String> {
-    match (engine_override, &case.gradients, case.engine.as_deref()) {
+    let engine: Box<dyn Engine> = match (engine_override, &case.gradients, case.engine.as_deref()) {
         (Some(name), _, _) | (None, None, Some(name)) => {
-            engine::by_name_with_timeout(name, timeout)
+            engine::by_name_with_timeout(name, timeout)?
         }
-        (None, Some(gradients), _) => Ok(Box::new(Claimed(gradients.clone()))),
-        (None, None, None) => Ok(Box::new(engine::Reference)),
-    }
+        (None, Some(gradients), _) => Box::new(Claimed(gradients.clone())),
+        (None, None, None) => Box::new(engine::Reference),
+    };
+    Ok(engine::declared(engine, precision.or(case.precision)))
 }
 
 /// Loads and checks one case: with `engine_override` (the `--engine` flag's engine, shared
-/// by every case of a run) when given, else with the engine [`engine_for`] picks.
+/// by every case of a run, already in the `--precision` given) when given, else with the
+/// engine [`engine_for`] picks; `precision` is the `--precision` flag.
 pub fn run_case(
     path: &Path,
     engine_override: Option<&dyn Engine>,
     timeout: Duration,
+    precision: Option<Precision>,
 ) -> CaseOutcome {
     let case = match case::load(path) {
         Ok(case) => case,
         Err(error) => return CaseOutcome::Invalid(error),
     };
     let own_engine;
+    let in_case_precision;
     let engine: &dyn Engine = match engine_override {
-        Some(engine) => engine,
-        None => match engine_for(&case, None, timeout) {
+        Some(engine) => match case
+            .precision
+            .filter(|p| precision.is_none() && *p != engine.precision())
+        {
+            Some(precision) => {
+                in_case_precision = engine::WithPrecision { engine, precision };
+                &in_case_precision
+            }
+            None => engine,
+        },
+        None => match engine_for(&case, None, timeout, precision) {
             Ok(engine) => {
                 own_engine = engine;
                 own_engine.as_ref()

@@ -92,6 +92,7 @@ fn round_trip(graph: Graph) -> Graph {
         description: Some("quotes \" and colons: and\nnewlines".into()),
         engine: Some("reference".into()),
         expect: Expect::Mismatch,
+        precision: None,
         tolerance: Some(gradfuzz::check::Tolerance {
             rtol: 1e-9,
             atol: 0.0,

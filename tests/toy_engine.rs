@@ -233,6 +233,7 @@ fn a_proptest_property_catches_the_bug_and_shrinks_it_to_a_small_graph() {
         engine: None,
         expect: gradfuzz::case::Expect::Mismatch,
         tolerance: None,
+        precision: None,
         graph: minimal.clone(),
         gradients: None,
     };

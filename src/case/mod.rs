@@ -48,6 +48,8 @@ pub struct Case {
     pub expect: Expect,
     /// The tolerance overrides written in the file, if any.
     pub tolerance: Option<Tolerance>,
+    /// The precision the engine computes in, when the file says (`precision:`).
+    pub precision: Option<crate::precision::Precision>,
     pub graph: Graph,
     /// Claimed gradients, checked instead of an engine's when present.
     pub gradients: Option<Gradients>,

@@ -14,6 +14,7 @@ pub(super) struct RawCase {
     pub(super) engine: Option<String>,
     pub(super) expect: Option<Spanned<String>>,
     pub(super) tolerance: Option<Spanned<RawTolerance>>,
+    pub(super) precision: Option<Spanned<String>>,
     pub(super) nodes: Ordered<Spanned<RawOp>>,
     pub(super) gradients: Option<Ordered<Spanned<RawArray>>>,
 }

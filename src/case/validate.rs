@@ -46,6 +46,14 @@ impl Validator<'_> {
             }
         };
         let tolerance = raw.tolerance.map(|t| self.tolerance(t)).transpose()?;
+        let precision = raw
+            .precision
+            .map(|p| {
+                p.value.parse().map_err(|e| {
+                    self.error(Some(p.referenced.line()), format!("key `precision`: {e}"))
+                })
+            })
+            .transpose()?;
         let graph = self.graph(raw.nodes)?;
         let gradients = raw
             .gradients
@@ -57,6 +65,7 @@ impl Validator<'_> {
             engine: raw.engine,
             expect,
             tolerance,
+            precision,
             graph,
             gradients,
         })

@@ -19,6 +19,9 @@ pub fn to_yaml(case: &Case) -> String {
     if case.expect != Expect::Pass {
         out.push_str(&format!("expect: {}\n", case.expect.name()));
     }
+    if let Some(p) = case.precision {
+        out.push_str(&format!("precision: {p}\n"));
+    }
     if let Some(t) = &case.tolerance {
         out.push_str(&format!(
             "tolerance: {{rtol: {}, atol: {}}}\n",

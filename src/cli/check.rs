@@ -1,6 +1,6 @@
 //! `gradfuzz check`: case files and folders of them, each against what it expects.
 
-use super::flags::{Flags, Format, format, timeout};
+use super::flags::{Flags, Format, format, precision, timeout};
 use crate::{INVALID, MISMATCH};
 use gradfuzz::engine;
 use gradfuzz::json;
@@ -12,13 +12,15 @@ use std::process::ExitCode;
 pub fn run(mut args: Flags) -> Result<ExitCode, String> {
     let engine_name = args.value("--engine")?;
     let timeout = timeout(&mut args)?;
+    let precision = precision(&mut args)?;
     let format = format(&mut args)?;
     let text = format == Format::Text;
     let mut documents = Vec::new();
     let engine = match &engine_name {
-        Some(name) => Some(
+        Some(name) => Some(engine::declared(
             engine::by_name_with_timeout(name, timeout).map_err(|e| format!("--engine: {e}"))?,
-        ),
+            precision,
+        )),
         None => None,
     };
     let paths: Vec<PathBuf> = args.positional()?.into_iter().map(PathBuf::from).collect();
@@ -28,7 +30,7 @@ pub fn run(mut args: Flags) -> Result<ExitCode, String> {
     let files = case_files(&paths)?;
     let (mut met, mut unmet, mut invalid) = (0, 0, 0);
     for file in &files {
-        match run_case(file, engine.as_deref(), timeout) {
+        match run_case(file, engine.as_deref(), timeout, precision) {
             CaseOutcome::Invalid(error) => {
                 invalid += 1;
                 if text {

@@ -3,6 +3,7 @@
 use gradfuzz::check::Tolerance;
 use gradfuzz::fuzz::Shard;
 use gradfuzz::generate::ValueMode;
+use gradfuzz::precision::Precision;
 use gradfuzz::recipe::Limits;
 use std::time::Duration;
 
@@ -160,6 +161,13 @@ pub fn timeout(args: &mut Flags) -> Result<Duration, String> {
     Ok(args
         .seconds("--timeout")?
         .unwrap_or(gradfuzz::engine::exec::DEFAULT_TIMEOUT))
+}
+
+/// `--precision P`: the precision the engine computes in, when the flag is given.
+pub fn precision(args: &mut Flags) -> Result<Option<Precision>, String> {
+    args.value("--precision")?
+        .map(|name| name.parse().map_err(|e| format!("--precision: {e}")))
+        .transpose()
 }
 
 pub fn values(args: &mut Flags) -> Result<ValueMode, String> {

@@ -27,8 +27,12 @@ pub fn run(mut args: Flags) -> Result<ExitCode, String> {
         .value("--engine")?
         .unwrap_or_else(|| "reference".into());
     let timeout = timeout(&mut args)?;
-    let engine = engine::by_name_with_timeout(&engine_name, timeout)
-        .map_err(|e| format!("--engine: {e}"))?;
+    let precision = super::flags::precision(&mut args)?;
+    let engine = engine::declared(
+        engine::by_name_with_timeout(&engine_name, timeout)
+            .map_err(|e| format!("--engine: {e}"))?,
+        precision,
+    );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.number("--jobs")?.map_or(cores, |n| n as usize);
     if jobs == 0 {

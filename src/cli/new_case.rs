@@ -35,6 +35,7 @@ fn print_case(
         engine: None,
         expect: Expect::Pass,
         tolerance: None,
+        precision: None,
         graph,
         gradients: None,
     };

@@ -26,8 +26,9 @@ fn case_and_engine(
     let path = PathBuf::from(paths.remove(0));
     let case = case::load(&path).map_err(|e| e.to_string())?;
     let timeout = timeout(args)?;
-    let engine =
-        engine_for(&case, engine_name.as_deref(), timeout).map_err(|e| format!("--engine: {e}"))?;
+    let precision = super::flags::precision(args)?;
+    let engine = engine_for(&case, engine_name.as_deref(), timeout, precision)
+        .map_err(|e| format!("--engine: {e}"))?;
     Ok((case, engine, path))
 }
 

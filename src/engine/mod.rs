@@ -151,6 +151,17 @@ impl Engine for Claimed {
     }
 }
 
+/// `engine`, checked as computing in `precision` when that is given and differs from its
+/// own.
+pub fn declared(engine: Box<dyn Engine>, precision: Option<Precision>) -> Box<dyn Engine> {
+    match precision {
+        Some(precision) if precision != engine.precision() => {
+            Box::new(Declared { engine, precision })
+        }
+        _ => engine,
+    }
+}
+
 /// The names `--engine` accepts, with a line on each.
 pub fn catalogue() -> Vec<(String, &'static str)> {
     let mut engines = vec![
