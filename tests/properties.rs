@@ -60,7 +60,7 @@ proptest! {
 
     #[test]
     fn yaml_round_trips_bit_for_bit(graph in graphs(GraphStrategy { values: ValueMode::Wide, ..GraphStrategy::default() })) {
-        let case = Case { name: "p".into(), description: None, engine: None, expect: Expect::Pass, tolerance: None, graph, gradients: None };
+        let case = Case { name: "p".into(), description: None, engine: None, expect: Expect::Pass, tolerance: None, precision: None, graph, gradients: None };
         let text = case::to_yaml(&case);
         let back = case::parse(text.as_bytes(), "p.yaml", "p", &SizeLimits::default()).expect("valid");
         prop_assert_eq!(back.graph.len(), case.graph.len());
