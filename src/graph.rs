@@ -289,8 +289,9 @@ impl Graph {
 
     /// The same graph with every leaf value (inputs, weights and targets) rounded to nearest
     /// in `precision`, so that an engine in that precision and the oracles differentiate the
-    /// same function; borrowed when nothing changes. A leaf beyond the format's range is an
-    /// error naming it.
+    /// same function; borrowed when nothing changes. A leaf beyond the format's range, or one
+    /// that is not zero but rounds to zero, is an error naming it: either would change the
+    /// function beyond a rounding.
     pub fn rounded_to(&self, precision: Precision) -> Result<Cow<'_, Graph>, GraphError> {
         let changes = |value: &Value| {
             (0..value.len()).any(|k| precision.round(value.entry(k)) != value.entry(k))
@@ -306,15 +307,20 @@ impl Graph {
         for node in &mut nodes {
             if let Op::Leaf(kind, value) = &mut node.op {
                 let rounded = value.rounded(precision);
-                if let Some(k) = (0..rounded.len()).find(|&k| !rounded.entry(k).is_finite()) {
+                let lost = |k: usize| {
+                    !rounded.entry(k).is_finite()
+                        || (rounded.entry(k) == 0.0 && value.entry(k) != 0.0)
+                };
+                if let Some(k) = (0..rounded.len()).find(|&k| lost(k)) {
+                    let (x, range) = (value.entry(k), precision.max_finite());
+                    let why = if rounded.entry(k) == 0.0 {
+                        format!("rounds to 0 in {precision}")
+                    } else {
+                        format!("is beyond the range of {precision} (largest {range:e})")
+                    };
                     return Err(GraphError {
                         node: Some(node.name.clone()),
-                        message: format!(
-                            "`{}` entry {k} is {:e}, beyond the range of {precision} (largest {:e})",
-                            kind.name(),
-                            value.entry(k),
-                            precision.max_finite()
-                        ),
+                        message: format!("`{}` entry {k}, {x:e}, {why}", kind.name()),
                     });
                 }
                 *value = rounded;

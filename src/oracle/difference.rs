@@ -44,10 +44,11 @@ pub fn leaf_estimates(
         .iter()
         .filter_map(|&id| graph.gate(id).map(|g| (id, g)))
         .collect();
+    let leaf_value = &base.values[leaf.0];
+    let largest = (0..leaf_value.len()).fold(0.0f64, |m, k| m.max(leaf_value.entry(k).abs()));
     entries
         .map(|entry| {
-            let theta = base.values[leaf.0].entry(entry);
-            let h = RELATIVE_STEP * theta.abs().max(1.0);
+            let h = step(leaf_value.entry(entry), largest);
             // The steps themselves are exact: the leaf moves by h, whatever θ + h rounds to.
             workspace
                 .leaf(leaf)
@@ -65,3 +66,24 @@ pub fn leaf_estimates(
         })
         .collect()
 }
+
+/// The step for an entry `θ` of a leaf whose largest entry is `largest`: relative to the
+/// entry itself, so that a tiny entry is not moved by many times its size (which would
+/// measure the function somewhere else, where its derivative may even change sign); a zero
+/// entry takes the leaf's scale, and a leaf of zeros the unit. The difference is carried
+/// without cancellation, so a small step costs no precision; it only has to stay clear of
+/// underflow, which the oracle's error bound then reports.
+pub fn step(theta: f64, largest: f64) -> f64 {
+    let scale = if theta != 0.0 {
+        theta.abs()
+    } else if largest > 0.0 {
+        largest
+    } else {
+        1.0
+    };
+    RELATIVE_STEP * scale.max(MIN_SCALE)
+}
+
+/// The smallest scale a step is taken relative to: steps stay normal numbers well above the
+/// subnormal range, whatever they are multiplied by on the way to the loss.
+const MIN_SCALE: f64 = 1e-280;

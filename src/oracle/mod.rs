@@ -5,7 +5,7 @@
 //!   without cancellation: instead of two losses that are subtracted, each side's change
 //!   `E(θ±h) − E(θ)` is carried through the perturbed leaf's downstream cone ([`delta`]),
 //!   from the unperturbed point ([`base`]), with rules that are exact algebra. What remains
-//!   is truncation, `h²E'''/6`, which the step `h = 1e-7·max(|θ|, 1)` makes tiny, and
+//!   is truncation, `h²E'''/6`, which the step `h = 1e-7·|θ|` makes tiny, and
 //!   round-off, which the same pass bounds by a running error analysis of its own
 //!   arithmetic ([`crate::tolerance`]).
 //! - [`forward_mode`] (second): forward-mode differentiation with dual numbers, exact up to
@@ -22,7 +22,7 @@ use crate::graph::{Graph, NodeId, Values};
 /// The relative step of the central difference. Round-off no longer grows as `ε/h` (the
 /// difference is carried, not computed by subtraction), so the step only has to keep the
 /// truncation error `h²E'''/6` small.
-pub const RELATIVE_STEP: f64 = 1e-7;
+pub const RELATIVE_STEP: f64 = 1e-8;
 
 /// A numeric derivative with its error estimate.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,0 +1,233 @@
+//! Graph families that stress a tolerance: deep chains, wide layers, extreme values. None is
+//! drawn by the fuzzer's generator, and none was tuned for the tolerance; the numbers come
+//! from a fixed seed.
+
+use faer::{Col, Mat};
+use gradfuzz::gate::{Gate, Value};
+use gradfuzz::graph::{Graph, LeafKind, Node, NodeId, Op};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+/// Builds a graph node by node.
+struct Builder {
+    nodes: Vec<Node>,
+}
+
+impl Builder {
+    fn new() -> Self {
+        Builder { nodes: Vec::new() }
+    }
+
+    fn push(&mut self, name: String, op: Op) -> NodeId {
+        self.nodes.push(Node { name, op });
+        NodeId(self.nodes.len() - 1)
+    }
+
+    fn leaf(&mut self, name: &str, kind: LeafKind, value: Value) -> NodeId {
+        self.push(name.to_string(), Op::Leaf(kind, value))
+    }
+
+    fn gate(&mut self, name: String, gate: Gate) -> NodeId {
+        self.push(name, Op::Gate(gate))
+    }
+
+    fn graph(self) -> Graph {
+        Graph::new(self.nodes).expect("a valid family graph")
+    }
+}
+
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    StandardNormal.sample(rng)
+}
+
+fn vector(values: Vec<f64>) -> Value {
+    Value::Vector(Col::from_fn(values.len(), |i| values[i]))
+}
+
+fn matrix(rows: usize, cols: usize, entry: impl FnMut(usize, usize) -> f64) -> Value {
+    Value::Matrix(Mat::from_fn(rows, cols, entry))
+}
+
+/// One sigmoid unit with `width` inputs: `E = ½(σ(w·x) − t)²`.
+pub fn wide_unit(width: usize, seed: u64) -> Graph {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut b = Builder::new();
+    let x = b.leaf(
+        "x",
+        LeafKind::Input,
+        vector((0..width).map(|_| normal(&mut rng)).collect()),
+    );
+    let scale = (width as f64).sqrt();
+    let w = b.leaf(
+        "W",
+        LeafKind::Weight,
+        matrix(1, width, |_, _| normal(&mut rng) / scale),
+    );
+    let s = b.gate(
+        "s".into(),
+        Gate::Matvec {
+            weight: w,
+            vector: x,
+        },
+    );
+    let o = b.gate("o".into(), Gate::Sigmoid(s));
+    let t = b.leaf("t", LeafKind::Target, vector(vec![0.25]));
+    b.gate(
+        "E".into(),
+        Gate::Sqerr {
+            output: o,
+            target: t,
+        },
+    );
+    b.graph()
+}
+
+/// A chain of `depth` sigmoid layers of one unit, weights near 1:
+/// `o_k = σ(w_k o_{k−1})`, `E = ½(o_depth − t)²`.
+pub fn sigmoid_chain(depth: usize, seed: u64) -> Graph {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut b = Builder::new();
+    let mut o = b.leaf("x", LeafKind::Input, vector(vec![0.5]));
+    for k in 0..depth {
+        let w = b.leaf(
+            &format!("W{k}"),
+            LeafKind::Weight,
+            matrix(1, 1, |_, _| 1.0 + 0.1 * normal(&mut rng)),
+        );
+        let s = b.gate(
+            format!("s{k}"),
+            Gate::Matvec {
+                weight: w,
+                vector: o,
+            },
+        );
+        o = b.gate(format!("o{k}"), Gate::Sigmoid(s));
+    }
+    let t = b.leaf("t", LeafKind::Target, vector(vec![0.9]));
+    b.gate(
+        "E".into(),
+        Gate::Sqerr {
+            output: o,
+            target: t,
+        },
+    );
+    b.graph()
+}
+
+/// `depth` matrix-vector products of `dim`×`dim` weights (entries N(0, 1/dim)), no sigmoid.
+pub fn matvec_chain(depth: usize, dim: usize, seed: u64) -> Graph {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut b = Builder::new();
+    let mut o = b.leaf(
+        "x",
+        LeafKind::Input,
+        vector((0..dim).map(|_| normal(&mut rng)).collect()),
+    );
+    let scale = (dim as f64).sqrt();
+    for k in 0..depth {
+        let w = b.leaf(
+            &format!("W{k}"),
+            LeafKind::Weight,
+            matrix(dim, dim, |_, _| normal(&mut rng) / scale),
+        );
+        o = b.gate(
+            format!("s{k}"),
+            Gate::Matvec {
+                weight: w,
+                vector: o,
+            },
+        );
+    }
+    let t = b.leaf(
+        "t",
+        LeafKind::Target,
+        vector((0..dim).map(|_| normal(&mut rng)).collect()),
+    );
+    b.gate(
+        "E".into(),
+        Gate::Sqerr {
+            output: o,
+            target: t,
+        },
+    );
+    b.graph()
+}
+
+/// `steps` doublings `a_k = add(a_{k−1}, a_{k−1})` of a small input, then a loss.
+pub fn doubling_chain(steps: usize) -> Graph {
+    let mut b = Builder::new();
+    let start = 3.0 * 2f64.powi(-(steps as i32));
+    let mut a = b.leaf("x", LeafKind::Input, vector(vec![start, -0.7 * start]));
+    for k in 0..steps {
+        a = b.gate(format!("a{k}"), Gate::Add(a, a));
+    }
+    let t = b.leaf("t", LeafKind::Target, vector(vec![1.0, 0.5]));
+    b.gate(
+        "E".into(),
+        Gate::Sqerr {
+            output: a,
+            target: t,
+        },
+    );
+    b.graph()
+}
+
+/// A weight of `tiny` followed by a weight of `huge`: `E = ½(huge·(tiny·x)·… − t)²`, with a
+/// sigmoid between them so that both the product and its derivative are sensitive.
+pub fn extreme_weights(tiny: f64, huge: f64) -> Graph {
+    let mut b = Builder::new();
+    let x = b.leaf("x", LeafKind::Input, vector(vec![0.75, -1.25]));
+    let w1 = b.leaf(
+        "W1",
+        LeafKind::Weight,
+        matrix(2, 2, |i, j| tiny * [1.0, 0.5, -0.25, 2.0][2 * i + j]),
+    );
+    let s1 = b.gate(
+        "s1".into(),
+        Gate::Matvec {
+            weight: w1,
+            vector: x,
+        },
+    );
+    let w2 = b.leaf(
+        "W2",
+        LeafKind::Weight,
+        matrix(2, 2, |i, j| huge * [0.5, -1.0, 1.5, 0.25][2 * i + j]),
+    );
+    let s2 = b.gate(
+        "s2".into(),
+        Gate::Matvec {
+            weight: w2,
+            vector: s1,
+        },
+    );
+    let o = b.gate("o".into(), Gate::Sigmoid(s2));
+    let t = b.leaf("t", LeafKind::Target, vector(vec![0.2, 0.9]));
+    b.gate(
+        "E".into(),
+        Gate::Sqerr {
+            output: o,
+            target: t,
+        },
+    );
+    b.graph()
+}
+
+/// The families, by name, as the README's table lists them.
+pub fn all() -> Vec<(String, Graph)> {
+    let mut families = vec![("unit with 4,096 inputs".to_string(), wide_unit(4096, 1))];
+    for depth in [10, 20, 30, 60] {
+        families.push((
+            format!("{depth} sigmoid layers"),
+            sigmoid_chain(depth, depth as u64),
+        ));
+    }
+    families.push(("40 matvecs of 3×3".into(), matvec_chain(40, 3, 40)));
+    families.push(("500 add(x, x)".into(), doubling_chain(500)));
+    families.push((
+        "weights 1e-300 then 1e278".into(),
+        extreme_weights(1e-300, 1e278),
+    ));
+    families
+}

@@ -1,0 +1,243 @@
+//! The tolerance against exact gradients (400-bit arithmetic, `examples/support/exact.rs`):
+//! sound (the reference engine's real error, in every precision, stays within the bound the
+//! analysis gives it, so exact gradients pass), and tight (slightly wrong gradients fail,
+//! and the allowance stays within a small factor of the real error) on deep chains, wide
+//! layers and extreme values that the fuzzer never draws.
+
+#[path = "../examples/support/exact.rs"]
+mod exact;
+#[path = "../examples/support/families.rs"]
+mod families;
+
+use gradfuzz::case;
+use gradfuzz::check::{Tolerance, Verdict, check, check_with_entries};
+use gradfuzz::engine::{Claimed, Engine, Gradients, ReferenceIn, WithPrecision};
+use gradfuzz::generate::{ValueMode, recipe_for};
+use gradfuzz::graph::{Graph, NodeId};
+use gradfuzz::precision::Precision;
+use gradfuzz::recipe::{Limits, build};
+use gradfuzz::tolerance::EngineBounds;
+use std::path::Path;
+
+type Exact = Vec<(NodeId, Vec<f64>)>;
+
+/// The exact gradients, each entry times `1 + delta`, as claimed gradients.
+fn claimed(graph: &Graph, exact: &Exact, delta: f64) -> Claimed {
+    let values = graph.forward();
+    let mut gradients = Gradients::empty(graph.len());
+    for (leaf, entries) in exact {
+        let mut value = values[leaf.0].clone();
+        for (k, g) in entries.iter().enumerate() {
+            *value.entry_mut(k) = g * (1.0 + delta);
+        }
+        gradients.set(*leaf, value);
+    }
+    Claimed(gradients)
+}
+
+/// Asserts that every entry of `reference@precision`'s gradient is within the engine bound
+/// of the exact one, and returns the largest ratio of real error to bound.
+fn assert_bound_holds(name: &str, graph: &Graph, precision: Precision) -> f64 {
+    let rounded = graph.rounded_to(precision).expect("fits").into_owned();
+    let (exact, _) = exact::gradients(&rounded);
+    let ours = ReferenceIn(precision)
+        .gradients(&rounded)
+        .expect("never errs");
+    let values = rounded.forward();
+    let bounds = EngineBounds::new(&rounded, &values, precision);
+    let mut worst = 0.0f64;
+    for (leaf, truth) in &exact {
+        let gradient = ours.get(*leaf).expect("every leaf");
+        for (k, truth) in truth.iter().enumerate() {
+            let error = (gradient.entry(k) - truth).abs();
+            // Rounding the exact value to f64 is part of the comparison, half an ulp.
+            let bound = bounds.entry(&values, *leaf, k) + f64::EPSILON * truth.abs();
+            assert!(
+                error <= bound,
+                "{name} in {precision}: {}[{k}] is off by {error:e}, beyond its bound {bound:e} (exact {truth:e})",
+                rounded.node(*leaf).name
+            );
+            if bound > 0.0 {
+                worst = worst.max(error / bound);
+            }
+        }
+    }
+    worst
+}
+
+#[test]
+fn the_reference_engine_stays_within_its_bound_on_every_family_and_precision() {
+    for (name, graph) in families::all() {
+        for precision in [
+            Precision::F64,
+            Precision::F32,
+            Precision::F16,
+            Precision::Bf16,
+        ] {
+            if graph.rounded_to(precision).is_err() {
+                continue; // the family's leaves do not fit the format
+            }
+            assert_bound_holds(&name, &graph, precision);
+        }
+    }
+}
+
+#[test]
+fn the_reference_engine_stays_within_its_bound_on_fuzzed_graphs() {
+    let limits = Limits::default();
+    let mut worst = 0.0f64;
+    for values in [ValueMode::Normal, ValueMode::Wide, ValueMode::Extreme] {
+        for index in 0..150 {
+            let graph = build(&recipe_for(7, index, &limits, values), &limits);
+            for precision in [Precision::F64, Precision::F32, Precision::Bf16] {
+                let rounded = match graph.rounded_to(precision) {
+                    Ok(rounded) => rounded.into_owned(),
+                    Err(_) => continue,
+                };
+                // Values that overflow the narrow format leave nothing to bound.
+                let bounds_finite = rounded
+                    .forward()
+                    .iter()
+                    .all(|v| (0..v.len()).all(|k| v.entry(k).abs() < precision.max_finite() / 4.0));
+                if bounds_finite {
+                    let label = format!("{values:?} graph {index}");
+                    worst = worst.max(assert_bound_holds(&label, &rounded, precision));
+                }
+            }
+        }
+    }
+    // The bound is not vacuous: somewhere the real error comes within a factor of ten.
+    assert!(worst > 0.1, "the largest error was {worst} of its bound");
+}
+
+/// The median over entries of the allowance divided by the real error (at least one
+/// rounding of the exact value), with the real error of the reference.
+fn median_tightness(graph: &Graph, precision: Precision) -> f64 {
+    let engine = ReferenceIn(precision);
+    let rounded = graph.rounded_to(precision).expect("fits").into_owned();
+    let (exact, _) = exact::gradients(&rounded);
+    let ours = engine.gradients(&rounded).expect("never errs");
+    let (_, entries) = check_with_entries(&engine, &rounded, &Tolerance::default()).expect("runs");
+    let mut ratios: Vec<f64> = entries
+        .iter()
+        .filter_map(|entry| {
+            let (_, truth) = exact.iter().find(|(l, _)| *l == entry.leaf)?;
+            let truth = truth[entry.entry];
+            let error = (ours.get(entry.leaf)?.entry(entry.entry) - truth).abs();
+            let floor = error.max(precision.unit_roundoff() * truth.abs());
+            (floor > 0.0).then(|| entry.tolerance / floor)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
+}
+
+#[test]
+fn exact_gradients_pass_and_gradients_wrong_by_1e_8_fail_on_chains_layers_and_extremes() {
+    let families = [
+        ("unit with 4,096 inputs", families::wide_unit(4096, 1)),
+        ("10 sigmoid layers", families::sigmoid_chain(10, 10)),
+        ("60 sigmoid layers", families::sigmoid_chain(60, 60)),
+        ("500 add(x, x)", families::doubling_chain(500)),
+        (
+            "weights 1e-300 then 1e278",
+            families::extreme_weights(1e-300, 1e278),
+        ),
+    ];
+    for (name, graph) in &families {
+        let (exact, _) = exact::gradients(graph);
+        let right = check(&claimed(graph, &exact, 0.0), graph, &Tolerance::default()).unwrap();
+        assert!(right.passed(), "{name}: exact gradients fail: {right:?}");
+        let wrong = check(&claimed(graph, &exact, 1e-8), graph, &Tolerance::default()).unwrap();
+        let nonzero = exact
+            .iter()
+            .flat_map(|(_, g)| g)
+            .filter(|g| **g != 0.0)
+            .count();
+        assert_eq!(
+            wrong.mismatches.len(),
+            nonzero,
+            "{name}: a relative error of 1e-8 is not caught everywhere"
+        );
+    }
+}
+
+#[test]
+fn the_allowance_stays_within_a_thousand_times_the_real_error_on_deep_chains() {
+    // Measured: 173, 172, 178, 844 (f64) and 76, 197, 129, 135 (f32) for 10 to 60 layers;
+    // 114 for the extreme weights.
+    for depth in [10, 20, 30, 60] {
+        let graph = families::sigmoid_chain(depth, depth as u64);
+        for precision in [Precision::F64, Precision::F32] {
+            let tightness = median_tightness(&graph, precision);
+            assert!(
+                tightness <= 1000.0,
+                "{depth} layers in {precision}: median tightness {tightness}"
+            );
+        }
+    }
+    let extreme = families::extreme_weights(1e-300, 1e278);
+    assert!(median_tightness(&extreme, Precision::F64) <= 1000.0);
+}
+
+#[test]
+fn a_relative_error_of_1e_4_is_caught_in_f32_on_deep_chains() {
+    for depth in [10, 30] {
+        let graph = families::sigmoid_chain(depth, depth as u64);
+        let rounded = graph.rounded_to(Precision::F32).unwrap().into_owned();
+        let (exact, _) = exact::gradients(&rounded);
+        let in_f32 = |claimed: &Claimed| {
+            let engine = WithPrecision {
+                engine: claimed,
+                precision: Precision::F32,
+            };
+            check(&engine, &rounded, &Tolerance::default()).unwrap()
+        };
+        assert!(in_f32(&claimed(&rounded, &exact, 0.0)).passed());
+        let wrong = in_f32(&claimed(&rounded, &exact, 1e-4));
+        assert_eq!(wrong.mismatches.len(), depth + 1, "{depth} layers");
+    }
+}
+
+/// The bench network with every gradient wrong by a relative 1e-9: at least 99% of its
+/// entries are flagged (all 5,184 when measured).
+#[test]
+fn a_relative_error_of_1e_9_is_flagged_on_the_bench_network() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases/bench/net-64-64-16.yaml");
+    let graph = case::load(&path).unwrap().graph;
+    let engine = gradfuzz::engine::by_name("mutant:scale=1e-9").unwrap();
+    let report = check(engine.as_ref(), &graph, &Tolerance::default()).unwrap();
+    assert!(
+        report.mismatches.len() * 100 >= report.scalars * 99,
+        "{} of {} flagged",
+        report.mismatches.len(),
+        report.scalars
+    );
+}
+
+/// Where forward values underflow, an exact gradient is never a mismatch: it passes within
+/// what a double can hold, or is unchecked, saying why.
+#[test]
+fn exact_gradients_through_underflowed_values_are_never_mismatches() {
+    let graphs = [
+        // σ(−800) is 0 in f64; a weight of 1e300 after it brings the gradient back to 1e-48.
+        "nodes:\n  x: {input: [-800.0]}\n  o: {sigmoid: x}\n  W: {weight: [[1.0e300]]}\n  s: {matvec: [W, o]}\n  t: {target: [1.0]}\n  E: {sqerr: [s, t]}\n",
+        // A product of 1.6e-320, a subnormal with a few digits.
+        "nodes:\n  x: {input: [4.0e-161]}\n  W: {weight: [[4.0e-160]]}\n  s: {matvec: [W, x]}\n  V: {weight: [[1.0e300]]}\n  u: {matvec: [V, s]}\n  t: {target: [0.5]}\n  E: {sqerr: [u, t]}\n",
+    ];
+    for yaml in graphs {
+        let graph = case::parse(yaml.as_bytes(), "u.yaml", "u", &Default::default())
+            .unwrap()
+            .graph;
+        let (exact, _) = exact::gradients(&graph);
+        let report = check(&claimed(&graph, &exact, 0.0), &graph, &Tolerance::default()).unwrap();
+        assert!(report.mismatches.is_empty(), "{yaml}: {report:?}");
+        assert!(report.non_finite.is_empty(), "{yaml}: {report:?}");
+        for entry in &report.unchecked {
+            assert!(
+                matches!(entry.verdict, Verdict::Unchecked(_)),
+                "{yaml}: {entry:?}"
+            );
+        }
+    }
+}
