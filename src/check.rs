@@ -19,7 +19,7 @@
 
 use crate::engine::{Engine, EngineError};
 use crate::graph::{Graph, NodeId, Shape};
-use crate::oracle::{Estimate, finite_differences, forward_mode};
+use crate::oracle::{Estimate, finite_differences_with, forward_mode};
 use crate::precision::Precision;
 use crate::tolerance::{EngineBounds, SAFETY, forward_errors};
 
@@ -230,8 +230,11 @@ fn analyse(
     let analytic = engine.gradients(graph)?;
     analytic.validate(graph)?;
     let values = graph.forward();
-    let bounds = EngineBounds::new(graph, &values, precision);
     let own_errors = forward_errors(graph, &values, Precision::F64);
+    let bounds = match precision {
+        Precision::F64 => EngineBounds::with_forward(graph, &values, own_errors.clone()),
+        _ => EngineBounds::new(graph, &values, precision),
+    };
     let loss_mismatch = analytic.loss.and_then(|claimed| {
         let computed = graph.loss(&values);
         let own: f64 = graph
@@ -248,7 +251,7 @@ fn analyse(
             tolerance: allowance,
         })
     });
-    let numeric = finite_differences(graph, &values);
+    let numeric = finite_differences_with(graph, &values, own_errors.clone());
     let forward_finite = values.iter().all(|v| v.is_finite());
     let underflowed = reaches_underflow(graph, &own_errors);
     let mut entries = Vec::new();

@@ -83,7 +83,10 @@ pub fn fast_check(
     analytic.validate(graph)?;
     let values = graph.forward();
     let base = Base::new(graph, &values);
-    let bounds = EngineBounds::new(graph, &values, precision);
+    let bounds = match precision {
+        Precision::F64 => EngineBounds::with_forward(graph, &values, base.errors.clone()),
+        _ => EngineBounds::new(graph, &values, precision),
+    };
     let leaves: Vec<NodeId> = graph.differentiable_leaves().collect();
     let t = STEP;
     let gates: Vec<_> = graph
@@ -127,7 +130,7 @@ pub fn fast_check(
                         .set_rank_one(|rows, row_bound, cols, col_bound| {
                             for a in &a {
                                 rows.push(lanes(a, unit, t));
-                                row_bound.push(a.map(|a| U * t * a.abs()));
+                                row_bound.push(U * t * a[0].abs().max(a[1].abs()));
                             }
                             for b in &b {
                                 cols.push(lanes(b, unit.map(f64::abs), 1.0));
@@ -152,7 +155,7 @@ pub fn fast_check(
                     workspace.leaf(leaf).set_dense(|change, bound| {
                         for v in &v {
                             change.push(lanes(v, unit, t));
-                            bound.push(v.map(|v| U * t * v.abs()));
+                            bound.push(U * t * v[0].abs().max(v[1].abs()));
                         }
                     });
                 }
@@ -165,7 +168,7 @@ pub fn fast_check(
             // A direction that disagrees only sends the graph to the full check. The
             // allowance is the engine's bound along the direction, the oracle's own error,
             // and the round-off of the sum ∇E·v.
-            let oracle_error = 2.0 * bound[d] / (2.0 * t) + 2.0 * U * numeric.abs();
+            let oracle_error = 2.0 * bound / (2.0 * t) + 2.0 * U * numeric.abs();
             let sum_error = Precision::F64.gamma(sides.count) * sides.magnitude[d];
             let allowed = tolerance.atol * sides.length[d]
                 + tolerance.rtol * directional.abs().max(numeric.abs())

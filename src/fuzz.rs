@@ -138,6 +138,8 @@ pub struct FuzzSummary {
     pub failures: Vec<Failure>,
     /// The engine error that stopped the run, with the graph it happened on.
     pub stopped_by: Option<(u64, EngineError)>,
+    /// The precision the engine was checked in.
+    pub precision: Precision,
     pub elapsed: Duration,
 }
 
@@ -316,6 +318,7 @@ pub fn fuzz_with_progress(
     });
     let mut summary = merged.into_inner().expect("a worker panicked");
     summary.elapsed = start.elapsed();
+    summary.precision = engine.precision();
     summary
 }
 

@@ -293,6 +293,9 @@ impl Graph {
     /// that is not zero but rounds to zero, is an error naming it: either would change the
     /// function beyond a rounding.
     pub fn rounded_to(&self, precision: Precision) -> Result<Cow<'_, Graph>, GraphError> {
+        if precision == Precision::F64 {
+            return Ok(Cow::Borrowed(self));
+        }
         let changes = |value: &Value| {
             (0..value.len()).any(|k| precision.round(value.entry(k)) != value.entry(k))
         };

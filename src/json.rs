@@ -40,6 +40,10 @@ pub fn entry(graph: &Graph, entry: &EntryCheck) -> Json {
             Oracle::CentralDifference => "central-difference",
             Oracle::ForwardMode => "forward-mode",
         },
+        "unchecked_because": match entry.verdict {
+            Verdict::Unchecked(why) => Json::from(why.name()),
+            _ => Json::Null,
+        },
     })
 }
 
@@ -106,6 +110,7 @@ pub fn fuzz(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> Json {
         "command": "fuzz",
         "run": {
             "engine": engine,
+            "precision": summary.precision.name(),
             "seed": config.seed,
             "graphs": match config.budget { Budget::Graphs(n) => json!(n), Budget::Time(_) => Json::Null },
             "seconds": match config.budget { Budget::Time(t) => json!(t.as_secs_f64()), Budget::Graphs(_) => Json::Null },

@@ -243,7 +243,8 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
     let _ = writeln!(out, "summary");
     let _ = writeln!(
         out,
-        "  run:          engine {engine}, seed {}, {budget}, max {} nodes, dims 1..={}, values {}, mode {}, rtol {:e}, atol {:e}",
+        "  run:          engine {engine} in {}, seed {}, {budget}, max {} nodes, dims 1..={}, values {}, mode {}, rtol {:e}, atol {:e}",
+        summary.precision,
         config.seed,
         config.limits.max_nodes,
         config.limits.max_dim,

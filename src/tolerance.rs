@@ -65,6 +65,7 @@ pub const SIGMOID_ROUNDINGS: f64 = 6.0;
 /// leaves, exact, and stored empty.
 #[derive(Clone, Debug)]
 pub struct ForwardErrors {
+    precision: Precision,
     by_node: Vec<Vec<f64>>,
     underflowed: Vec<bool>,
 }
@@ -99,6 +100,17 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
     let eta = precision.underflow_unit();
     let mut by_node: Vec<Vec<f64>> = Vec::with_capacity(graph.len());
     let mut underflowed = vec![false; graph.len()];
+    // The smallest nonzero magnitude of each weight, for the underflow of its products.
+    let smallest_weight: Vec<f64> = graph
+        .ids()
+        .map(|id| match &values[id.0] {
+            Value::Matrix(w) => (0..w.ncols())
+                .flat_map(|j| w.col_as_slice(j))
+                .filter(|w| **w != 0.0)
+                .fold(f64::INFINITY, |m, w| m.min(w.abs())),
+            _ => f64::INFINITY,
+        })
+        .collect();
     for id in graph.ids() {
         let underflowed = &mut underflowed[id.0];
         let errors = match &graph.node(id).op {
@@ -120,7 +132,7 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
                         let w = matrix(&values[weight.0]);
                         let (o_value, e_o) = (entries(&values[o.0]), &by_node[o.0]);
                         *underflowed = entries(value).iter().any(|&c| subnormal(c))
-                            || products_underflow(w, o_value);
+                            || products_underflow(w, smallest_weight[weight.0], o_value);
                         let gamma = precision.gamma(w.ncols());
                         // |W| (e_o + γ(n)·(|o| + e_o)) + n·η
                         let spread: Vec<f64> = o_value
@@ -162,22 +174,21 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
         by_node.push(errors);
     }
     ForwardErrors {
+        precision,
         by_node,
         underflowed,
     }
 }
 
 /// Whether some product `w_ij·o_j` of nonzero numbers falls below the smallest normal
-/// number (checked only where some factor is small enough for that to happen).
-fn products_underflow(w: &faer::Mat<f64>, o: &[f64]) -> bool {
-    let smallest = |x: &mut dyn Iterator<Item = f64>| {
-        x.filter(|x| *x != 0.0)
-            .map(f64::abs)
-            .fold(f64::INFINITY, f64::min)
-    };
-    let small_o = smallest(&mut o.iter().copied());
-    let small_w = smallest(&mut (0..w.ncols()).flat_map(|j| w.col_as_slice(j).iter().copied()));
-    if small_o * small_w >= f64::MIN_POSITIVE {
+/// number (checked entry by entry only where the smallest factors, `smallest_weight` and
+/// the smallest of `o`, are small enough for that to happen).
+fn products_underflow(w: &faer::Mat<f64>, smallest_weight: f64, o: &[f64]) -> bool {
+    let small_o = o
+        .iter()
+        .filter(|x| **x != 0.0)
+        .fold(f64::INFINITY, |m, x| m.min(x.abs()));
+    if small_o * smallest_weight >= f64::MIN_POSITIVE {
         return false;
     }
     (0..w.ncols()).any(|j| {
@@ -284,9 +295,14 @@ impl EngineBounds {
     /// The analysis of `graph` (whose `f64` forward values are `values`) for an engine in
     /// `precision`.
     pub fn new(graph: &Graph, values: &Values, precision: Precision) -> Self {
+        EngineBounds::with_forward(graph, values, forward_errors(graph, values, precision))
+    }
+
+    /// [`EngineBounds::new`] from the forward errors of the engine's precision.
+    pub fn with_forward(graph: &Graph, values: &Values, forward: ForwardErrors) -> Self {
+        let precision = forward.precision;
         let u = precision.unit_roundoff();
         let eta = precision.underflow_unit();
-        let forward = forward_errors(graph, values, precision);
         let mut incoming: Vec<Incoming> = vec![Incoming::default(); graph.len()];
         let mut adjoint: Vec<Option<Vec<f64>>> = vec![None; graph.len()];
         let mut adjoint_error: Vec<Vec<f64>> = vec![Vec::new(); graph.len()];

@@ -32,7 +32,11 @@ pub struct SigmoidBase {
 
 impl<'a> Base<'a> {
     pub fn new(graph: &Graph, values: &'a Values<'a>) -> Self {
-        let errors = forward_errors(graph, values, Precision::F64);
+        Base::with_errors(graph, values, forward_errors(graph, values, Precision::F64))
+    }
+
+    /// [`Base::new`] with the forward values' error bounds (in `f64`) at hand.
+    pub fn with_errors(graph: &Graph, values: &'a Values<'a>, errors: ForwardErrors) -> Self {
         let sigmoids = graph
             .ids()
             .map(|id| match graph.gate(id) {

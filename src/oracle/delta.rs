@@ -4,8 +4,9 @@
 //! A perturbation moves one or more leaves by a real step in each of [`LANES`] lanes (the
 //! full check: one entry by `+h, −h, +2h, −2h`; the fast check: two directions by `±t`).
 //! A [`Delta`] holds, for the entries that change, each lane's change `v(θ + s) − v(θ)`
-//! from the unperturbed value, and for each pair of lanes (a step and its negation) a
-//! [`Bound`] on the rounding error of those changes: a running error analysis of this very
+//! from the unperturbed value, and a [`Bound`] on the rounding error of those changes in the
+//! lanes it covers (the full check's `±h`, whose difference is the derivative; every lane in
+//! the fast check): a running error analysis of this very
 //! computation ([`crate::tolerance`]), which includes the round-off of the forward values
 //! the changes are computed from; unchanged entries keep their forward value. Perturbing one leaf entry changes one entry of the leaf; an
 //! `add` or a `sigmoid` keeps the set of changed entries, a `matvec` by a perturbed weight
@@ -39,15 +40,11 @@ pub type Lanes = [f64; LANES];
 
 const NONE: Lanes = [0.0; LANES];
 
-/// Pairs of lanes: a step and its negation (`±h` and `±2h` in the full check, the two
-/// directions in the fast check).
-pub const PAIRS: usize = LANES / 2;
-
-/// A bound on the rounding error of a change, per pair of lanes.
-pub type Bound = [f64; PAIRS];
+/// A bound on the rounding error of a change in the lanes it covers.
+pub type Bound = f64;
 
 /// The bound of an exact change.
-pub const EXACT: Bound = [0.0; PAIRS];
+pub const EXACT: Bound = 0.0;
 
 /// The unit round-off and underflow unit of the oracle's own arithmetic (`f64`).
 pub const U: f64 = f64::EPSILON / 2.0;
@@ -61,13 +58,18 @@ const SIGMOID_CHANGE_ROUNDINGS: f64 = 16.0;
 /// The largest `|σ'''|` (at `y = 0`): `1/8`.
 const LARGEST_THIRD: f64 = 0.125;
 
-/// The larger change of each pair of lanes.
-pub fn reach(change: Lanes) -> Bound {
-    std::array::from_fn(|k| change[2 * k].abs().max(change[2 * k + 1].abs()))
-}
-
-fn plus(a: Bound, b: Bound) -> Bound {
-    std::array::from_fn(|k| a[k] + b[k])
+/// The largest change among the first `covered` lanes (two or four). Plain comparisons
+/// rather than `f64::max`, whose NaN rules cost a fifth of the whole check here: a NaN change
+/// makes the derivative NaN, a non-finite verdict, whatever its bound.
+#[inline(always)]
+fn reach(change: Lanes, covered: usize) -> f64 {
+    let larger = |a: f64, b: f64| if a < b { b } else { a };
+    let first = larger(change[0].abs(), change[1].abs());
+    if covered <= 2 {
+        first
+    } else {
+        larger(first, larger(change[2].abs(), change[3].abs()))
+    }
 }
 
 /// How a delta's changed entries are stored.
@@ -334,6 +336,8 @@ pub struct Workspace {
     halves: Halves,
     /// The leaves set since the last [`Workspace::loss_change`], to forget after it.
     seeded: Vec<NodeId>,
+    /// The lanes the bounds cover, the first ones.
+    covered: usize,
 }
 
 /// The even lanes of a change and their product, for a change whose odd lanes are its even
@@ -354,7 +358,14 @@ impl Workspace {
             positions: Vec::new(),
             halves: Halves::default(),
             seeded: Vec::new(),
+            covered: LANES,
         }
+    }
+
+    /// Bounds cover only the first `lanes` lanes from now on (the full check's `±h`: the
+    /// `±2h` lanes only estimate truncation).
+    pub fn cover(&mut self, lanes: usize) {
+        self.covered = lanes.clamp(1, LANES);
     }
 
     /// The delta of a leaf, to be set by the caller, marked active.
@@ -374,8 +385,7 @@ impl Workspace {
                 for (total, c) in change.iter_mut().zip(loss_change) {
                     *total += c;
                 }
-                let rounding = reach(change).map(|r| U * r);
-                bound = plus(plus(bound, loss_bound), rounding);
+                bound += loss_bound + U * reach(change, self.covered);
             }
         }
         for &(id, _) in gates {
@@ -401,6 +411,7 @@ impl Workspace {
         let earlier = Earlier {
             deltas: before,
             active: &self.active,
+            covered: self.covered,
         };
         let positions = &mut self.positions;
         let loss = match *gate {
@@ -427,6 +438,7 @@ impl Workspace {
 struct Earlier<'a> {
     deltas: &'a [Delta],
     active: &'a [bool],
+    covered: usize,
 }
 
 impl<'a> Earlier<'a> {
@@ -443,8 +455,7 @@ impl<'a> Earlier<'a> {
             let ((da, ba), (db, bb)) = (ca.at(p), cb.at(p));
             let change = add_lanes(da, db);
             // The parts' errors and one rounding of the sum.
-            let reach = reach(change);
-            let bound = std::array::from_fn(|k| ba[k] + bb[k] + U * reach[k] + ETA);
+            let bound = ba + bb + U * reach(change, self.covered) + ETA;
             if dense {
                 out.change.push(change);
                 out.bound.push(bound);
@@ -464,17 +475,16 @@ impl<'a> Earlier<'a> {
             let p = input.position(k);
             let (d, b) = (input.change[k], input.bound[k]);
             let (e, complement) = (table.exp_neg_abs[p], table.complement[p]);
-            let reach_in = reach(d);
-            let change = sigmoid_change(y[p], e, complement, d, reach_in[0].max(reach_in[1]));
-            let reach_out = reach(change);
+            let reach_in = reach(d, self.covered);
+            let widest = reach(d, LANES);
+            let change = sigmoid_change(y[p], e, complement, d, widest);
+            let reach_out = reach(change, self.covered);
             // σ(y + d) − σ(y) from a d that is off by b and a y that is off by e_y is off by
             // σ'(y + d)·b + (σ'(y + d) − σ'(y))·e_y, besides its own roundings.
-            let bound = std::array::from_fn(|k| {
-                let (slope, curvature) = along_step(y[p], e_y[p], table, p, reach_in[k]);
-                slope * b[k]
-                    + curvature * e_y[p] * reach_in[k]
-                    + SIGMOID_CHANGE_ROUNDINGS * (U * reach_out[k] + ETA)
-            });
+            let (slope, curvature) = along_step(y[p], e_y[p], table, p, reach_in);
+            let bound = slope * b
+                + curvature * e_y[p] * reach_in
+                + SIGMOID_CHANGE_ROUNDINGS * (U * reach_out + ETA);
             out.change.push(change);
             out.bound.push(bound);
             if input.layout == Layout::Sparse {
@@ -504,10 +514,9 @@ impl<'a> Earlier<'a> {
         {
             let (j, i) = (dw.index[0] / cols, dw.index[0] % cols);
             let change = dw.change[0].map(|c| c * o[i]);
-            let (step, step_bound, reach_out) = (reach(dw.change[0]), dw.bound[0], reach(change));
-            let bound = std::array::from_fn(|k| {
-                step[k] * e_o[i] + step_bound[k] * o[i].abs() + U * reach_out[k] + ETA
-            });
+            let covered = self.covered;
+            let (step, step_bound) = (reach(dw.change[0], covered), dw.bound[0]);
+            let bound = step * e_o[i] + step_bound * o[i].abs() + U * reach(change, covered) + ETA;
             out.start(Layout::Sparse);
             out.push(j, change, bound);
             return;
@@ -522,8 +531,9 @@ impl<'a> Earlier<'a> {
         };
         let gamma = Precision::F64.gamma(cols + terms + 1);
         for bound in &mut out.bound {
-            *bound = [(cols + terms) as f64 * ETA; PAIRS];
+            *bound = (cols + terms) as f64 * ETA;
         }
+        let covered = self.covered;
         // W Δo, off by |W| (bound(Δo) + γ·|Δo|).
         if let Some(dv) = dv {
             if dv.layout == Layout::Dense {
@@ -543,27 +553,24 @@ impl<'a> Earlier<'a> {
                     kernels::matvec_lanes_add(&mut out.change, w, &dv.change);
                 }
                 halves.spread.clear();
-                halves
-                    .spread
-                    .extend(dv.change.iter().zip(&dv.bound).map(|(c, b)| {
-                        let reach = reach(*c);
-                        std::array::from_fn(|k| b[k] + gamma * reach[k])
-                    }));
-                kernels::abs_matvec_lanes_add(&mut out.bound, w, &halves.spread);
+                halves.spread.extend(
+                    dv.change
+                        .iter()
+                        .zip(&dv.bound)
+                        .map(|(c, b)| b + gamma * reach(*c, covered)),
+                );
+                kernels::abs_matvec_add(&mut out.bound, w, &halves.spread);
             } else {
                 for k in 0..dv.entries() {
                     let p = dv.position(k);
                     let (d, b) = (dv.change[k], dv.bound[k]);
-                    let reach = reach(d);
-                    let spread: Bound = std::array::from_fn(|k| b[k] + gamma * reach[k]);
+                    let spread = b + gamma * reach(d, covered);
                     let rows = out.change.iter_mut().zip(out.bound.iter_mut());
                     for ((change, bound), &wij) in rows.zip(w.col_as_slice(p)) {
                         for (c, d) in change.iter_mut().zip(d) {
                             *c += wij * d;
                         }
-                        for (bound, spread) in bound.iter_mut().zip(spread) {
-                            *bound += wij.abs() * spread;
-                        }
+                        *bound += wij.abs() * spread;
                     }
                 }
             }
@@ -571,44 +578,37 @@ impl<'a> Earlier<'a> {
         // ΔW (o + Δo): each product off by |ΔW| (e_o + bound(Δo)) + bound(ΔW)·|o + Δo|,
         // besides its roundings.
         let Some(dw) = dw else { return };
-        let operand = |i: usize| -> (Lanes, Bound, Bound) {
+        let operand = |i: usize| -> (Lanes, f64, Bound) {
             let (d, b) = dv.map_or((NONE, EXACT), |dv| dv.at(i));
             let shifted = d.map(|d| o[i] + d);
             (
                 shifted,
-                reach(shifted),
-                b.map(|b| e_o[i] + b + U * o[i].abs()),
+                reach(shifted, covered),
+                e_o[i] + b + U * o[i].abs(),
             )
         };
         if dw.layout == Layout::RankOne {
             // Σ_j cols[j] (o + Δo)[j] per lane, then a column of row factors.
-            let (mut sums, mut sum_bound, mut sum_magnitude) = (NONE, EXACT, EXACT);
+            let (mut sums, mut sum_bound, mut sum_magnitude) = (NONE, 0.0, 0.0);
             for (i, (factor, factor_bound)) in dw.cols.iter().zip(&dw.col_bound).enumerate() {
                 let (shifted, shifted_reach, shifted_error) = operand(i);
                 for lane in 0..LANES {
                     sums[lane] += factor[lane] * shifted[lane];
                 }
-                let factor_reach = reach(*factor);
-                for k in 0..PAIRS {
-                    sum_bound[k] +=
-                        factor_reach[k] * shifted_error[k] + factor_bound[k] * shifted_reach[k];
-                    sum_magnitude[k] += factor_reach[k] * shifted_reach[k];
-                }
+                let factor_reach = reach(*factor, covered);
+                sum_bound += factor_reach * shifted_error + factor_bound * shifted_reach;
+                sum_magnitude += factor_reach * shifted_reach;
             }
-            let sums_reach = reach(sums);
-            let sum_bound: Bound = std::array::from_fn(|k| {
-                sum_bound[k] + Precision::F64.gamma(cols) * sum_magnitude[k]
-            });
+            let sums_reach = reach(sums, covered);
+            let sum_bound = sum_bound + Precision::F64.gamma(cols) * sum_magnitude;
             for (j, (factor, factor_bound)) in dw.rows.iter().zip(&dw.row_bound).enumerate() {
                 for lane in 0..LANES {
                     out.change[j][lane] += factor[lane] * sums[lane];
                 }
-                let factor_reach = reach(*factor);
-                for k in 0..PAIRS {
-                    out.bound[j][k] += factor_reach[k] * sum_bound[k]
-                        + factor_bound[k] * sums_reach[k]
-                        + gamma * factor_reach[k] * sums_reach[k];
-                }
+                let factor_reach = reach(*factor, covered);
+                out.bound[j] += factor_reach * sum_bound
+                    + factor_bound * sums_reach
+                    + gamma * factor_reach * sums_reach;
             }
             return;
         }
@@ -620,12 +620,10 @@ impl<'a> Earlier<'a> {
             for (lane, total) in out.change[j].iter_mut().enumerate() {
                 *total += step[lane] * shifted[lane];
             }
-            let (step_reach, step_bound) = (reach(step), dw.bound[k]);
-            for pair in 0..PAIRS {
-                out.bound[j][pair] += step_reach[pair] * shifted_error[pair]
-                    + step_bound[pair] * shifted_reach[pair]
-                    + gamma * step_reach[pair] * shifted_reach[pair];
-            }
+            let step_reach = reach(step, covered);
+            out.bound[j] += step_reach * shifted_error
+                + dw.bound[k] * shifted_reach
+                + gamma * step_reach * shifted_reach;
         }
     }
 
@@ -643,7 +641,7 @@ impl<'a> Earlier<'a> {
             Cursor::new(self.delta(output)),
             Cursor::new(self.delta(target)),
         );
-        let (mut change, mut bound, mut magnitude) = (NONE, EXACT, EXACT);
+        let (mut change, mut bound, mut magnitude) = (NONE, 0.0, 0.0);
         for &p in positions.iter() {
             let ((d_o, b_o), (d_t, b_t)) = (co.at(p), ct.at(p));
             let residual = o[p] - t[p];
@@ -658,19 +656,15 @@ impl<'a> Earlier<'a> {
             // from forward values off by e_o and e_t: a nearly met target is a cancellation,
             // whose error is of the order of the values, not of the residual.
             let e_residual = e_o[p] + e_t[p] + U * residual.abs();
-            let (reach_dr, reach_term) = (reach(d_residual), reach(term));
-            for k in 0..PAIRS {
-                let b_dr = b_o[k] + b_t[k] + U * reach_dr[k];
-                bound[k] += (residual.abs() + reach_dr[k]) * b_dr + reach_dr[k] * e_residual;
-                magnitude[k] += reach_term[k];
-            }
+            let reach_dr = reach(d_residual, self.covered);
+            let b_dr = b_o + b_t + U * reach_dr;
+            bound += (residual.abs() + reach_dr) * b_dr + reach_dr * e_residual;
+            magnitude += reach(term, self.covered);
         }
         // Each term's own three roundings and the sum over positions, each of which may
         // also lose up to the underflow unit.
         let count = positions.len() + 3;
         let gamma = Precision::F64.gamma(count);
-        let bound =
-            std::array::from_fn(|k| bound[k] + gamma * magnitude[k] + (3 * count) as f64 * ETA);
-        (change, bound)
+        (change, bound + gamma * magnitude + (3 * count) as f64 * ETA)
     }
 }

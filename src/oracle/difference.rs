@@ -44,6 +44,8 @@ pub fn leaf_estimates(
         .iter()
         .filter_map(|&id| graph.gate(id).map(|g| (id, g)))
         .collect();
+    // The bounds cover the ±h lanes, whose difference is the derivative.
+    workspace.cover(2);
     let leaf_value = &base.values[leaf.0];
     let largest = (0..leaf_value.len()).fold(0.0f64, |m, k| m.max(leaf_value.entry(k).abs()));
     entries
@@ -61,7 +63,7 @@ pub fn leaf_estimates(
                 truncation: (at_h - at_2h).abs(),
                 // Each of the two loss changes is off by at most the bound; the subtraction
                 // and the division round once each.
-                error: 2.0 * bound[0] / (2.0 * h) + 2.0 * U * at_h.abs(),
+                error: 2.0 * bound / (2.0 * h) + 2.0 * U * at_h.abs(),
             }
         })
         .collect()

@@ -49,7 +49,17 @@ pub const PARALLEL_ENTRIES: usize = 20_000;
 
 /// The primary oracle for every entry of every `input` and `weight`.
 pub fn finite_differences(graph: &Graph, values: &Values) -> NumericGradients {
-    let base = base::Base::new(graph, values);
+    let errors = crate::tolerance::forward_errors(graph, values, crate::Precision::F64);
+    finite_differences_with(graph, values, errors)
+}
+
+/// [`finite_differences`] with the forward values' error bounds (in `f64`) at hand.
+pub fn finite_differences_with(
+    graph: &Graph,
+    values: &Values,
+    errors: crate::tolerance::ForwardErrors,
+) -> NumericGradients {
+    let base = base::Base::with_errors(graph, values, errors);
     let leaves: Vec<NodeId> = graph.differentiable_leaves().collect();
     let total: usize = leaves.iter().map(|&l| values[l.0].len()).sum();
     // Asked only for large graphs: the standard library reads the cgroup files under /proc
