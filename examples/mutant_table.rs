@@ -5,7 +5,7 @@
 //! `cargo run --release --example mutant_table` prints the table;
 //! `cargo run --release --example mutant_table -- --write` also rewrites `cases/mutants/`;
 //! `cargo run --release --example mutant_table -- --scale` prints the `mutant:scale=DELTA`
-//! table instead: DELTA from 1e-3 to 1e-12 against the median graphs until detection.
+//! table instead: DELTA from 1e-3 to 1e-16 against the median graphs until detection.
 
 use gradfuzz::case;
 use gradfuzz::engine::{self, mutant::CATALOGUE};
@@ -17,7 +17,7 @@ const SCALE_BUDGET: u64 = 10_000;
 fn scale_table() {
     println!("| DELTA | seeds caught (of 10) | median graphs until first detection |");
     println!("|---|---|---|");
-    for exponent in 3..=12 {
+    for exponent in 3..=16 {
         let engine =
             engine::by_name(&format!("mutant:scale=1e-{exponent}")).expect("a valid delta");
         let mut first: Vec<u64> = (1..=10)

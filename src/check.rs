@@ -274,7 +274,7 @@ fn analyse(
                 tolerance,
                 second_oracle,
             );
-            decided.verdict = within_range(&decided, precision, &bounds);
+            decided.verdict = within_range(&decided, context.engine_bound, precision, &bounds);
             decided.leaf = *leaf;
             decided.entry = entry;
             entries.push(decided);
@@ -319,11 +319,20 @@ fn reaches_underflow(graph: &Graph, errors: &crate::tolerance::ForwardErrors) ->
 }
 
 /// The verdict, unless the engine's precision cannot hold the gradient: an engine in a
-/// narrow precision whose gradient overflowed where the values it is made of lie beyond that
-/// precision's range is not wrong.
-fn within_range(entry: &EntryCheck, precision: Precision, bounds: &EngineBounds) -> Verdict {
+/// narrow precision whose gradient overflowed where the values it is made of, or the terms
+/// of its own sum (whose error bound `engine_bound` is then at least `u` times the largest
+/// number), lie beyond that precision's range is not wrong.
+fn within_range(
+    entry: &EntryCheck,
+    engine_bound: f64,
+    precision: Precision,
+    bounds: &EngineBounds,
+) -> Verdict {
+    let limit = precision.max_finite();
     let beyond_range = precision != Precision::F64
-        && (bounds.overflows() || entry.numeric.abs() >= precision.max_finite());
+        && (bounds.overflows()
+            || entry.numeric.abs() >= limit
+            || engine_bound >= precision.unit_roundoff() * limit);
     match entry.verdict {
         Verdict::NonFinite if !entry.analytic.is_finite() && beyond_range => {
             Verdict::Unchecked(Undecided::BeyondRange(precision))

@@ -88,6 +88,19 @@ fn subnormal(x: f64) -> bool {
     x != 0.0 && x.abs() < f64::MIN_POSITIVE
 }
 
+/// Whether values with these error bounds, or the terms of the sums that made them, may
+/// reach beyond the precision's largest number: a value with its error beyond it, or an
+/// error bound of `u` times it, which every sum whose terms reach it has (the terms of a
+/// sum may overflow where the sum would not).
+fn beyond(precision: Precision, values: &[f64], errors: &[f64]) -> bool {
+    let limit = precision.max_finite();
+    let u = precision.unit_roundoff();
+    values
+        .iter()
+        .zip(errors)
+        .any(|(v, e)| v.abs() + e >= limit || *e >= u * limit || v.is_nan() || e.is_nan())
+}
+
 /// The value of a vector or scalar node as a slice.
 fn entries(value: &Value) -> &[f64] {
     crate::oracle::delta::slice(value)
@@ -394,13 +407,11 @@ impl EngineBounds {
         }
         let total: f64 = losses.iter().map(|e| e.abs()).sum::<f64>() + loss_error;
         loss_error += precision.gamma(losses.len().saturating_sub(1)) * total;
-        let limit = precision.max_finite();
         let values_overflow = graph.ids().any(|id| match &values[id.0] {
             Value::Matrix(_) => false,
-            value => entries(value)
-                .iter()
-                .zip(forward.of(id))
-                .any(|(v, e)| (v.abs() + e >= limit) || v.is_nan() || e.is_nan()),
+            // The loss is not part of the gradient: its overflow harms no entry.
+            _ if graph.is_loss(id) => false,
+            value => beyond(precision, entries(value), forward.of(id)),
         });
         EngineBounds {
             values_overflow,
@@ -507,20 +518,13 @@ impl EngineBounds {
         self.precision
     }
 
-    /// Whether a forward value or an adjoint, with its error, reaches beyond the largest
-    /// number of the precision.
+    /// Whether a forward value or an adjoint, or a term of the sums that make them, may
+    /// reach beyond the largest number of the precision.
     pub fn overflows(&self) -> bool {
-        let limit = self.precision.max_finite();
-        let beyond = |values: &[f64], errors: &[f64]| {
-            values
-                .iter()
-                .zip(errors)
-                .any(|(v, e)| (v.abs() + e >= limit) || v.is_nan() || e.is_nan())
-        };
         self.adjoint
             .iter()
             .zip(&self.adjoint_error)
-            .any(|(a, e)| a.as_ref().is_some_and(|a| beyond(a, e)))
+            .any(|(a, e)| a.as_ref().is_some_and(|a| beyond(self.precision, a, e)))
             || self.values_overflow
     }
 

@@ -55,6 +55,8 @@ fn malformed() -> Vec<(&'static str, String, Vec<&'static str>)> {
         ("unknown expect", with("expect: maybe\n"), vec!["expect", "maybe"]),
         ("negative tolerance", with("tolerance: {rtol: -1.0e-7}\n"), vec!["tolerance.rtol"]),
         ("unknown tolerance key", with("tolerance: {rtool: 1.0e-7}\n"), vec!["rtool"]),
+        ("unknown precision", with("precision: f8\n"), vec!["precision", "f8"]),
+        ("unknown engine precision", with("engine: reference@f8\n"), vec!["engine", "f8"]),
     ]
 }
 

@@ -71,6 +71,16 @@ fn bad_flags_and_commands_exit_2_with_a_message_naming_them() {
         (&["shrink", "a.yaml", "b.yaml"], "shrink"),
         (&["fuzz", "--engine", "mutant:nonsense"], "nonsense"),
         (&["fuzz", "--engine", "mutant:scale=abc"], "abc"),
+        (&["fuzz", "--precision", "f8"], "--precision"),
+        (&["fuzz", "--engine", "reference@f128"], "f128"),
+        (
+            &["fuzz", "--engine", "exec:x", "--precision"],
+            "--precision",
+        ),
+        (
+            &["explain", "cases/seed/sqerr.yaml", "--precision", "double"],
+            "--precision",
+        ),
         (&["frobnicate"], "frobnicate"),
         (&[], "command"),
     ];
@@ -296,5 +306,65 @@ fn format_json_and_its_flag_errors() {
     assert!(
         stdout.trim_start().starts_with('{') && stdout.trim_end().ends_with('}'),
         "{stdout}"
+    );
+}
+
+#[test]
+fn an_engine_in_f32_passes_in_f32_and_fails_when_it_claims_f64() {
+    let args = [
+        "fuzz",
+        "--seed",
+        "3",
+        "--graphs",
+        "500",
+        "--engine",
+        "reference@f32",
+    ];
+    let (code, stdout, _) = outcome(&gradfuzz(&args));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("engine reference@f32 in f32"), "{stdout}");
+    let (code, stdout, _) = outcome(&gradfuzz(&[&args[..], &["--precision", "f64"]].concat()));
+    assert_eq!(code, 1, "{stdout}");
+    // And the f64 reference declared as f32 passes: it is more precise than it says.
+    let (code, stdout, _) = outcome(&gradfuzz(&[
+        "fuzz",
+        "--seed",
+        "3",
+        "--graphs",
+        "500",
+        "--precision",
+        "f32",
+    ]));
+    assert_eq!(code, 0, "{stdout}");
+}
+
+#[test]
+fn a_case_in_f32_is_checked_in_f32_and_a_leaf_beyond_f16_is_refused() {
+    let dir = scratch("precision-case");
+    // dE/do = o − t in f32: 0.1 − 0.3 rounded to f32 and back is not −0.2 in f64.
+    let o = 0.1f32 as f64;
+    let t = 0.3f32 as f64;
+    let claimed = (0.1f32 - 0.3f32) as f64;
+    let path = dir.join("f32.yaml");
+    let text = format!(
+        "precision: f32\nnodes:\n  o: {{input: [{o:?}]}}\n  t: {{target: [{t:?}]}}\n  E: {{sqerr: [o, t]}}\ngradients:\n  o: [{claimed:?}]\n"
+    );
+    std::fs::write(&path, &text).expect("write");
+    let file = path.to_str().expect("utf-8");
+    let (code, stdout, _) = outcome(&gradfuzz(&["check", file]));
+    assert_eq!(code, 0, "{stdout}");
+    let (code, stdout, _) = outcome(&gradfuzz(&["check", file, "--precision", "f64"]));
+    assert_eq!(code, 1, "{stdout}");
+    let big = dir.join("f16.yaml");
+    std::fs::write(
+        &big,
+        "precision: f16\nnodes:\n  x: {input: [70000.0]}\n  t: {target: [0.0]}\n  E: {sqerr: [x, t]}\n",
+    )
+    .expect("write");
+    let (code, _, stderr) = outcome(&gradfuzz(&["check", big.to_str().expect("utf-8")]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("node `x`") && stderr.contains("f16"),
+        "{stderr}"
     );
 }

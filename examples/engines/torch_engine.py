@@ -6,15 +6,34 @@ Run as:  gradfuzz fuzz --engine 'exec:python3 examples/engines/torch_engine.py'
 Each gate is a custom torch.autograd.Function with a hand-written backward, the way people
 write their own layers; autograd does the bookkeeping (including summing at fan-out).
 --bug sigmoid-of-input makes the sigmoid's backward use s(1 - s) from its input instead
-of o(1 - o), so that you can watch gradfuzz catch it.
+of o(1 - o), so that you can watch gradfuzz catch it. --dtype float32 (or float16, bfloat16)
+runs every tensor in that precision; tell gradfuzz with --precision f32 (f16, bf16):
+
+         gradfuzz fuzz --engine 'exec:python3 examples/engines/torch_engine.py --dtype float32' --precision f32
 """
 import json
 import sys
 
 import torch
 
-torch.set_default_dtype(torch.float64)
-BUG = len(sys.argv) == 3 and sys.argv[1] == "--bug" and sys.argv[2] == "sigmoid-of-input"
+DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+ARGS = sys.argv[1:]
+BUG = False
+DTYPE = torch.float64
+while ARGS:
+    if ARGS[:2] == ["--bug", "sigmoid-of-input"]:
+        BUG = True
+    elif len(ARGS) >= 2 and ARGS[0] == "--dtype" and ARGS[1] in DTYPES:
+        DTYPE = DTYPES[ARGS[1]]
+    else:
+        sys.exit("usage: torch_engine.py [--bug sigmoid-of-input] [--dtype " + "|".join(DTYPES) + "]")
+    ARGS = ARGS[2:]
+torch.set_default_dtype(torch.float64 if DTYPE in (torch.float16, torch.bfloat16) else DTYPE)
 
 
 class Sigmoid(torch.autograd.Function):
@@ -63,14 +82,14 @@ def order(nodes):
 
 def answer(request):
     nodes = request["nodes"]
-    values, leaves, loss = {}, {}, torch.zeros(())
+    values, leaves, loss = {}, {}, torch.zeros((), dtype=DTYPE)
     for name in order(nodes):
         (op, args), = nodes[name].items()
         if op in ("input", "weight"):
-            values[name] = torch.tensor(args, requires_grad=True)
+            values[name] = torch.tensor(args, dtype=DTYPE, requires_grad=True)
             leaves[name] = values[name]
         elif op == "target":
-            values[name] = torch.tensor(args)
+            values[name] = torch.tensor(args, dtype=DTYPE)
         elif op == "add":
             values[name] = values[args[0]] + values[args[1]]
         elif op == "matvec":
