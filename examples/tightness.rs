@@ -4,7 +4,8 @@
 //! whether exact gradients pass and slightly wrong ones fail.
 //!
 //! `cargo run --release --example tightness` prints the README's table;
-//! `-- --precision f32` (or f16, bf16) measures that precision only.
+//! `-- --precision f32` (or f16, bf16) measures that precision only, `-- --graph NAME` the
+//! families whose name contains NAME.
 
 #[path = "support/exact.rs"]
 mod exact;
@@ -133,6 +134,10 @@ fn main() {
         Some(i) => vec![args[i + 1].parse().expect("a precision")],
         None => vec![Precision::F64, Precision::F32],
     };
+    let only = args
+        .iter()
+        .position(|a| a == "--graph")
+        .map(|i| args[i + 1].clone());
     let mut graphs = families::all();
     for bench in ["net-64-64-16", "net-256-256-16"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("cases/bench/{bench}.yaml"));
@@ -148,6 +153,9 @@ fn main() {
     for precision in precisions {
         assert!(ALL.contains(&precision));
         for (name, graph) in &graphs {
+            if only.as_ref().is_some_and(|only| !name.contains(only.as_str())) {
+                continue;
+            }
             let delta = match precision {
                 Precision::F64 if name.starts_with("bench") => 1e-9,
                 Precision::F64 => 1e-8,

@@ -135,11 +135,16 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
                     Gate::Add(a, b) => {
                         *underflowed = entries(value).iter().any(|&c| subnormal(c));
                         let (ea, eb) = (&by_node[a.0], &by_node[b.0]);
-                        entries(value)
-                            .iter()
-                            .zip(ea.iter().zip(eb))
-                            .map(|(c, (ea, eb))| ea + eb + u * (c.abs() + ea + eb) + eta)
-                            .collect()
+                        if a == b {
+                            // x + x = 2x is exact in binary, barring overflow.
+                            ea.iter().map(|e| 2.0 * e).collect()
+                        } else {
+                            entries(value)
+                                .iter()
+                                .zip(ea.iter().zip(eb))
+                                .map(|(c, (ea, eb))| ea + eb + u * (c.abs() + ea + eb) + eta)
+                                .collect()
+                        }
                     }
                     Gate::Matvec { weight, vector: o } => {
                         let w = matrix(&values[weight.0]);
@@ -322,6 +327,7 @@ impl EngineBounds {
         let mut weight_uses: Vec<Vec<(NodeId, NodeId)>> = vec![Vec::new(); graph.len()];
         let mut losses: Vec<f64> = Vec::new();
         let mut loss_error = 0.0;
+        let uses: Vec<usize> = graph.users().iter().map(Vec::len).collect();
         for id in graph.ids().rev() {
             let Op::Gate(gate) = &graph.node(id).op else {
                 continue;
@@ -347,6 +353,12 @@ impl EngineBounds {
                     let negated: Vec<f64> = residual.iter().map(|r| -r).collect();
                     incoming[output.0].add(&residual, &error);
                     incoming[target.0].add(&negated, &error);
+                }
+                // A node whose only two uses are this `add(x, x)` receives ḡ + ḡ = 2ḡ,
+                // exact in binary, whatever the order.
+                Gate::Add(a, b) if a == b && uses[a.0] == 2 => {
+                    let doubled = |v: &[f64]| v.iter().map(|x| 2.0 * x).collect::<Vec<f64>>();
+                    incoming[a.0].add(&doubled(&upstream), &doubled(&upstream_error));
                 }
                 Gate::Add(a, b) => {
                     incoming[a.0].add(&upstream, &upstream_error);

@@ -454,8 +454,12 @@ impl<'a> Earlier<'a> {
         for &p in positions.iter() {
             let ((da, ba), (db, bb)) = (ca.at(p), cb.at(p));
             let change = add_lanes(da, db);
-            // The parts' errors and one rounding of the sum.
-            let bound = ba + bb + U * reach(change, self.covered) + ETA;
+            // The parts' errors and one rounding of the sum; a change doubled is exact.
+            let bound = if a == b {
+                2.0 * ba
+            } else {
+                ba + bb + U * reach(change, self.covered) + ETA
+            };
             if dense {
                 out.change.push(change);
                 out.bound.push(bound);

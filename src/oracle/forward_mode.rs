@@ -197,6 +197,18 @@ fn forward(gate: &Gate, values: &Values, errors: &ForwardErrors, duals: &[Option
         _ => unreachable!("shapes checked at build time"),
     };
     match *gate {
+        // x + x = 2x is exact in binary: no rounding to bound.
+        Gate::Add(a, b) if a == b => Duals::Vector(
+            vector(get(a))
+                .into_iter()
+                .map(|x| Dual {
+                    value: 2.0 * x.value,
+                    tangent: 2.0 * x.tangent,
+                    error: 2.0 * x.error,
+                    tangent_error: 2.0 * x.tangent_error,
+                })
+                .collect(),
+        ),
         Gate::Add(a, b) => {
             let (a, b) = (vector(get(a)), vector(get(b)));
             Duals::Vector(a.iter().zip(&b).map(|(x, y)| x.plus(*y)).collect())
