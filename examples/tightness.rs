@@ -97,7 +97,7 @@ fn measure(graph: &Graph, precision: Precision, delta: f64) -> Row {
             tightness.push(entry.tolerance / floor);
         }
     }
-    fn in_precision(claimed: &Claimed, precision: Precision) -> WithPrecision<'_> {
+    fn in_precision(claimed: &Claimed, precision: Precision) -> WithPrecision<&Claimed> {
         WithPrecision {
             engine: claimed,
             precision,
@@ -153,7 +153,10 @@ fn main() {
     for precision in precisions {
         assert!(ALL.contains(&precision));
         for (name, graph) in &graphs {
-            if only.as_ref().is_some_and(|only| !name.contains(only.as_str())) {
+            if only
+                .as_ref()
+                .is_some_and(|only| !name.contains(only.as_str()))
+            {
                 continue;
             }
             let delta = match precision {

@@ -32,6 +32,14 @@ impl Builder {
         self.push(name, Op::Gate(gate))
     }
 
+    fn matvec(&mut self, name: String, weight: NodeId, vector: NodeId) -> NodeId {
+        self.gate(name, Gate::Matvec { weight, vector })
+    }
+
+    fn loss(&mut self, output: NodeId, target: NodeId) -> NodeId {
+        self.gate("E".into(), Gate::Sqerr { output, target })
+    }
+
     fn graph(self) -> Graph {
         Graph::new(self.nodes).expect("a valid family graph")
     }
@@ -64,22 +72,10 @@ pub fn wide_unit(width: usize, seed: u64) -> Graph {
         LeafKind::Weight,
         matrix(1, width, |_, _| normal(&mut rng) / scale),
     );
-    let s = b.gate(
-        "s".into(),
-        Gate::Matvec {
-            weight: w,
-            vector: x,
-        },
-    );
+    let s = b.matvec("s".into(), w, x);
     let o = b.gate("o".into(), Gate::Sigmoid(s));
     let t = b.leaf("t", LeafKind::Target, vector(vec![0.25]));
-    b.gate(
-        "E".into(),
-        Gate::Sqerr {
-            output: o,
-            target: t,
-        },
-    );
+    b.loss(o, t);
     b.graph()
 }
 
@@ -95,23 +91,11 @@ pub fn sigmoid_chain(depth: usize, seed: u64) -> Graph {
             LeafKind::Weight,
             matrix(1, 1, |_, _| 1.0 + 0.1 * normal(&mut rng)),
         );
-        let s = b.gate(
-            format!("s{k}"),
-            Gate::Matvec {
-                weight: w,
-                vector: o,
-            },
-        );
+        let s = b.matvec(format!("s{k}"), w, o);
         o = b.gate(format!("o{k}"), Gate::Sigmoid(s));
     }
     let t = b.leaf("t", LeafKind::Target, vector(vec![0.9]));
-    b.gate(
-        "E".into(),
-        Gate::Sqerr {
-            output: o,
-            target: t,
-        },
-    );
+    b.loss(o, t);
     b.graph()
 }
 
@@ -131,26 +115,14 @@ pub fn matvec_chain(depth: usize, dim: usize, seed: u64) -> Graph {
             LeafKind::Weight,
             matrix(dim, dim, |_, _| normal(&mut rng) / scale),
         );
-        o = b.gate(
-            format!("s{k}"),
-            Gate::Matvec {
-                weight: w,
-                vector: o,
-            },
-        );
+        o = b.matvec(format!("s{k}"), w, o);
     }
     let t = b.leaf(
         "t",
         LeafKind::Target,
         vector((0..dim).map(|_| normal(&mut rng)).collect()),
     );
-    b.gate(
-        "E".into(),
-        Gate::Sqerr {
-            output: o,
-            target: t,
-        },
-    );
+    b.loss(o, t);
     b.graph()
 }
 
@@ -163,13 +135,7 @@ pub fn doubling_chain(steps: usize) -> Graph {
         a = b.gate(format!("a{k}"), Gate::Add(a, a));
     }
     let t = b.leaf("t", LeafKind::Target, vector(vec![1.0, 0.5]));
-    b.gate(
-        "E".into(),
-        Gate::Sqerr {
-            output: a,
-            target: t,
-        },
-    );
+    b.loss(a, t);
     b.graph()
 }
 
@@ -183,34 +149,16 @@ pub fn extreme_weights(tiny: f64, huge: f64) -> Graph {
         LeafKind::Weight,
         matrix(2, 2, |i, j| tiny * [1.0, 0.5, -0.25, 2.0][2 * i + j]),
     );
-    let s1 = b.gate(
-        "s1".into(),
-        Gate::Matvec {
-            weight: w1,
-            vector: x,
-        },
-    );
+    let s1 = b.matvec("s1".into(), w1, x);
     let w2 = b.leaf(
         "W2",
         LeafKind::Weight,
         matrix(2, 2, |i, j| huge * [0.5, -1.0, 1.5, 0.25][2 * i + j]),
     );
-    let s2 = b.gate(
-        "s2".into(),
-        Gate::Matvec {
-            weight: w2,
-            vector: s1,
-        },
-    );
+    let s2 = b.matvec("s2".into(), w2, s1);
     let o = b.gate("o".into(), Gate::Sigmoid(s2));
     let t = b.leaf("t", LeafKind::Target, vector(vec![0.2, 0.9]));
-    b.gate(
-        "E".into(),
-        Gate::Sqerr {
-            output: o,
-            target: t,
-        },
-    );
+    b.loss(o, t);
     b.graph()
 }
 

@@ -33,13 +33,14 @@ pub trait Engine: Sync {
 }
 
 /// An engine checked as computing in a precision other than the one it declares
-/// (`--precision`, or a case file's `precision:`).
-pub struct WithPrecision<'e> {
-    pub engine: &'e dyn Engine,
+/// (`--precision`, or a case file's `precision:`): `WithPrecision { engine: &claimed,
+/// precision: Precision::F32 }`, or over a `Box<dyn Engine>`.
+pub struct WithPrecision<E> {
+    pub engine: E,
     pub precision: Precision,
 }
 
-impl Engine for WithPrecision<'_> {
+impl<E: Engine> Engine for WithPrecision<E> {
     fn name(&self) -> String {
         self.engine.name()
     }
@@ -53,23 +54,33 @@ impl Engine for WithPrecision<'_> {
     }
 }
 
-/// An owned engine with a precision of its own (what `--precision` makes of `--engine`).
-pub struct Declared {
-    pub engine: Box<dyn Engine>,
-    pub precision: Precision,
-}
-
-impl Engine for Declared {
+/// A borrowed engine is an engine.
+impl<E: Engine + ?Sized> Engine for &E {
     fn name(&self) -> String {
-        self.engine.name()
+        (**self).name()
     }
 
     fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
-        self.engine.gradients(graph)
+        (**self).gradients(graph)
     }
 
     fn precision(&self) -> Precision {
-        self.precision
+        (**self).precision()
+    }
+}
+
+/// A boxed engine is an engine.
+impl<E: Engine + ?Sized> Engine for Box<E> {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+
+    fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
+        (**self).gradients(graph)
+    }
+
+    fn precision(&self) -> Precision {
+        (**self).precision()
     }
 }
 
@@ -156,7 +167,7 @@ impl Engine for Claimed {
 pub fn declared(engine: Box<dyn Engine>, precision: Option<Precision>) -> Box<dyn Engine> {
     match precision {
         Some(precision) if precision != engine.precision() => {
-            Box::new(Declared { engine, precision })
+            Box::new(WithPrecision { engine, precision })
         }
         _ => engine,
     }
