@@ -368,3 +368,27 @@ fn a_case_in_f32_is_checked_in_f32_and_a_leaf_beyond_f16_is_refused() {
         "{stderr}"
     );
 }
+
+/// Claimed gradients answer for their own graph only: explain and dot report their
+/// mismatches without a blame (it would ask them about other graphs), and do not fail.
+#[test]
+fn explain_and_dot_work_on_claimed_gradients_that_mismatch() {
+    let dir = scratch("claimed-explain");
+    let path = dir.join("claimed.yaml");
+    // dE/dW = (s − t) xᵀ = 2.5·[0.5, 1.0] = [1.25, 2.5]; the file claims 9.0 for W[0,1].
+    let text = "nodes:\n  x: {input: [0.5, 1.0]}\n  W: {weight: [[1.0, 2.0]]}\n  s: {matvec: [W, x]}\n  t: {target: [0.0]}\n  E: {sqerr: [s, t]}\ngradients:\n  x: [2.5, 5.0]\n  W: [[1.25, 9.0]]\n";
+    std::fs::write(&path, text).expect("write");
+    let file = path.to_str().expect("utf-8");
+    let (code, stdout, stderr) = outcome(&gradfuzz(&["explain", file]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("MISMATCH   W[0,1]"), "{stdout}");
+    assert!(
+        stdout.contains("blame: none: claimed gradients"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = outcome(&gradfuzz(&["dot", file]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("digraph"), "{stdout}");
+    let (code, _, stderr) = outcome(&gradfuzz(&["explain", file, "--format", "json"]));
+    assert_eq!(code, 1, "{stderr}");
+}

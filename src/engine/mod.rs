@@ -30,6 +30,13 @@ pub trait Engine: Sync {
     fn precision(&self) -> Precision {
         Precision::F64
     }
+
+    /// Whether the engine computes gradients for any graph (by default it does). Claimed
+    /// gradients answer for their own graph only, so blame, which re-checks each gate in a
+    /// small graph of its own, and shrinking cannot ask them.
+    fn answers_any_graph(&self) -> bool {
+        true
+    }
 }
 
 /// An engine checked as computing in a precision other than the one it declares
@@ -52,6 +59,10 @@ impl<E: Engine> Engine for WithPrecision<E> {
     fn precision(&self) -> Precision {
         self.precision
     }
+
+    fn answers_any_graph(&self) -> bool {
+        self.engine.answers_any_graph()
+    }
 }
 
 /// A borrowed engine is an engine.
@@ -67,6 +78,9 @@ impl<E: Engine + ?Sized> Engine for &E {
     fn precision(&self) -> Precision {
         (**self).precision()
     }
+    fn answers_any_graph(&self) -> bool {
+        (**self).answers_any_graph()
+    }
 }
 
 /// A boxed engine is an engine.
@@ -81,6 +95,9 @@ impl<E: Engine + ?Sized> Engine for Box<E> {
 
     fn precision(&self) -> Precision {
         (**self).precision()
+    }
+    fn answers_any_graph(&self) -> bool {
+        (**self).answers_any_graph()
     }
 }
 
@@ -159,6 +176,10 @@ impl Engine for Claimed {
 
     fn gradients(&self, _graph: &Graph) -> Result<Gradients, EngineError> {
         Ok(self.0.clone())
+    }
+
+    fn answers_any_graph(&self) -> bool {
+        false
     }
 }
 
