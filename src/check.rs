@@ -21,7 +21,7 @@ use crate::engine::{Engine, EngineError};
 use crate::graph::{Graph, NodeId, Shape};
 use crate::oracle::{Estimate, finite_differences_with, forward_mode};
 use crate::precision::Precision;
-use crate::tolerance::{EngineBounds, SAFETY, forward_errors};
+use crate::tolerance::{EngineBounds, SAFETY, forward_errors, underflowed_nodes};
 
 pub use crate::tolerance::Tolerance;
 
@@ -253,7 +253,7 @@ fn analyse(
     });
     let numeric = finite_differences_with(graph, &values, own_errors.clone());
     let forward_finite = values.iter().all(|v| v.is_finite());
-    let underflowed = reaches_underflow(graph, &own_errors);
+    let underflowed = reaches_underflow(graph, &underflowed_nodes(graph, &values));
     let mut entries = Vec::new();
     for (leaf, estimates) in &numeric.by_leaf {
         let claimed = analytic
@@ -290,9 +290,9 @@ const LOST: f64 = 0.1;
 
 /// For each leaf, whether the oracles' differences through its cone meet an underflowed
 /// value: at a node of the cone that reaches a loss, or an operand of one.
-fn reaches_underflow(graph: &Graph, errors: &crate::tolerance::ForwardErrors) -> Vec<bool> {
+fn reaches_underflow(graph: &Graph, underflowed: &[bool]) -> Vec<bool> {
     let mut reaches = vec![false; graph.len()];
-    if !graph.ids().any(|id| errors.underflowed(id)) {
+    if !underflowed.contains(&true) {
         return reaches;
     }
     let mut live = vec![false; graph.len()];
@@ -309,10 +309,10 @@ fn reaches_underflow(graph: &Graph, errors: &crate::tolerance::ForwardErrors) ->
     for leaf in graph.differentiable_leaves() {
         reaches[leaf.0] = graph.downstream(leaf).iter().any(|&node| {
             live[node.0]
-                && (errors.underflowed(node)
+                && (underflowed[node.0]
                     || graph
                         .gate(node)
-                        .is_some_and(|g| g.operands().iter().any(|&op| errors.underflowed(op))))
+                        .is_some_and(|g| g.operands().iter().any(|&op| underflowed[op.0])))
         });
     }
     reaches

@@ -67,19 +67,12 @@ pub const SIGMOID_ROUNDINGS: f64 = 6.0;
 pub struct ForwardErrors {
     precision: Precision,
     by_node: Vec<Vec<f64>>,
-    underflowed: Vec<bool>,
 }
 
 impl ForwardErrors {
     /// The bound for each entry of a node's value (a scalar as one entry).
     pub fn of(&self, id: NodeId) -> &[f64] {
         &self.by_node[id.0]
-    }
-
-    /// Whether a node's value underflowed somewhere: a sigmoid below the smallest normal
-    /// number, a product of nonzero numbers that is, or a sum that is a nonzero subnormal.
-    pub fn underflowed(&self, id: NodeId) -> bool {
-        self.underflowed[id.0]
     }
 }
 
@@ -112,20 +105,7 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
     let u = precision.unit_roundoff();
     let eta = precision.underflow_unit();
     let mut by_node: Vec<Vec<f64>> = Vec::with_capacity(graph.len());
-    let mut underflowed = vec![false; graph.len()];
-    // The smallest nonzero magnitude of each weight, for the underflow of its products.
-    let smallest_weight: Vec<f64> = graph
-        .ids()
-        .map(|id| match &values[id.0] {
-            Value::Matrix(w) => (0..w.ncols())
-                .flat_map(|j| w.col_as_slice(j))
-                .filter(|w| **w != 0.0)
-                .fold(f64::INFINITY, |m, w| m.min(w.abs())),
-            _ => f64::INFINITY,
-        })
-        .collect();
     for id in graph.ids() {
-        let underflowed = &mut underflowed[id.0];
         let errors = match &graph.node(id).op {
             Op::Leaf(_, Value::Matrix(_)) => Vec::new(),
             Op::Leaf(_, value) => vec![0.0; value.len()],
@@ -133,7 +113,6 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
                 let value = &values[id.0];
                 match *gate {
                     Gate::Add(a, b) => {
-                        *underflowed = entries(value).iter().any(|&c| subnormal(c));
                         let (ea, eb) = (&by_node[a.0], &by_node[b.0]);
                         if a == b {
                             // x + x = 2x is exact in binary, barring overflow.
@@ -149,8 +128,6 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
                     Gate::Matvec { weight, vector: o } => {
                         let w = matrix(&values[weight.0]);
                         let (o_value, e_o) = (entries(&values[o.0]), &by_node[o.0]);
-                        *underflowed = entries(value).iter().any(|&c| subnormal(c))
-                            || products_underflow(w, smallest_weight[weight.0], o_value);
                         let gamma = precision.gamma(w.ncols());
                         // |W| (e_o + γ(n)·(|o| + e_o)) + n·η
                         let spread: Vec<f64> = o_value
@@ -164,7 +141,6 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
                     }
                     Gate::Sigmoid(s) => {
                         let (y, e_y) = (entries(&values[s.0]), &by_node[s.0]);
-                        *underflowed = entries(value).iter().any(|&o| o < f64::MIN_POSITIVE);
                         y.iter()
                             .zip(e_y)
                             .map(|(&y, &e)| {
@@ -191,22 +167,41 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
         };
         by_node.push(errors);
     }
-    ForwardErrors {
-        precision,
-        by_node,
-        underflowed,
-    }
+    ForwardErrors { precision, by_node }
+}
+
+/// For each node, whether its value underflowed somewhere: a sigmoid below the smallest
+/// normal number, a product of nonzero numbers that is, or a sum that is a nonzero
+/// subnormal. (Only the verdict asks, to tell a derivative lost to underflow.)
+pub fn underflowed_nodes(graph: &Graph, values: &Values) -> Vec<bool> {
+    graph
+        .ids()
+        .map(|id| {
+            let value = &values[id.0];
+            match graph.gate(id) {
+                Some(Gate::Add(..)) => entries(value).iter().any(|&c| subnormal(c)),
+                Some(Gate::Matvec { weight, vector }) => {
+                    entries(value).iter().any(|&c| subnormal(c))
+                        || products_underflow(matrix(&values[weight.0]), entries(&values[vector.0]))
+                }
+                Some(Gate::Sigmoid(_)) => entries(value).iter().any(|&o| o < f64::MIN_POSITIVE),
+                Some(Gate::Sqerr { .. }) | None => false,
+            }
+        })
+        .collect()
 }
 
 /// Whether some product `w_ij·o_j` of nonzero numbers falls below the smallest normal
-/// number (checked entry by entry only where the smallest factors, `smallest_weight` and
-/// the smallest of `o`, are small enough for that to happen).
-fn products_underflow(w: &faer::Mat<f64>, smallest_weight: f64, o: &[f64]) -> bool {
-    let small_o = o
-        .iter()
-        .filter(|x| **x != 0.0)
-        .fold(f64::INFINITY, |m, x| m.min(x.abs()));
-    if small_o * smallest_weight >= f64::MIN_POSITIVE {
+/// number (checked entry by entry only where the smallest factors are small enough for
+/// that to happen).
+fn products_underflow(w: &faer::Mat<f64>, o: &[f64]) -> bool {
+    let smallest = |x: &mut dyn Iterator<Item = &f64>| {
+        x.filter(|x| **x != 0.0)
+            .fold(f64::INFINITY, |m, x| m.min(x.abs()))
+    };
+    let small_o = smallest(&mut o.iter());
+    let small_w = smallest(&mut (0..w.ncols()).flat_map(|j| w.col_as_slice(j).iter()));
+    if small_o * small_w >= f64::MIN_POSITIVE {
         return false;
     }
     (0..w.ncols()).any(|j| {
@@ -375,14 +370,11 @@ impl EngineBounds {
                         .zip(&upstream_error)
                         .map(|(g, e)| e + gamma * (g.abs() + e))
                         .collect();
-                    let error: Vec<f64> = (0..w.ncols())
-                        .map(|j| {
-                            let column = w.col_as_slice(j);
-                            let sum: f64 =
-                                column.iter().zip(&spread).map(|(w, s)| w.abs() * s).sum();
-                            sum + w.nrows() as f64 * eta
-                        })
-                        .collect();
+                    let mut error = vec![0.0; w.ncols()];
+                    kernels::abs_transposed_matvec(&mut error, w, &spread);
+                    for e in &mut error {
+                        *e += w.nrows() as f64 * eta;
+                    }
                     incoming[o.0].add(kernels::slice(&partial), &error);
                     weight_uses[weight.0].push((id, o));
                 }
