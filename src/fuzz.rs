@@ -121,6 +121,9 @@ pub struct FuzzSummary {
     pub graphs: u64,
     pub scalars: u64,
     pub failing_graphs: u64,
+    /// Graphs with at least one mismatched entry (a failing graph may have none: its
+    /// entries non-finite or unchecked, or only its loss wrong).
+    pub mismatched_graphs: u64,
     pub mismatched_entries: u64,
     pub non_finite_entries: u64,
     pub unchecked_entries: u64,
@@ -162,6 +165,7 @@ impl FuzzSummary {
         }
         if !report.passed() {
             self.failing_graphs += 1;
+            self.mismatched_graphs += !report.mismatches.is_empty() as u64;
             self.mismatched_entries += report.mismatches.len() as u64;
             self.non_finite_entries += report.non_finite.len() as u64;
             self.unchecked_entries += report.unchecked.len() as u64;
@@ -196,6 +200,7 @@ impl FuzzSummary {
         self.graphs += other.graphs;
         self.scalars += other.scalars;
         self.failing_graphs += other.failing_graphs;
+        self.mismatched_graphs += other.mismatched_graphs;
         self.mismatched_entries += other.mismatched_entries;
         self.non_finite_entries += other.non_finite_entries;
         self.unchecked_entries += other.unchecked_entries;

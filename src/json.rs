@@ -126,6 +126,7 @@ pub fn fuzz(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> Json {
             "graphs": summary.graphs,
             "scalars": summary.scalars,
             "failing_graphs": summary.failing_graphs,
+            "mismatched_graphs": summary.mismatched_graphs,
             "mismatched_entries": summary.mismatched_entries,
             "non_finite_entries": summary.non_finite_entries,
             "unchecked_entries": summary.unchecked_entries,

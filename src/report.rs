@@ -65,7 +65,7 @@ pub fn failing_entries(graph: &Graph, report: &Report, indent: &str) -> String {
     for entry in &report.non_finite {
         let _ = writeln!(
             out,
-            "{indent}NON-FINITE {}: analytic {}, numeric {}",
+            "{indent}NON-FINITE {}: analytic {:+.12e}, numeric {:+.12e}",
             entry.label(graph),
             entry.analytic,
             entry.numeric
@@ -287,7 +287,7 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
     let _ = writeln!(
         out,
         "  mismatches:   {} entries in {} graphs",
-        summary.mismatched_entries, summary.failing_graphs
+        summary.mismatched_entries, summary.mismatched_graphs
     );
     let _ = writeln!(
         out,
@@ -295,6 +295,7 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
         summary.non_finite_entries
     );
     let _ = writeln!(out, "  unchecked:    {} entries", summary.unchecked_entries);
+    let _ = writeln!(out, "  failing:      {} graphs", summary.failing_graphs);
     if summary.loss_mismatches > 0 {
         let _ = writeln!(
             out,
