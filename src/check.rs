@@ -10,10 +10,12 @@
 //!
 //! where the engine bound is the error a textbook backward pass in the engine's precision
 //! can make at this entry, and the oracle bound the oracle's own rounding error, both from
-//! running error analyses. The primary oracle decides when its own truncation estimate is
-//! within the allowance: the entry passes when `|analytic − numeric| ≤ allowance +
-//! truncation`. Otherwise (a flagged entry, or a primary too coarse for a verdict) the
-//! forward-mode oracle decides, against the allowance alone. An entry that neither oracle
+//! running error analyses. The primary oracle passes an entry when
+//! `|analytic − numeric| ≤ allowance + truncation`, its truncation estimate is within the
+//! allowance, and its own uncertainty is at most [`PRIMARY_SHARE`] times what the engine
+//! and the user are allowed. Otherwise (a flagged entry, a primary too coarse, or too
+//! imprecise) the forward-mode oracle decides, against the allowance alone, unless the
+//! primary's pass was the sharper of the two. An entry that neither oracle
 //! can decide is *unchecked*; one where a gradient is NaN or infinite is *non-finite*.
 //! Neither is ever a pass.
 
@@ -343,7 +345,7 @@ fn within_range(
 
 /// How many times the engine's allowance the primary's own uncertainty may be for the
 /// primary to pass an entry without asking forward mode.
-const PRIMARY_SHARE: f64 = 8.0;
+pub const PRIMARY_SHARE: f64 = 8.0;
 
 /// What the verdict on one entry depends on besides the two values.
 #[derive(Clone, Copy, Debug)]
