@@ -149,36 +149,31 @@ kernel! {
     }
 }
 
-/// `Σ |a[i]| · b[i]`, in the order of [`dot`].
-#[inline(always)]
-fn abs_dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut sums = [0.0; DOT_WIDTH];
-    let (a_chunks, b_chunks) = (a.chunks_exact(DOT_WIDTH), b.chunks_exact(DOT_WIDTH));
-    let tail = a_chunks.remainder().iter().zip(b_chunks.remainder());
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for ((sum, x), y) in sums.iter_mut().zip(x).zip(y) {
-            *sum = x.abs().mul_add(*y, *sum);
-        }
-    }
-    for (sum, (x, y)) in sums.iter_mut().zip(tail) {
-        *sum = x.abs().mul_add(*y, *sum);
-    }
-    sums.iter().fold(0.0, |total, sum| total + sum)
-}
-
 /// `Σ a[i] · b[i]` in [`DOT_WIDTH`] partial sums over increasing `i`, added in order.
 #[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
+    dot_of(a, b, |x| x)
+}
+
+/// `Σ |a[i]| · b[i]`, in the order of [`dot`].
+#[inline(always)]
+fn abs_dot(a: &[f64], b: &[f64]) -> f64 {
+    dot_of(a, b, f64::abs)
+}
+
+/// `Σ f(a[i]) · b[i]` in [`DOT_WIDTH`] partial sums over increasing `i`, added in order.
+#[inline(always)]
+fn dot_of(a: &[f64], b: &[f64], f: impl Fn(f64) -> f64) -> f64 {
     let mut sums = [0.0; DOT_WIDTH];
     let (a_chunks, b_chunks) = (a.chunks_exact(DOT_WIDTH), b.chunks_exact(DOT_WIDTH));
     let tail = a_chunks.remainder().iter().zip(b_chunks.remainder());
     for (x, y) in a_chunks.zip(b_chunks) {
         for ((sum, x), y) in sums.iter_mut().zip(x).zip(y) {
-            *sum = x.mul_add(*y, *sum);
+            *sum = f(*x).mul_add(*y, *sum);
         }
     }
     for (sum, (x, y)) in sums.iter_mut().zip(tail) {
-        *sum = x.mul_add(*y, *sum);
+        *sum = f(*x).mul_add(*y, *sum);
     }
     sums.iter().fold(0.0, |total, sum| total + sum)
 }

@@ -171,3 +171,27 @@ fn a_sigmoid_change_beyond_the_exponent_range_stays_finite() {
     let report = check(&Reference, &graph, &Tolerance::default()).expect("runs");
     assert!(report.passed());
 }
+
+/// An `f16` engine whose sum `Σ_j W[j]·ḡ[j]` has terms beyond 65504 (the largest `f16`)
+/// that cancel to −400: it returns NaN for `x`, whose true gradient, about −79, fits. That is
+/// the precision's limit, not a bug: unchecked, beyond the range of `f16`, never non-finite
+/// or a mismatch. (Found by `gradfuzz fuzz --engine reference@f16 --values extreme`.)
+#[test]
+fn a_narrow_engine_whose_sum_terms_overflow_is_unchecked_beyond_range() {
+    use gradfuzz::check::{Undecided, Verdict};
+    use gradfuzz::precision::Precision;
+    let yaml = "nodes:\n  x: {input: [1.0]}\n  o: {sigmoid: x}\n  W: {weight: [[-20.0], [-20.0]]}\n  s: {matvec: [W, o]}\n  t: {target: [-3994.0, 3946.0]}\n  E: {sqerr: [s, t]}\n";
+    let graph = case::parse(yaml.as_bytes(), "f16.yaml", "f16", &SizeLimits::default())
+        .expect("valid")
+        .graph;
+    let engine = engine::by_name("reference@f16").expect("an engine");
+    let report = check(engine.as_ref(), &graph, &Tolerance::default()).expect("runs");
+    assert!(report.non_finite.is_empty(), "{report:?}");
+    assert!(report.mismatches.is_empty(), "{report:?}");
+    assert_eq!(report.unchecked.len(), 1, "{report:?}");
+    assert_eq!(
+        report.unchecked[0].verdict,
+        Verdict::Unchecked(Undecided::BeyondRange(Precision::F16))
+    );
+    assert!(report.unchecked[0].analytic.is_nan());
+}
