@@ -229,8 +229,7 @@ fn analyse(
         .rounded_to(precision)
         .map_err(|e| EngineError(format!("{e}: the graph cannot be checked in {precision}")))?;
     let graph = graph.as_ref();
-    let analytic = engine.gradients(graph)?;
-    analytic.validate(graph)?;
+    let analytic = crate::engine::answer(engine, graph)?;
     let values = graph.forward();
     let own_errors = forward_errors(graph, &values, Precision::F64);
     let bounds = match precision {

@@ -195,3 +195,48 @@ fn a_narrow_engine_whose_sum_terms_overflow_is_unchecked_beyond_range() {
     );
     assert!(report.unchecked[0].analytic.is_nan());
 }
+
+/// A user's engine that panics on graphs with a sigmoid.
+struct PanicsOnSigmoids;
+
+impl Engine for PanicsOnSigmoids {
+    fn name(&self) -> String {
+        "panics-on-sigmoids".into()
+    }
+    fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
+        let has_sigmoid = graph
+            .ids()
+            .any(|id| matches!(graph.gate(id), Some(gradfuzz::gate::Gate::Sigmoid(_))));
+        assert!(!has_sigmoid, "sigmoids are not implemented yet");
+        Reference.gradients(graph)
+    }
+}
+
+/// An engine that panics is an engine error, the same path as an external program that
+/// fails: `check` returns the error, and a fuzz run stops at that graph with what it checked
+/// until then, instead of the process ending.
+#[test]
+fn an_engine_that_panics_is_an_engine_error_naming_the_graph() {
+    let error = check(
+        &PanicsOnSigmoids,
+        &seed_case("two-layer").graph,
+        &Tolerance::default(),
+    )
+    .expect_err("a panic is an error");
+    assert!(
+        error.0.contains("panicked") && error.0.contains("sigmoids are not implemented yet"),
+        "{error}"
+    );
+    // Graph 0 of seed 3 has no sigmoid; a later one has.
+    let config = FuzzConfig {
+        seed: 3,
+        budget: Budget::Graphs(1000),
+        jobs: 1,
+        ..FuzzConfig::default()
+    };
+    let summary = fuzz(&PanicsOnSigmoids, &config);
+    let (index, error) = summary.stopped_by.as_ref().expect("stopped by the panic");
+    assert!(error.0.contains("panicked"), "{error}");
+    assert_eq!(summary.graphs, *index, "the graphs before it were checked");
+    assert!(summary.graphs > 0 && summary.failing_graphs == 0);
+}

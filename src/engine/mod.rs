@@ -39,6 +39,24 @@ pub trait Engine: Sync {
     }
 }
 
+/// The engine's gradients of `graph`, checked for shape, with a panic inside the engine
+/// turned into an [`EngineError`]: a user's engine that panics on some graph stops a run
+/// the way a failing external program does, with what was checked until then reported,
+/// instead of ending the process.
+pub fn answer(engine: &dyn Engine, graph: &Graph) -> Result<Gradients, EngineError> {
+    let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.gradients(graph)))
+        .map_err(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            EngineError(format!("engine `{}` panicked: {message}", engine.name()))
+        })??;
+    answer.validate(graph)?;
+    Ok(answer)
+}
+
 /// An engine checked as computing in a precision other than the one it declares
 /// (`--precision`, or a case file's `precision:`): `WithPrecision { engine: &claimed,
 /// precision: Precision::F32 }`, or over a `Box<dyn Engine>`.
