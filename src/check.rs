@@ -225,17 +225,12 @@ fn analyse(
     tolerance: &Tolerance,
 ) -> Result<(Vec<EntryCheck>, Option<LossMismatch>), EngineError> {
     let precision = engine.precision();
-    let graph = graph
-        .rounded_to(precision)
-        .map_err(|e| EngineError(format!("{e}: the graph cannot be checked in {precision}")))?;
+    let graph = crate::engine::rounded_for(engine, graph)?;
     let graph = graph.as_ref();
     let analytic = crate::engine::answer(engine, graph)?;
     let values = graph.forward();
     let own_errors = forward_errors(graph, &values, Precision::F64);
-    let bounds = match precision {
-        Precision::F64 => EngineBounds::with_forward(graph, &values, own_errors.clone()),
-        _ => EngineBounds::new(graph, &values, precision),
-    };
+    let bounds = EngineBounds::reusing(graph, &values, precision, &own_errors);
     let loss_mismatch = analytic.loss.and_then(|claimed| {
         let computed = graph.loss(&values);
         let own: f64 = graph

@@ -74,18 +74,12 @@ pub fn fast_check(
     directions: usize,
     seed: u64,
 ) -> Result<FastOutcome, EngineError> {
-    let precision = engine.precision();
-    let graph = graph
-        .rounded_to(precision)
-        .map_err(|e| EngineError(format!("{e}: the graph cannot be checked in {precision}")))?;
+    let graph = crate::engine::rounded_for(engine, graph)?;
     let graph = graph.as_ref();
     let analytic = crate::engine::answer(engine, graph)?;
     let values = graph.forward();
     let base = Base::new(graph, &values);
-    let bounds = match precision {
-        Precision::F64 => EngineBounds::with_forward(graph, &values, base.errors.clone()),
-        _ => EngineBounds::new(graph, &values, precision),
-    };
+    let bounds = EngineBounds::reusing(graph, &values, engine.precision(), &base.errors);
     let leaves: Vec<NodeId> = graph.differentiable_leaves().collect();
     let t = STEP;
     let gates: Vec<_> = graph

@@ -311,6 +311,20 @@ impl EngineBounds {
         EngineBounds::with_forward(graph, values, forward_errors(graph, values, precision))
     }
 
+    /// [`EngineBounds::new`], reusing `own`, the `f64` forward errors the oracles computed,
+    /// when the engine's precision is `f64` too.
+    pub fn reusing(
+        graph: &Graph,
+        values: &Values,
+        precision: Precision,
+        own: &ForwardErrors,
+    ) -> Self {
+        match precision {
+            Precision::F64 => EngineBounds::with_forward(graph, values, own.clone()),
+            _ => EngineBounds::new(graph, values, precision),
+        }
+    }
+
     /// [`EngineBounds::new`] from the forward errors of the engine's precision.
     pub fn with_forward(graph: &Graph, values: &Values, forward: ForwardErrors) -> Self {
         let precision = forward.precision;

@@ -57,6 +57,18 @@ pub fn answer(engine: &dyn Engine, graph: &Graph) -> Result<Gradients, EngineErr
     Ok(answer)
 }
 
+/// `graph` with its leaves rounded to the engine's precision, the function the engine and
+/// the oracles then differentiate alike; a leaf the precision cannot hold is an error.
+pub fn rounded_for<'g>(
+    engine: &dyn Engine,
+    graph: &'g Graph,
+) -> Result<std::borrow::Cow<'g, Graph>, EngineError> {
+    let precision = engine.precision();
+    graph
+        .rounded_to(precision)
+        .map_err(|e| EngineError(format!("{e}: the graph cannot be checked in {precision}")))
+}
+
 /// An engine checked as computing in a precision other than the one it declares
 /// (`--precision`, or a case file's `precision:`): `WithPrecision { engine: &claimed,
 /// precision: Precision::F32 }`, or over a `Box<dyn Engine>`.
