@@ -4,9 +4,9 @@
 //! A [`Recipe`] is a flat list of construction steps plus a pool of raw numbers. [`build`]
 //! never fails: dimensions are wrapped into `1..=max_dim`, operands are picked modulo the
 //! shape-compatible earlier nodes (a fresh leaf when there is none), non-finite numbers
-//! become 0, and a loss is appended when the steps made none. Every source of randomness
-//! (a seeded RNG, a proptest strategy, fuzzer bytes) therefore only has to produce a recipe,
-//! and every shrunk or mutated recipe still builds.
+//! become 0, and a loss is appended when the steps made none that depends on an input or a
+//! weight. Every source of randomness (a seeded RNG, a proptest strategy, fuzzer bytes)
+//! therefore only has to produce a recipe, and every shrunk or mutated recipe still builds.
 
 use crate::gate::{Gate, Value};
 use crate::graph::{Graph, LeafKind, Node, NodeId, Op, Shape};
@@ -81,8 +81,8 @@ impl Limits {
     }
 }
 
-/// The nodes the closing loss may need: a fresh input (when the graph has no vector yet),
-/// a fresh target and the `sqerr`.
+/// The nodes the closing loss may need: a fresh input (when no vector depends on an input
+/// or a weight yet), a fresh target and the `sqerr`.
 const NODES_FOR_CLOSING_LOSS: usize = 3;
 
 /// Builds the graph a recipe describes. Total: every recipe gives a valid graph.
@@ -96,17 +96,7 @@ pub fn build(recipe: &Recipe, limits: &Limits) -> Graph {
             builder.step(step);
         }
     }
-    // Close with a loss on the last node, so that the last steps are not all dead weight
-    // (and so that every graph has a loss at all).
-    let last = builder.nodes.len().checked_sub(1).map(NodeId);
-    if !last.is_some_and(|id| builder.shapes[id.0] == Shape::Scalar) {
-        let output = match last {
-            Some(id) if matches!(builder.shapes[id.0], Shape::Vector(_)) => id,
-            _ => builder.vector(u16::MAX, None),
-        };
-        let target = builder.leaf(LeafKind::Target, builder.len_of(output), 0);
-        builder.push("E", Op::Gate(Gate::Sqerr { output, target }));
-    }
+    builder.close();
     Graph::new(builder.nodes).expect("the recipe builder only makes valid graphs")
 }
 
@@ -116,6 +106,8 @@ struct Builder<'r> {
     limits: Limits,
     nodes: Vec<Node>,
     shapes: Vec<Shape>,
+    /// Per node: whether its value depends on an input or a weight.
+    live: Vec<bool>,
     counters: [usize; 7],
 }
 
@@ -127,6 +119,7 @@ impl<'r> Builder<'r> {
             limits,
             nodes: Vec::new(),
             shapes: Vec::new(),
+            live: Vec::new(),
             counters: [0; 7],
         }
     }
@@ -169,6 +162,52 @@ impl<'r> Builder<'r> {
                 self.push("E", Op::Gate(Gate::Sqerr { output, target }));
             }
         }
+    }
+
+    /// Closes the graph with a loss on the last node, so that the last steps are not all
+    /// dead weight, and so that some loss depends on an input or a weight: a graph whose
+    /// every loss depends on targets alone has nothing to differentiate (engines built on
+    /// autograd libraries refuse it). Dead branches stay. At most
+    /// [`NODES_FOR_CLOSING_LOSS`] nodes.
+    fn close(&mut self) {
+        let last = self.nodes.len().checked_sub(1).map(NodeId);
+        let has_live_loss = (0..self.nodes.len())
+            .any(|i| self.live[i] && matches!(self.nodes[i].op, Op::Gate(Gate::Sqerr { .. })));
+        let last_is_loss = last.is_some_and(|id| self.shapes[id.0] == Shape::Scalar);
+        if last_is_loss && has_live_loss {
+            return;
+        }
+        // The usual closing: the last node, or a vector picked as a step would pick one.
+        let usual = match last {
+            Some(id) if matches!(self.shapes[id.0], Shape::Vector(_)) => Some(id),
+            Some(id) if self.shapes[id.0] == Shape::Scalar => None,
+            _ => self.existing_vector(u16::MAX),
+        };
+        let output = match usual {
+            Some(id) if has_live_loss || self.live[id.0] => id,
+            // Otherwise the newest vector that depends on an input or a weight, or a fresh
+            // input.
+            _ => match (0..self.nodes.len())
+                .rev()
+                .find(|&i| self.live[i] && matches!(self.shapes[i], Shape::Vector(_)))
+            {
+                Some(i) => NodeId(i),
+                None => self.leaf(LeafKind::Input, self.dim(u16::MAX), 0),
+            },
+        };
+        let target = self.leaf(LeafKind::Target, self.len_of(output), 0);
+        self.push("E", Op::Gate(Gate::Sqerr { output, target }));
+    }
+
+    /// The vector [`Builder::vector`] would pick for `raw` among the existing nodes, if any.
+    fn existing_vector(&self, raw: u16) -> Option<NodeId> {
+        let candidates = match self.vectors_of_len(None, false) {
+            candidates if candidates.is_empty() => self.vectors_of_len(None, true),
+            candidates => candidates,
+        };
+        candidates
+            .get(raw as usize % candidates.len().max(1))
+            .copied()
     }
 
     fn dim(&self, raw: u16) -> usize {
@@ -262,7 +301,12 @@ impl<'r> Builder<'r> {
         let name = format!("{prefix}{}", self.counters[slot]);
         self.counters[slot] += 1;
         let shape = self.shape_of(&op);
+        let live = match &op {
+            Op::Leaf(kind, _) => kind.is_differentiable(),
+            Op::Gate(gate) => gate.operands().iter().any(|o| self.live[o.0]),
+        };
         self.nodes.push(Node { name, op });
+        self.live.push(live);
         self.shapes.push(shape);
         NodeId(self.nodes.len() - 1)
     }

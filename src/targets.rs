@@ -152,6 +152,12 @@ pub fn violations(graph: &Graph, limits: &Limits) -> Result<(), String> {
     if losses == 0 {
         return Err("no loss".into());
     }
+    let live_loss = graph
+        .differentiable_leaves()
+        .any(|leaf| graph.downstream(leaf).iter().any(|&id| graph.is_loss(id)));
+    if !live_loss {
+        return Err("no loss depends on an input or a weight".into());
+    }
     Ok(())
 }
 

@@ -80,6 +80,38 @@ fn any_recipe_builds_a_valid_graph_within_its_limits() {
     }
 }
 
+/// Whether some loss of the graph depends on an input or a weight.
+fn has_live_loss(graph: &Graph) -> bool {
+    graph
+        .differentiable_leaves()
+        .any(|leaf| graph.downstream(leaf).iter().any(|&id| graph.is_loss(id)))
+}
+
+#[test]
+fn every_graph_has_a_loss_that_depends_on_an_input_or_a_weight() {
+    // Graph 0 of seed 0 used to be `sqerr(t1, t2)` alone: nothing to differentiate, and
+    // engines built on autograd libraries refuse such a graph.
+    let limits = Limits::default();
+    for values in [ValueMode::Normal, ValueMode::Extreme] {
+        for index in 0..20_000 {
+            let graph = graph_for(0, index, &limits, values);
+            assert!(has_live_loss(&graph), "graph {index}: no live loss");
+        }
+    }
+    // Steps that make only targets and a loss between them.
+    let recipe = Recipe {
+        steps: vec![
+            Step::Target { dim: 1 },
+            Step::Target { dim: 1 },
+            Step::Sqerr { output: 0, target: 1 },
+        ],
+        numbers: vec![0.5, -1.0],
+    };
+    let graph = build(&recipe, &limits);
+    assert!(has_live_loss(&graph), "{:?}", graph.nodes());
+    assert!(graph.len() <= limits.max_nodes);
+}
+
 #[test]
 fn the_empty_recipe_builds_the_smallest_graph() {
     let graph = build(&Recipe::default(), &Limits::default());

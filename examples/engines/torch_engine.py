@@ -100,7 +100,13 @@ def answer(request):
             r = values[args[0]] - values[args[1]]
             values[name] = 0.5 * (r * r).sum()
             loss = loss + values[name]
-    grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
+    # A loss that depends on no input or weight (possible in a hand-written case) has
+    # zero gradients; torch.autograd.grad refuses it.
+    grads = (
+        torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
+        if loss.requires_grad
+        else [None] * len(leaves)
+    )
     out = {}
     for (name, leaf), g in zip(leaves.items(), grads):
         out[name] = (torch.zeros_like(leaf) if g is None else g).tolist()
