@@ -96,6 +96,12 @@ impl Precision {
         }
     }
 
+    /// The smallest normal number `2^emin`: the most a result below it can be off where it
+    /// is flushed to zero rather than rounded to a subnormal number.
+    pub fn smallest_normal(self) -> f64 {
+        exp2(self.min_exponent())
+    }
+
     /// The largest finite number of the format.
     pub fn max_finite(self) -> f64 {
         (2.0 - exp2(1 - self.significand_bits())) * exp2(self.max_exponent())

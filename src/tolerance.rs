@@ -9,13 +9,14 @@
 //! The two bounds are *running error analyses* (Wilkinson; Higham, *Accuracy and Stability
 //! of Numerical Algorithms*, §3.3): every value carries a bound on its own rounding error,
 //! propagated to first order by the rule of the operation that made it, in the standard
-//! model `fl(x ∘ y) = (x ∘ y)(1 + δ) + η'`, `|δ| ≤ u`, `|η'| ≤ η`:
+//! model `fl(x ∘ y) = (x ∘ y)(1 + δ) + η'`, `|δ| ≤ u`, `|η'| ≤ η` (gradual underflow):
 //!
 //! - a sum's error is the sum of its parts' plus `u·|sum|`;
 //! - a product's is `|a|·e_b + |b|·e_a + u·|ab|`, and a dot product of `n` terms, taken in
 //!   any order, adds `γ(n)·Σ|a_i b_i|` ([`Precision::gamma`]);
 //! - the sigmoid adds a few `u` of its value to its input's error times its steepest slope
-//!   within that error; its backward rule, a slope `o(1 − o)` taken from a rounded `o`,
+//!   within that error, or the smallest normal number where its value may lie below it
+//!   ([`sigmoid_floor`]); its backward rule, a slope `o(1 − o)` taken from a rounded `o`,
 //!   carries `|1 − 2o|·e_o` besides;
 //! - where a node feeds several gates, the sum of its partials (in any order) adds
 //!   `γ(k − 1)` times the sum of their magnitudes.
@@ -145,7 +146,8 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
                             .zip(e_y)
                             .map(|(&y, &e)| {
                                 let spread = slope_max(y, e) * e;
-                                spread + SIGMOID_ROUNDINGS * (u * (sigmoid(y) + spread) + eta)
+                                let o = sigmoid(y) + spread;
+                                spread + SIGMOID_ROUNDINGS * u * o + sigmoid_floor(precision, o)
                             })
                             .collect()
                     }
@@ -168,6 +170,19 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
         by_node.push(errors);
     }
     ForwardErrors { precision, by_node }
+}
+
+/// The absolute part of a sigmoid's error, for a value of at most `largest`: the smallest
+/// normal number where the value may lie below it, since the textbook `1/(1 + e^(−s))`
+/// returns 0 there once `e^(−s)` overflows (PyTorch's sigmoid does, in `f32` below
+/// `s ≈ −88.7` and in `f64` below `s ≈ −709.8`), and flush-to-zero arithmetic returns 0
+/// for any result below it; [`SIGMOID_ROUNDINGS`] underflow units elsewhere.
+pub fn sigmoid_floor(precision: Precision, largest: f64) -> f64 {
+    if largest < precision.smallest_normal() {
+        precision.smallest_normal()
+    } else {
+        SIGMOID_ROUNDINGS * precision.underflow_unit()
+    }
 }
 
 /// For each node, whether its value underflowed somewhere: a sigmoid below the smallest
