@@ -1,0 +1,157 @@
+"""What a check found, read from gradfuzz's JSON report."""
+import json
+import re
+from typing import List, Optional
+
+
+class Entry:
+    """One gradient entry that did not pass: ``label`` (``x0[1]``, ``W1[0,2]``), the
+    ``analytic`` value the engine gave and the ``numeric`` one the oracles computed, the
+    ``error`` between them and the ``tolerance``, and the ``verdict`` (``mismatch``,
+    ``non-finite`` or ``unchecked``)."""
+
+    def __init__(self, raw: dict):
+        self.raw = raw
+        self.label: str = raw.get("label", "?")
+        self.leaf: str = raw.get("leaf", "?")
+        self.verdict: str = raw.get("verdict", "?")
+        self.analytic = raw.get("analytic")
+        self.numeric = raw.get("numeric")
+        self.error = raw.get("error")
+        self.tolerance = raw.get("tolerance")
+        self.ratio = raw.get("ratio")
+        self.oracle = raw.get("oracle")
+
+    def line(self) -> str:
+        def number(x):
+            return "?" if x is None else f"{x:+.12e}"
+
+        text = f"{self.verdict.upper()} {self.label}: analytic {number(self.analytic)}, numeric {number(self.numeric)}"
+        if self.error is not None and self.tolerance is not None:
+            text += f", error {self.error:.3e} = {self.ratio:.4g} × tolerance {self.tolerance:.3e}"
+        if self.raw.get("unchecked_because"):
+            text += f" (unchecked: {self.raw['unchecked_because']})"
+        return text
+
+
+class Failure:
+    """A failing graph (``fuzz``) or case file (``check``): its failing ``entries`` worst
+    first, the ``blame`` (which gate's rule, or a fan-out), and ``shrunk_case``, the
+    smallest graph that still fails, as a case file's YAML text."""
+
+    def __init__(self, raw: dict, where: str):
+        self.raw = raw
+        self.where = where
+        report = raw.get("report") or {}
+        self.entries: List[Entry] = [Entry(e) for e in report.get("failing_entries", [])]
+        self.loss_mismatch = report.get("loss_mismatch")
+        blame = raw.get("blame") or {}
+        self.blame: Optional[str] = blame.get("text")
+        shrunk = raw.get("shrunk") or {}
+        self.shrunk_case: Optional[str] = shrunk.get("case")
+        self.shrunk_nodes: Optional[int] = shrunk.get("nodes")
+
+    def text(self) -> str:
+        lines = [self.where]
+        lines += ["  " + e.line() for e in self.entries[:10]]
+        if len(self.entries) > 10:
+            lines.append(f"  ... and {len(self.entries) - 10} more entries")
+        if self.loss_mismatch:
+            lines.append(f"  FORWARD MISMATCH loss: {self.loss_mismatch}")
+        if self.blame:
+            lines.append(f"  blame: {self.blame}")
+        if self.shrunk_case:
+            lines.append(f"  shrunk to {self.shrunk_nodes} nodes:")
+            lines += ["    | " + line for line in self.shrunk_case.rstrip("\n").split("\n")]
+        return "\n".join(lines)
+
+
+class Report:
+    """The outcome of :func:`gradfuzz.check`. ``passed`` is the verdict; ``failures`` the
+    failing graphs or cases; ``summary`` and ``run`` the JSON report's own sections;
+    ``stopped`` says why a run stopped early (an engine that failed to answer), if it did.
+    ``str(report)`` is a text report: what ran, the failures, the shrunk cases."""
+
+    def __init__(self, raw: dict, command: List[str], stderr: str, status: int):
+        self.json = raw
+        self.command = command
+        self.stderr = stderr
+        self.status = status
+        self.run = raw.get("run", {})
+        self.summary = raw.get("summary", {})
+        self.failures: List[Failure] = []
+        if raw.get("command") == "check":
+            for case in raw.get("cases", []):
+                if not case.get("met", True):
+                    where = f"{case.get('file')} ({case.get('name')}): expected {case.get('expect')}"
+                    self.failures.append(Failure(case, where))
+        else:
+            for failure in raw.get("failures", []):
+                where = f"graph {failure.get('graph')} ({failure.get('nodes')} nodes)"
+                self.failures.append(Failure(failure, where))
+        self.stopped: Optional[str] = self.summary.get("stopped_by") if status != 2 else (
+            stderr.strip().splitlines()[-1] if stderr.strip() else "gradfuzz exited with status 2"
+        )
+        self.passed = status == 0
+
+    def _name_engine(self, label: str, engine: str) -> None:
+        """Speak of the checked function as ``label`` rather than as the relay command
+        ``engine`` (which names a socket that is gone), and leave the engine out of the
+        shrunk cases, whose graph and expectation are what a user keeps."""
+        if self.run.get("engine") == engine:
+            self.run["engine"] = label
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-") or "backward"
+        for failure in self.failures:
+            if not failure.shrunk_case:
+                continue
+            lines = []
+            for line in failure.shrunk_case.split("\n"):
+                if line.startswith("engine:"):
+                    continue
+                if line.startswith("name:"):
+                    graph = failure.raw.get("graph")
+                    seed = self.run.get("seed")
+                    line = "name: " + json.dumps(f"{slug}-seed{seed}-graph{graph}")
+                elif line.startswith("description:"):
+                    line = line.replace(engine, label).replace(engine[len("exec:"):], label)
+                lines.append(line)
+            failure.shrunk_case = "\n".join(lines)
+
+    @property
+    def graphs(self) -> int:
+        """How many graphs (or cases) were checked."""
+        return self.summary.get("graphs", self.summary.get("cases", 0))
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def text(self) -> str:
+        s = self.summary
+        if self.json.get("command") == "check":
+            head = (
+                f"gradfuzz check: {s.get('cases', 0)} cases, {s.get('as_expected', 0)} as expected, "
+                f"{s.get('not_as_expected', 0)} not as expected, {s.get('invalid', 0)} invalid"
+            )
+        else:
+            head = (
+                f"gradfuzz fuzz: {s.get('graphs', 0)} graphs, {s.get('scalars', 0)} scalars: "
+                f"{s.get('failing_graphs', 0)} failing, {s.get('mismatched_entries', 0)} mismatched "
+                f"entries, {s.get('non_finite_entries', 0)} non-finite, "
+                f"{s.get('unchecked_entries', 0)} unchecked"
+            )
+        verdict = "PASS" if self.passed else ("STOPPED" if self.status == 2 else "FAIL")
+        lines = [f"{head}: {verdict}"]
+        if self.run:
+            lines.append(
+                "run: " + ", ".join(f"{k} {v}" for k, v in self.run.items() if v is not None)
+            )
+        for failure in self.failures[:10]:
+            lines.append(failure.text())
+        if len(self.failures) > 10:
+            lines.append(f"... and {len(self.failures) - 10} more failing")
+        if self.status == 2 and self.stopped:
+            lines.append(f"stopped: {self.stopped}")
+        return "\n".join(lines)

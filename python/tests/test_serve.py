@@ -1,0 +1,117 @@
+"""The exec protocol for a Python backward function: bad answers become protocol errors that
+name the leaf; nothing hangs."""
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gradfuzz
+
+REQUEST = json.dumps(
+    {
+        "nodes": {
+            "x": {"input": [1.0, 2.0]},
+            "W": {"weight": [[1.0, 0.0], [0.5, -1.0], [0.0, 2.0]]},
+            "s": {"matvec": ["W", "x"]},
+            "t": {"target": [0.0, 0.0, 1.0]},
+            "E": {"sqerr": ["s", "t"]},
+        }
+    }
+)
+
+
+def right(graph):
+    x, W, t = graph["x"].value, graph["W"].value, graph["t"].value
+    r = W @ x - t
+    return {"x": W.T @ r, "W": np.outer(r, x)}, 0.5 * float(r @ r)
+
+
+def reply(backward, request=REQUEST):
+    return json.loads(gradfuzz.answer_line(backward, request))
+
+
+def test_the_graph_is_given_in_topological_order_with_arrays():
+    seen = {}
+
+    def backward(graph):
+        seen["names"] = [n.name for n in graph.nodes]
+        seen["W"] = graph["W"].value
+        seen["leaves"] = sorted(graph.leaves)
+        seen["losses"] = graph.losses
+        seen["s"] = graph["s"].inputs
+        return right(graph)
+
+    shuffled = json.loads(REQUEST)
+    shuffled["nodes"] = dict(reversed(list(shuffled["nodes"].items())))
+    answer = reply(backward, json.dumps(shuffled))
+    assert "gradients" in answer
+    names = seen["names"]
+    assert names.index("W") < names.index("s") and names.index("x") < names.index("s")
+    assert names.index("s") < names.index("E") and names.index("t") < names.index("E")
+    assert seen["W"].shape == (3, 2) and seen["W"].dtype == np.float64
+    assert seen["leaves"] == ["W", "x"] and seen["losses"] == ["E"] and seen["s"] == ("W", "x")
+
+
+def test_a_right_answer_carries_gradients_and_loss():
+    answer = reply(right)
+    assert answer["gradients"]["W"] == [[1.0, 2.0], [-1.5, -3.0], [3.0, 6.0]]
+    assert answer["loss"] == pytest.approx(0.5 * (1 + 1.5**2 + 9))
+
+
+@pytest.mark.parametrize(
+    "backward, message",
+    [
+        (lambda g: {"x": np.zeros(2)}, "no gradient for leaf `W` (weight of shape (3, 2))"),
+        (lambda g: {"x": np.zeros(2), "W": np.zeros((2, 3))}, "the gradient for leaf `W` has shape (2, 3)"),
+        (lambda g: {"x": np.zeros(2), "W": np.zeros((3, 2)), "q": [1.0]}, "`q`, which is not a node"),
+        (lambda g: {"x": np.zeros(2), "W": np.zeros((3, 2)), "s": [1.0]}, "`s`, a matvec node"),
+        (lambda g: {"x": [np.nan, 0.0], "W": np.zeros((3, 2))}, "leaf `x` has a non-finite entry nan at [0]"),
+        (lambda g: {"x": ["a", 0.0], "W": np.zeros((3, 2))}, "leaf `x` is not numeric"),
+        (lambda g: [1.0, 2.0], "backward returned a list"),
+        (lambda g: ({"x": np.zeros(2), "W": np.zeros((3, 2))}, float("inf")), "the loss is inf"),
+        (lambda g: 1 / 0, "backward raised ZeroDivisionError: division by zero at "),
+    ],
+)
+def test_a_bad_answer_is_a_protocol_error_naming_the_leaf(backward, message):
+    answer = reply(backward)
+    assert set(answer) == {"error"}, answer
+    assert message in answer["error"], answer["error"]
+
+
+def test_a_target_gradient_is_not_an_error():
+    answer = reply(lambda g: {**right(g)[0], "t": np.zeros(3)})
+    assert set(answer["gradients"]) == {"x", "W"}
+
+
+def test_a_request_that_is_not_a_graph_is_answered_with_an_error():
+    assert "not a graph" in reply(right, "[1, 2]")["error"]
+    assert "not a graph" in reply(right, '{"nodes": {"a": {"add": ["a", "a"]}}}')["error"]
+    assert "not a graph" in reply(right, "{not json")["error"]
+
+
+def test_serve_answers_every_line_and_ends_with_its_input():
+    out = io.StringIO()
+    gradfuzz.serve(right, stdin=io.StringIO(REQUEST + "\n\n" + REQUEST + "\n"), stdout=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and all("gradients" in json.loads(line) for line in lines)
+
+
+def test_serve_in_a_program_keeps_serving_after_an_error():
+    program = (
+        "import gradfuzz\n"
+        "def backward(g):\n"
+        "    if len(g.leaves) == 2: raise ValueError('first')\n"
+        "    return {}\n"
+        "gradfuzz.serve(backward, precision='f32')\n"
+    )
+    one_leaf = json.dumps({"nodes": {"t": {"target": [1.0]}, "u": {"target": [2.0]}, "E": {"sqerr": ["t", "u"]}}})
+    done = subprocess.run(
+        [sys.executable, "-c", program], input=REQUEST + "\n" + one_leaf + "\n", capture_output=True,
+        text=True, timeout=60,
+    )
+    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    assert "ValueError: first" in first["error"]
+    assert second == {"gradients": {}}
