@@ -166,13 +166,16 @@ impl<'r> Builder<'r> {
 
     /// Closes the graph with a loss on the last node, so that the last steps are not all
     /// dead weight, and so that some loss depends on an input or a weight: a graph whose
-    /// every loss depends on targets alone has nothing to differentiate (engines built on
-    /// autograd libraries refuse it). Dead branches stay. At most
-    /// [`NODES_FOR_CLOSING_LOSS`] nodes.
+    /// every loss depends on targets alone (or is `sqerr(v, v)`) has nothing to
+    /// differentiate, and engines built on autograd libraries refuse it. Dead branches
+    /// stay. At most [`NODES_FOR_CLOSING_LOSS`] nodes.
     fn close(&mut self) {
         let last = self.nodes.len().checked_sub(1).map(NodeId);
-        let has_live_loss = (0..self.nodes.len())
-            .any(|i| self.live[i] && matches!(self.nodes[i].op, Op::Gate(Gate::Sqerr { .. })));
+        // `sqerr(v, v)` is zero whatever `v`: it does not count.
+        let has_live_loss = (0..self.nodes.len()).any(|i| {
+            self.live[i]
+                && matches!(self.nodes[i].op, Op::Gate(Gate::Sqerr { output, target }) if output != target)
+        });
         let last_is_loss = last.is_some_and(|id| self.shapes[id.0] == Shape::Scalar);
         if last_is_loss && has_live_loss {
             return;

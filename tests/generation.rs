@@ -3,7 +3,7 @@
 
 use gradfuzz::case::{self, Case, Expect, SizeLimits};
 use gradfuzz::fuzz::graph_for;
-use gradfuzz::gate::Value;
+use gradfuzz::gate::{Gate, Value};
 use gradfuzz::generate::ValueMode;
 use gradfuzz::graph::{Graph, Op};
 use gradfuzz::recipe::{Limits, Recipe, Step, build};
@@ -80,11 +80,14 @@ fn any_recipe_builds_a_valid_graph_within_its_limits() {
     }
 }
 
-/// Whether some loss of the graph depends on an input or a weight.
+/// Whether some loss of the graph other than `sqerr(v, v)` (zero whatever `v`) depends on
+/// an input or a weight.
 fn has_live_loss(graph: &Graph) -> bool {
-    graph
-        .differentiable_leaves()
-        .any(|leaf| graph.downstream(leaf).iter().any(|&id| graph.is_loss(id)))
+    graph.differentiable_leaves().any(|leaf| {
+        graph.downstream(leaf).iter().any(|&id| {
+            matches!(graph.gate(id), Some(Gate::Sqerr { output, target }) if output != target)
+        })
+    })
 }
 
 #[test]
@@ -98,18 +101,32 @@ fn every_graph_has_a_loss_that_depends_on_an_input_or_a_weight() {
             assert!(has_live_loss(&graph), "graph {index}: no live loss");
         }
     }
-    // Steps that make only targets and a loss between them.
-    let recipe = Recipe {
-        steps: vec![
+    // Steps that make only targets and a loss between them, or only sqerr(x, x).
+    for steps in [
+        vec![
             Step::Target { dim: 1 },
             Step::Target { dim: 1 },
-            Step::Sqerr { output: 0, target: 1 },
+            Step::Sqerr {
+                output: 0,
+                target: 1,
+            },
         ],
-        numbers: vec![0.5, -1.0],
-    };
-    let graph = build(&recipe, &limits);
-    assert!(has_live_loss(&graph), "{:?}", graph.nodes());
-    assert!(graph.len() <= limits.max_nodes);
+        vec![
+            Step::Input { dim: 1 },
+            Step::Sqerr {
+                output: 0,
+                target: 0,
+            },
+        ],
+    ] {
+        let recipe = Recipe {
+            steps,
+            numbers: vec![0.5, -1.0],
+        };
+        let graph = build(&recipe, &limits);
+        assert!(has_live_loss(&graph), "{:?}", graph.nodes());
+        assert!(graph.len() <= limits.max_nodes);
+    }
 }
 
 #[test]
