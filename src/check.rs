@@ -21,6 +21,7 @@
 
 use crate::engine::{Engine, EngineError};
 use crate::graph::{Graph, NodeId, Shape};
+use crate::oracle::precise::PreciseValues;
 use crate::oracle::{Estimate, finite_differences_with, forward_mode};
 use crate::precision::Precision;
 use crate::tolerance::{EngineBounds, SAFETY, forward_errors, underflowed_nodes};
@@ -34,6 +35,9 @@ pub enum Oracle {
     CentralDifference,
     /// Forward mode with dual numbers (asked when the primary flags an entry or is too coarse).
     ForwardMode,
+    /// Forward mode in double-double arithmetic (asked when the allowance is tighter than
+    /// what the other two can vouch for).
+    PreciseForwardMode,
 }
 
 /// The outcome for one entry.
@@ -230,7 +234,8 @@ fn analyse(
     let analytic = crate::engine::answer(engine, graph)?;
     let values = graph.forward();
     let own_errors = forward_errors(graph, &values, Precision::F64);
-    let bounds = EngineBounds::reusing(graph, &values, precision, &own_errors);
+    let mut bounds = EngineBounds::reusing(graph, &values, precision, &own_errors);
+    bounds.sharpen(graph, &values);
     let loss_mismatch = analytic.loss.and_then(|claimed| {
         let computed = graph.loss(&values);
         let own: f64 = graph
@@ -250,6 +255,8 @@ fn analyse(
     let numeric = finite_differences_with(graph, &values, own_errors.clone());
     let forward_finite = values.iter().all(|v| v.is_finite());
     let underflowed = reaches_underflow(graph, &underflowed_nodes(graph, &values));
+    // The third oracle's forward pass, computed the first time an entry needs it.
+    let precise = std::cell::OnceCell::new();
     let mut entries = Vec::new();
     for (leaf, estimates) in &numeric.by_leaf {
         let claimed = analytic
@@ -263,12 +270,18 @@ fn analyse(
                 forward_finite,
                 underflowed: underflowed[leaf.0],
             };
+            let third_oracle = || {
+                precise
+                    .get_or_init(|| PreciseValues::new(graph, &values))
+                    .derivative(graph, &values, *leaf, entry)
+            };
             let mut decided = decide(
                 claimed.entry(entry),
                 estimate,
                 &context,
                 tolerance,
                 second_oracle,
+                third_oracle,
             );
             decided.verdict = within_range(&decided, context.engine_bound, precision, &bounds);
             decided.leaf = *leaf;
@@ -341,6 +354,11 @@ fn within_range(
 /// primary to pass an entry without asking forward mode.
 pub const PRIMARY_SHARE: f64 = 8.0;
 
+/// How many times the engine's allowance the uncertainty of a pass by the first two oracles
+/// may be before the third, in double-double, is asked. (Most such passes are within a few
+/// times; where `f64` bounds compound, they are off by orders of magnitude.)
+pub const PRECISE_SHARE: f64 = 64.0;
+
 /// What the verdict on one entry depends on besides the two values.
 #[derive(Clone, Copy, Debug)]
 pub struct Context {
@@ -380,6 +398,7 @@ pub fn decide(
     context: &Context,
     tolerance: &Tolerance,
     second_oracle: impl FnOnce() -> (f64, f64),
+    third_oracle: impl FnOnce() -> (f64, f64),
 ) -> EntryCheck {
     let Context {
         engine_bound,
@@ -442,6 +461,28 @@ pub fn decide(
     let second_allowance = allowance(second, second_error);
     let decided = judge(second, second_error, second_allowance, Oracle::ForwardMode);
     let second_is_sharper = SAFETY * second_error < primary_uncertainty;
+    // A pass that rests on far more uncertainty than the allowance (where the oracles' f64
+    // error bounds compound, as along long linear chains) says little: the third oracle, in
+    // double-double, decides if it is sharper.
+    let (passing, uncertainty) = if primary_passes && !second_is_sharper {
+        (&by_primary, primary_uncertainty)
+    } else {
+        (&decided, SAFETY * second_error)
+    };
+    if passing.verdict == Verdict::Pass && uncertainty > PRECISE_SHARE * slack {
+        let (third, third_error) = third_oracle();
+        if third.is_finite() && SAFETY * third_error < uncertainty {
+            let precise = judge(
+                third,
+                third_error,
+                allowance(third, third_error),
+                Oracle::PreciseForwardMode,
+            );
+            if !lost(&precise, context, tolerance) {
+                return precise;
+            }
+        }
+    }
     if primary_passes && !second_is_sharper {
         return by_primary;
     }
@@ -468,7 +509,7 @@ pub fn decide(
 impl Report {
     fn record(&mut self, entry: EntryCheck) {
         self.scalars += 1;
-        self.by_forward_mode += (entry.oracle == Oracle::ForwardMode) as usize;
+        self.by_forward_mode += (entry.oracle != Oracle::CentralDifference) as usize;
         match entry.verdict {
             Verdict::NonFinite => return self.non_finite.push(entry),
             Verdict::Unchecked(_) => return self.unchecked.push(entry),
@@ -500,6 +541,9 @@ mod tests {
         }
     }
 
+    /// A third oracle that has no finite answer, so that the first two decide.
+    const NO_THIRD_ORACLE: fn() -> (f64, f64) = || (f64::NAN, f64::INFINITY);
+
     const EXACT: f64 = 0.25;
     /// The engine's bound for an entry of size 1 computed in a few operations.
     const ENGINE: f64 = 8.0 * f64::EPSILON;
@@ -521,6 +565,7 @@ mod tests {
             &CONTEXT,
             &Tolerance::default(),
             second_oracle,
+            NO_THIRD_ORACLE,
         )
     }
 
@@ -608,6 +653,7 @@ mod tests {
             &unfinished,
             &Tolerance::default(),
             || (f64::NAN, 1e-16),
+            NO_THIRD_ORACLE,
         );
         assert_eq!(from_forward.verdict, Verdict::NonFinite);
         // The same oracles with a finite function and a finite engine: the perturbations
@@ -655,23 +701,87 @@ mod tests {
         };
         let tolerance = Tolerance::default();
         let exact = 3e-22;
-        let by_forward_mode = decide(exact, &lost_primary, &underflowed, &tolerance, || {
-            (exact, 1e-37)
-        });
+        let by_forward_mode = decide(
+            exact,
+            &lost_primary,
+            &underflowed,
+            &tolerance,
+            || (exact, 1e-37),
+            NO_THIRD_ORACLE,
+        );
         assert_eq!(
             (by_forward_mode.verdict, by_forward_mode.oracle),
             (Verdict::Pass, Oracle::ForwardMode)
         );
-        let both_lost = decide(exact, &lost_primary, &underflowed, &tolerance, || {
-            (0.0, 1e-16)
-        });
+        let both_lost = decide(
+            exact,
+            &lost_primary,
+            &underflowed,
+            &tolerance,
+            || (0.0, 1e-16),
+            NO_THIRD_ORACLE,
+        );
         assert_eq!(both_lost.verdict, Verdict::Unchecked(Undecided::Underflow));
         // The same numbers without underflow: a pass within the oracle's own round-off.
         // (forward mode is asked, the primary being imprecise, but is no sharper)
-        let passed = decide(exact, &lost_primary, &plain, &tolerance, || (0.0, 1e-16));
+        let passed = decide(
+            exact,
+            &lost_primary,
+            &plain,
+            &tolerance,
+            || (0.0, 1e-16),
+            NO_THIRD_ORACLE,
+        );
         assert_eq!(
             (passed.verdict, passed.oracle),
             (Verdict::Pass, Oracle::CentralDifference)
         );
+    }
+
+    #[test]
+    fn a_pass_that_rests_on_the_oracles_uncertainty_is_decided_by_the_third_oracle() {
+        // The primary and forward mode vouch only to 1e-10, far above the engine's 8ε: a
+        // gradient wrong by 1e-12 would pass on their word.
+        let coarse = Estimate {
+            derivative: EXACT,
+            truncation: 0.0,
+            error: 1e-10,
+        };
+        let wrong = EXACT + 1e-12;
+        let precise = || (EXACT, 1e-30);
+        let caught = decide(
+            wrong,
+            &coarse,
+            &CONTEXT,
+            &Tolerance::default(),
+            || (EXACT, 1e-10),
+            precise,
+        );
+        assert_eq!(
+            (caught.verdict, caught.oracle),
+            (Verdict::Mismatch, Oracle::PreciseForwardMode)
+        );
+        let right = decide(
+            EXACT,
+            &coarse,
+            &CONTEXT,
+            &Tolerance::default(),
+            || (EXACT, 1e-10),
+            precise,
+        );
+        assert_eq!(
+            (right.verdict, right.oracle),
+            (Verdict::Pass, Oracle::PreciseForwardMode)
+        );
+        // Without a sharper third answer, the pass stands.
+        let kept = decide(
+            wrong,
+            &coarse,
+            &CONTEXT,
+            &Tolerance::default(),
+            || (EXACT, 1e-10),
+            NO_THIRD_ORACLE,
+        );
+        assert_eq!(kept.verdict, Verdict::Pass);
     }
 }

@@ -39,6 +39,7 @@ pub fn entry(graph: &Graph, entry: &EntryCheck) -> Json {
         "oracle": match entry.oracle {
             Oracle::CentralDifference => "central-difference",
             Oracle::ForwardMode => "forward-mode",
+            Oracle::PreciseForwardMode => "forward-mode-double-double",
         },
         "unchecked_because": match entry.verdict {
             Verdict::Unchecked(why) => Json::from(why.name()),
@@ -131,6 +132,7 @@ pub fn fuzz(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> Json {
             "non_finite_entries": summary.non_finite_entries,
             "unchecked_entries": summary.unchecked_entries,
             "loss_mismatches": summary.loss_mismatches,
+            "unrepresentable_graphs": summary.unrepresentable_graphs,
             "by_forward_mode": summary.by_forward_mode,
             "directions": summary.directions,
             "largest_error": summary.closest.as_ref().map(|c| json!({

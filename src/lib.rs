@@ -46,6 +46,7 @@ pub mod precision;
 pub mod recipe;
 pub mod report;
 pub mod shrink;
+pub mod signed_bounds;
 pub mod strategy;
 pub mod suite;
 pub mod targets;

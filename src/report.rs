@@ -17,6 +17,7 @@ pub fn entry_line(graph: &Graph, entry: &EntryCheck) -> String {
     let oracle = match entry.oracle {
         Oracle::CentralDifference => "",
         Oracle::ForwardMode => " (forward mode)",
+        Oracle::PreciseForwardMode => " (forward mode, double-double)",
     };
     format!(
         "{}: analytic {:+.12e}, numeric {:+.12e}{oracle}, error {:.3e} = {} × tolerance {:.3e}",
@@ -296,6 +297,13 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
     );
     let _ = writeln!(out, "  unchecked:    {} entries", summary.unchecked_entries);
     let _ = writeln!(out, "  failing:      {} graphs", summary.failing_graphs);
+    if summary.unrepresentable_graphs > 0 {
+        let _ = writeln!(
+            out,
+            "  skipped:      {} generated graphs with a leaf entry {} cannot hold",
+            summary.unrepresentable_graphs, summary.precision
+        );
+    }
     if summary.loss_mismatches > 0 {
         let _ = writeln!(
             out,

@@ -55,6 +55,11 @@ pub struct Tolerance {
 /// The factor on the first-order round-off bounds.
 pub const SAFETY: f64 = 2.0;
 
+/// How many units of round-off of its magnitude a value's or adjoint's bound may reach
+/// before [`EngineBounds::sharpen`] computes the signed bounds (a 40-layer chain of 3×3
+/// matrix-vector products reaches 1e11; the fuzzer's small graphs rarely reach this).
+pub const LOOSE: f64 = 4096.0;
+
 /// The units of round-off, relative to its value, within which an engine computes a
 /// sigmoid: `1/(1 + e^(−s))` takes an exponential (within one unit in the last place, two
 /// units of round-off), a sum and a division, and the exponential's error is damped by
@@ -274,6 +279,8 @@ pub struct EngineBounds {
     loss_error: f64,
     /// Whether a forward value, with its error, reaches beyond the precision's largest number.
     values_overflow: bool,
+    /// Per leaf: the sharper bounds of [`crate::signed_bounds`], where computed.
+    signed: Vec<Option<Vec<f64>>>,
 }
 
 /// The partials arriving at one node: their sum, the sum of their error bounds, the sum of
@@ -447,6 +454,7 @@ impl EngineBounds {
             value => beyond(precision, entries(value), forward.of(id)),
         });
         EngineBounds {
+            signed: Vec::new(),
             values_overflow,
             precision,
             forward,
@@ -457,18 +465,62 @@ impl EngineBounds {
         }
     }
 
+    /// Adds the sharper bounds of [`crate::signed_bounds`] where these bounds are loose
+    /// (some value's or adjoint's bound above [`LOOSE`] units of round-off of its magnitude,
+    /// as compounding through `|W|` or cancellation make it) and the graph is small enough;
+    /// [`EngineBounds::entry`] then takes the smaller of the two.
+    pub fn sharpen(&mut self, graph: &Graph, values: &Values) {
+        if !self.loose(graph, values) || !crate::signed_bounds::affordable(graph) {
+            return;
+        }
+        if let Some(signed) = crate::signed_bounds::sharpened(graph, values, self.precision) {
+            self.signed = signed;
+        }
+    }
+
+    /// Whether some value's or adjoint's bound exceeds [`LOOSE`] units of round-off of its
+    /// magnitude (the gradient entries' bounds are made of these).
+    fn loose(&self, graph: &Graph, values: &Values) -> bool {
+        let limit = LOOSE * self.precision.unit_roundoff();
+        let beyond = |value: &[f64], error: &[f64]| {
+            value.iter().zip(error).any(|(v, e)| *e > limit * v.abs())
+        };
+        graph.ids().any(|id| {
+            let forward = match &values[id.0] {
+                Value::Matrix(_) => false,
+                _ if graph.is_loss(id) => false,
+                value => beyond(entries(value), self.forward.of(id)),
+            };
+            forward
+                || self.adjoint[id.0]
+                    .as_ref()
+                    .is_some_and(|a| beyond(a, &self.adjoint_error[id.0]))
+        })
+    }
+
     /// The bound, with [`SAFETY`], on the engine's error in entry `entry` (row-major) of the
     /// gradient of `leaf`.
     pub fn entry(&self, values: &Values, leaf: NodeId, entry: usize) -> f64 {
+        let componentwise = match &values[leaf.0] {
+            Value::Matrix(w) => {
+                self.weight_entry(values, leaf, entry / w.ncols(), entry % w.ncols())
+            }
+            _ => self.adjoint_error[leaf.0]
+                .get(entry)
+                .copied()
+                .unwrap_or(0.0),
+        };
+        let signed = self
+            .signed
+            .get(leaf.0)
+            .and_then(|bounds| bounds.as_ref()?.get(entry).copied())
+            .unwrap_or(f64::INFINITY);
+        // NaN from an overflowed analysis is never the smaller.
         SAFETY
-            * match &values[leaf.0] {
-                Value::Matrix(w) => {
-                    self.weight_entry(values, leaf, entry / w.ncols(), entry % w.ncols())
-                }
-                _ => self.adjoint_error[leaf.0]
-                    .get(entry)
-                    .copied()
-                    .unwrap_or(0.0),
+            * if signed < componentwise {
+                signed
+            } else {
+                componentwise
             }
     }
 

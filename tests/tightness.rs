@@ -14,9 +14,10 @@ use gradfuzz::check::{Tolerance, Verdict, check, check_with_entries};
 use gradfuzz::engine::{Claimed, Engine, Gradients, ReferenceIn, WithPrecision};
 use gradfuzz::generate::{ValueMode, recipe_for};
 use gradfuzz::graph::{Graph, NodeId};
+use gradfuzz::oracle::precise::PreciseValues;
 use gradfuzz::precision::Precision;
 use gradfuzz::recipe::{Limits, build};
-use gradfuzz::tolerance::EngineBounds;
+use gradfuzz::tolerance::{EngineBounds, SAFETY};
 use std::path::Path;
 
 type Exact = Vec<(NodeId, Vec<f64>)>;
@@ -44,19 +45,33 @@ fn assert_bound_holds(name: &str, graph: &Graph, precision: Precision) -> f64 {
         .gradients(&rounded)
         .expect("never errs");
     let values = rounded.forward();
-    let bounds = EngineBounds::new(&rounded, &values, precision);
+    let mut bounds = EngineBounds::new(&rounded, &values, precision);
+    // The signed bounds where they are computed: the smaller of the two is used.
+    bounds.sharpen(&rounded, &values);
+    // And the signed bounds alone, wherever the graph is small enough for them, whether or
+    // not the componentwise ones are loose enough to ask for them.
+    let signed = gradfuzz::signed_bounds::sharpened(&rounded, &values, precision);
     let mut worst = 0.0f64;
     for (leaf, truth) in &exact {
         let gradient = ours.get(*leaf).expect("every leaf");
         for (k, truth) in truth.iter().enumerate() {
             let error = (gradient.entry(k) - truth).abs();
             // Rounding the exact value to f64 is part of the comparison, half an ulp.
-            let bound = bounds.entry(&values, *leaf, k) + f64::EPSILON * truth.abs();
+            let ulp = f64::EPSILON * truth.abs();
+            let bound = bounds.entry(&values, *leaf, k) + ulp;
             assert!(
                 error <= bound,
                 "{name} in {precision}: {}[{k}] is off by {error:e}, beyond its bound {bound:e} (exact {truth:e})",
                 rounded.node(*leaf).name
             );
+            if let Some(signed) = signed.as_ref().and_then(|s| s[leaf.0].as_ref()) {
+                let bound = SAFETY * signed[k] + ulp;
+                assert!(
+                    error <= bound,
+                    "{name} in {precision}: {}[{k}] is off by {error:e}, beyond its signed bound {bound:e} (exact {truth:e})",
+                    rounded.node(*leaf).name
+                );
+            }
             if bound > 0.0 {
                 worst = worst.max(error / bound);
             }
@@ -180,6 +195,91 @@ fn the_allowance_stays_within_a_thousand_times_the_real_error_on_deep_chains() {
     assert!(median_tightness(&extreme, Precision::F64) <= 1000.0);
     // x + x is exact: the 500 doublings cost the allowance nothing (measured: 16).
     assert!(median_tightness(&families::doubling_chain(500), Precision::F64) <= 100.0);
+}
+
+/// Asserts that the third oracle (forward mode in double-double) is within its own error
+/// bound of the exact gradient at every entry, and returns the largest bound relative to
+/// the gradient.
+fn assert_precise_oracle_holds(name: &str, graph: &Graph) -> f64 {
+    let (exact, _) = exact::gradients(graph);
+    let values = graph.forward();
+    let precise = PreciseValues::new(graph, &values);
+    let mut widest = 0.0f64;
+    for (leaf, truth) in &exact {
+        for (k, truth) in truth.iter().enumerate() {
+            let (derivative, bound) = precise.derivative(graph, &values, *leaf, k);
+            // Rounding the exact value to f64 is part of the comparison, half an ulp.
+            let allowed = bound + f64::EPSILON / 2.0 * truth.abs();
+            assert!(
+                (derivative - truth).abs() <= allowed,
+                "{name}: {}[{k}]: {derivative:e} against exact {truth:e}, bound {bound:e}",
+                graph.node(*leaf).name
+            );
+            if *truth != 0.0 {
+                widest = widest.max(bound / truth.abs());
+            }
+        }
+    }
+    widest
+}
+
+#[test]
+fn the_double_double_oracle_stays_within_its_bound_and_far_below_f64_round_off() {
+    for (name, graph) in families::all() {
+        let widest = assert_precise_oracle_holds(&name, &graph);
+        // Half an ulp from the last rounding, plus what compounds: the chains of matvecs
+        // have ill-conditioned entries, where it is larger.
+        if !name.contains("matvecs") && !name.contains("bench") {
+            assert!(
+                widest < 1e-15,
+                "{name}: a bound of {widest:e} of the gradient"
+            );
+        }
+    }
+    let limits = Limits {
+        max_nodes: 30,
+        max_dim: 5,
+    };
+    for values in [ValueMode::Normal, ValueMode::Wide, ValueMode::Extreme] {
+        for index in 0..100 {
+            let graph = build(&recipe_for(9, index, &limits, values), &limits);
+            if graph.forward().iter().all(|v| v.is_finite()) {
+                assert_precise_oracle_holds(&format!("{values:?} graph {index}"), &graph);
+            }
+        }
+    }
+}
+
+#[test]
+fn chains_of_matvecs_are_checked_to_a_few_hundred_units_of_round_off() {
+    // Componentwise bounds compound like |W|^40 here (median tightness 4e11 before the
+    // signed bounds); measured: 92 for 40 layers of 3×3. The other chains were not tuned.
+    for (depth, dim, seed) in [(40, 3, 40), (25, 5, 7), (60, 2, 11)] {
+        let graph = families::matvec_chain(depth, dim, seed);
+        let name = format!("{depth} matvecs of {dim}×{dim}");
+        for precision in [Precision::F64, Precision::F32] {
+            let tightness = median_tightness(&graph, precision);
+            assert!(
+                tightness <= 1000.0,
+                "{name} in {precision}: median tightness {tightness}"
+            );
+        }
+        let (exact, _) = exact::gradients(&graph);
+        let right = check(&claimed(&graph, &exact, 0.0), &graph, &Tolerance::default()).unwrap();
+        assert!(right.passed(), "{name}: exact gradients fail: {right:?}");
+        let wrong = check(
+            &claimed(&graph, &exact, 1e-8),
+            &graph,
+            &Tolerance::default(),
+        )
+        .unwrap();
+        let entries: usize = exact.iter().map(|(_, g)| g.len()).sum();
+        assert!(
+            wrong.mismatches.len() * 100 >= entries * 99,
+            "{name}: a relative error of 1e-8 caught in {} of {entries} entries",
+            wrong.mismatches.len()
+        );
+    }
 }
 
 #[test]

@@ -11,11 +11,16 @@
 //! - [`forward_mode`] (second): forward-mode differentiation with dual numbers, exact up to
 //!   round-off and free of any step. It is asked about every entry the primary flags, and
 //!   about any entry where the primary's own error estimate is too large for a verdict.
+//! - [`precise`] (third): forward mode again, in double-double arithmetic
+//!   ([`double_double`]), asked only where the engine's allowance is tighter than what the
+//!   other two can vouch for.
 
 pub mod base;
 pub mod delta;
 pub mod difference;
+pub mod double_double;
 pub mod forward_mode;
+pub mod precise;
 
 use crate::graph::{Graph, NodeId, Values};
 
