@@ -369,6 +369,38 @@ fn a_case_in_f32_is_checked_in_f32_and_a_leaf_beyond_f16_is_refused() {
     );
 }
 
+#[test]
+fn a_generated_graph_a_narrow_precision_cannot_hold_is_skipped_and_counted() {
+    // One of the first 300 graphs of seed 1 with wide values up to 32 wide has a leaf
+    // entry beyond f16's range: the run goes on, and says so, instead of stopping at it.
+    let args = [
+        "fuzz",
+        "--seed",
+        "1",
+        "--graphs",
+        "300",
+        "--values",
+        "wide",
+        "--engine",
+        "reference@f16",
+        "--max-dim",
+        "32",
+    ];
+    let (code, stdout, stderr) = outcome(&gradfuzz(&args));
+    assert_ne!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("skipped:") && stdout.contains("f16 cannot hold"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("STOPPED"), "{stdout}");
+    let (_, json, _) = outcome(&gradfuzz(&[&args[..], &["--format", "json"]].concat()));
+    let report: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let summary = &report["summary"];
+    let skipped = summary["unrepresentable_graphs"].as_u64().expect("a count");
+    assert!(skipped > 0, "{summary}");
+    assert_eq!(summary["graphs"].as_u64(), Some(300 - skipped));
+}
+
 /// Claimed gradients answer for their own graph only: explain and dot report their
 /// mismatches without a blame (it would ask them about other graphs), and do not fail.
 #[test]
