@@ -151,8 +151,16 @@ impl Precision {
     }
 }
 
-fn exp2(exponent: i32) -> f64 {
-    2f64.powi(exponent)
+/// `2^exponent`, exactly, from its bits where it is a normal or subnormal `f64` (the
+/// bounds ask for it at every operation, and `powi` is a loop).
+pub(crate) fn exp2(exponent: i32) -> f64 {
+    if (-1022..=1023).contains(&exponent) {
+        f64::from_bits(((exponent + 1023) as u64) << 52)
+    } else if (-1074..-1022).contains(&exponent) {
+        f64::from_bits(1u64 << (exponent + 1074))
+    } else {
+        2f64.powi(exponent)
+    }
 }
 
 impl fmt::Display for Precision {
@@ -174,6 +182,23 @@ impl FromStr for Precision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn powers_of_two_from_bits_are_exact() {
+        // Halving and doubling are exact down to the smallest subnormal and up to 2^1023.
+        let mut power = 1.0f64;
+        for exponent in 0..=1023 {
+            assert_eq!(exp2(exponent), power, "2^{exponent}");
+            power *= 2.0;
+        }
+        let mut power = 1.0f64;
+        for exponent in 0..=1074 {
+            assert_eq!(exp2(-exponent), power, "2^-{exponent}");
+            power *= 0.5;
+        }
+        assert_eq!(exp2(1024), f64::INFINITY);
+        assert_eq!(exp2(-1075), 0.0);
+    }
 
     #[test]
     fn f32_rounding_is_the_hardware_conversion_and_the_general_rule_agrees() {

@@ -9,6 +9,8 @@
 //! double-word arithmetic* (2017): relative errors at most `3u²` and `4u²` (`u = 2⁻⁵³`),
 //! which [`UNIT`] covers with room, away from underflow and overflow.
 
+use crate::precision::exp2;
+
 /// A bound on the relative error of one operation here (`2⁻¹⁰⁰`, well above the `3u²`,
 /// `4u²` and `≈ 15u²` of the sum, product and quotient), and of the square root of nothing
 /// else: the oracle's error analysis charges it per operation.
@@ -153,8 +155,8 @@ impl DoubleDouble {
         }
         // 2^k in two steps, so that neither factor overflows nor underflows on its own.
         let half = (k / 2.0).trunc();
-        sum.scaled(2f64.powi(half as i32))
-            .scaled(2f64.powi((k - half) as i32))
+        sum.scaled(exp2(half as i32))
+            .scaled(exp2((k - half) as i32))
     }
 
     /// The logistic function `1/(1 + e^(−y))`, from `e^(−|y|)`, which never overflows.
