@@ -24,7 +24,7 @@ use crate::graph::{Graph, NodeId, Shape};
 use crate::oracle::precise::PreciseValues;
 use crate::oracle::{Estimate, finite_differences_with, forward_mode};
 use crate::precision::Precision;
-use crate::tolerance::{EngineBounds, SAFETY, forward_errors, underflowed_nodes};
+use crate::tolerance::{EngineBounds, OWN_SUMMATION, SAFETY, forward_errors, underflowed_nodes};
 
 pub use crate::tolerance::Tolerance;
 
@@ -233,8 +233,9 @@ fn analyse(
     let graph = graph.as_ref();
     let analytic = crate::engine::answer(engine, graph)?;
     let values = graph.forward();
-    let own_errors = forward_errors(graph, &values, Precision::F64);
-    let mut bounds = EngineBounds::reusing(graph, &values, precision, &own_errors);
+    let own_errors = forward_errors(graph, &values, Precision::F64, OWN_SUMMATION);
+    let mut bounds =
+        EngineBounds::reusing(graph, &values, precision, engine.summation(), &own_errors);
     bounds.sharpen(graph, &values);
     let loss_mismatch = analytic.loss.and_then(|claimed| {
         let computed = graph.loss(&values);

@@ -79,7 +79,13 @@ pub fn fast_check(
     let analytic = crate::engine::answer(engine, graph)?;
     let values = graph.forward();
     let base = Base::new(graph, &values);
-    let bounds = EngineBounds::reusing(graph, &values, engine.precision(), &base.errors);
+    let bounds = EngineBounds::reusing(
+        graph,
+        &values,
+        engine.precision(),
+        engine.summation(),
+        &base.errors,
+    );
     let leaves: Vec<NodeId> = graph.differentiable_leaves().collect();
     let t = STEP;
     let gates: Vec<_> = graph

@@ -22,7 +22,9 @@
 use crate::gate::{Gate, Value, matrix, sigmoid};
 use crate::graph::{Graph, NodeId, Op, Values};
 use crate::precision::Precision;
-use crate::tolerance::{SIGMOID_ROUNDINGS, curvature_max, sigmoid_floor, slope_max};
+use crate::tolerance::{
+    SIGMOID_ROUNDINGS, Summation, curvature_max, dot_error, sigmoid_floor, slope_max,
+};
 
 /// The most work (multiply-adds over generator rows) spent on one graph: a few
 /// milliseconds.
@@ -169,6 +171,7 @@ pub fn sharpened(
     graph: &Graph,
     values: &Values,
     precision: Precision,
+    summation: Summation,
 ) -> Option<Vec<Option<Vec<f64>>>> {
     let total = count_sites(graph);
     if !affordable(graph) {
@@ -209,9 +212,8 @@ pub fn sharpened(
                             forward[vector.0].as_ref()?,
                             &forward_bound[vector.0],
                         );
-                        let gamma = precision.gamma(w.ncols());
                         let mut form = Form::zero(w.nrows(), total);
-                        let mut rounding = vec![w.ncols() as f64 * eta; w.nrows()];
+                        let mut rounding = Vec::with_capacity(w.nrows());
                         for i in 0..w.nrows() {
                             let row = form.row_mut(i);
                             for j in 0..w.ncols() {
@@ -221,8 +223,11 @@ pub fn sharpened(
                                         *r += wij * c;
                                     }
                                 }
-                                rounding[i] += gamma * wij.abs() * (o[j].abs() + e_o[j]);
                             }
+                            // The roundings of the sum itself (the operands' errors are in
+                            // the form already, through W).
+                            let terms = (0..w.ncols()).map(|j| (w[(i, j)], o[j], e_o[j]));
+                            rounding.push(dot_error(precision, summation, terms).1);
                         }
                         sites.add(&mut form, &rounding)?;
                         form

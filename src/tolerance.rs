@@ -66,6 +66,61 @@ pub const LOOSE: f64 = 4096.0;
 /// `e/(1 + e) ≤ 1` on the way; six leaves room for a library exponential of a few ulps.
 pub const SIGMOID_ROUNDINGS: f64 = 6.0;
 
+/// How an engine sums the terms of each matrix-vector product.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Summation {
+    /// In any order, fused or not: the bound is `γ(n)·Σ|terms|`, which holds for every order.
+    #[default]
+    AnyOrder,
+    /// Each row from its first column to its last, one term at a time (a fused multiply-add
+    /// or a product and a sum): the bound is the running error bound of that order,
+    /// `u·Σ_k |partial sum k|`, which for terms of mixed signs is about `√n` times smaller.
+    Sequential,
+}
+
+/// How gradfuzz's own forward pass sums (`src/kernels.rs`, and `src/arithmetic.rs` in a
+/// narrow precision): each row in order.
+pub const OWN_SUMMATION: Summation = Summation::Sequential;
+
+/// The bound on the error of `Σ_j w_j·o_j` computed in `precision` and summed as
+/// `summation`, from operands `o_j` with error bounds `e_j` (the weights are exact): the
+/// part the operands' errors carry, `Σ|w_j|·e_j`, and the part of the sum's own roundings.
+pub fn dot_error(
+    precision: Precision,
+    summation: Summation,
+    terms: impl Iterator<Item = (f64, f64, f64)> + Clone,
+) -> (f64, f64) {
+    let u = precision.unit_roundoff();
+    let eta = precision.underflow_unit();
+    match summation {
+        Summation::AnyOrder => {
+            let (mut carried, mut magnitude, mut n) = (0.0, 0.0, 0usize);
+            for (w, o, e) in terms {
+                carried += w.abs() * e;
+                magnitude += w.abs() * (o.abs() + e);
+                n += 1;
+            }
+            (carried, precision.gamma(n) * magnitude + n as f64 * eta)
+        }
+        Summation::Sequential => {
+            // Step k rounds its partial sum once (and its product once, unless fused): off
+            // by u times the computed partial sum, which is the exact one (here, ours)
+            // within the errors so far.
+            let (mut sum, mut carried, mut rounding) = (0.0, 0.0, 0.0);
+            for (w, o, e) in terms {
+                let term = w * o;
+                sum += term;
+                carried += w.abs() * e;
+                let so_far = carried + rounding;
+                rounding += u * (sum.abs() + so_far) * (1.0 + u)
+                    + u * (term.abs() + w.abs() * e)
+                    + 2.0 * eta;
+            }
+            (carried, rounding)
+        }
+    }
+}
+
 /// A bound on the rounding error of every entry of every vector and scalar node's value
 /// (leaves are exact: they were rounded to the precision before the check). Weights are
 /// leaves, exact, and stored empty.
@@ -107,7 +162,12 @@ fn entries(value: &Value) -> &[f64] {
 
 /// The forward errors of a computation in `precision` whose exact values are (to within
 /// their own small error) `values`.
-pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> ForwardErrors {
+pub fn forward_errors(
+    graph: &Graph,
+    values: &Values,
+    precision: Precision,
+    summation: Summation,
+) -> ForwardErrors {
     let u = precision.unit_roundoff();
     let eta = precision.underflow_unit();
     let mut by_node: Vec<Vec<f64>> = Vec::with_capacity(graph.len());
@@ -134,16 +194,28 @@ pub fn forward_errors(graph: &Graph, values: &Values, precision: Precision) -> F
                     Gate::Matvec { weight, vector: o } => {
                         let w = matrix(&values[weight.0]);
                         let (o_value, e_o) = (entries(&values[o.0]), &by_node[o.0]);
-                        let gamma = precision.gamma(w.ncols());
-                        // |W| (e_o + γ(n)·(|o| + e_o)) + n·η
-                        let spread: Vec<f64> = o_value
-                            .iter()
-                            .zip(e_o)
-                            .map(|(o, e)| e + gamma * (o.abs() + e))
-                            .collect();
-                        let mut errors = vec![w.ncols() as f64 * eta; w.nrows()];
-                        kernels::abs_matvec_add(&mut errors, w, &spread);
-                        errors
+                        match summation {
+                            Summation::AnyOrder => {
+                                let gamma = precision.gamma(w.ncols());
+                                // |W| (e_o + γ(n)·(|o| + e_o)) + n·η, as one product.
+                                let spread: Vec<f64> = o_value
+                                    .iter()
+                                    .zip(e_o)
+                                    .map(|(o, e)| e + gamma * (o.abs() + e))
+                                    .collect();
+                                let mut errors = vec![w.ncols() as f64 * eta; w.nrows()];
+                                kernels::abs_matvec_add(&mut errors, w, &spread);
+                                errors
+                            }
+                            Summation::Sequential => (0..w.nrows())
+                                .map(|i| {
+                                    let row =
+                                        (0..w.ncols()).map(|j| (w[(i, j)], o_value[j], e_o[j]));
+                                    let (carried, rounding) = dot_error(precision, summation, row);
+                                    carried + rounding
+                                })
+                                .collect(),
+                        }
                     }
                     Gate::Sigmoid(s) => {
                         let (y, e_y) = (entries(&values[s.0]), &by_node[s.0]);
@@ -268,6 +340,7 @@ pub fn curvature_max(y: f64, reach: f64) -> f64 {
 /// each of its gradient entries.
 pub struct EngineBounds {
     precision: Precision,
+    summation: Summation,
     forward: ForwardErrors,
     /// Per node: the adjoint `dE/dv` (in `f64`, the engine's to within the bound).
     adjoint: Vec<Option<Vec<f64>>>,
@@ -329,8 +402,9 @@ impl Incoming {
 impl EngineBounds {
     /// The analysis of `graph` (whose `f64` forward values are `values`) for an engine in
     /// `precision`.
-    pub fn new(graph: &Graph, values: &Values, precision: Precision) -> Self {
-        EngineBounds::with_forward(graph, values, forward_errors(graph, values, precision))
+    pub fn new(graph: &Graph, values: &Values, precision: Precision, summation: Summation) -> Self {
+        let forward = forward_errors(graph, values, precision, summation);
+        EngineBounds::with_forward(graph, values, forward, summation)
     }
 
     /// [`EngineBounds::new`], reusing `own`, the `f64` forward errors the oracles computed,
@@ -339,16 +413,23 @@ impl EngineBounds {
         graph: &Graph,
         values: &Values,
         precision: Precision,
+        summation: Summation,
         own: &ForwardErrors,
     ) -> Self {
-        match precision {
-            Precision::F64 => EngineBounds::with_forward(graph, values, own.clone()),
-            _ => EngineBounds::new(graph, values, precision),
+        if precision == Precision::F64 && summation == OWN_SUMMATION {
+            EngineBounds::with_forward(graph, values, own.clone(), summation)
+        } else {
+            EngineBounds::new(graph, values, precision, summation)
         }
     }
 
     /// [`EngineBounds::new`] from the forward errors of the engine's precision.
-    pub fn with_forward(graph: &Graph, values: &Values, forward: ForwardErrors) -> Self {
+    pub fn with_forward(
+        graph: &Graph,
+        values: &Values,
+        forward: ForwardErrors,
+        summation: Summation,
+    ) -> Self {
         let precision = forward.precision;
         let u = precision.unit_roundoff();
         let eta = precision.underflow_unit();
@@ -454,6 +535,7 @@ impl EngineBounds {
             value => beyond(precision, entries(value), forward.of(id)),
         });
         EngineBounds {
+            summation,
             signed: Vec::new(),
             values_overflow,
             precision,
@@ -473,7 +555,9 @@ impl EngineBounds {
         if !self.loose(graph, values) || !crate::signed_bounds::affordable(graph) {
             return;
         }
-        if let Some(signed) = crate::signed_bounds::sharpened(graph, values, self.precision) {
+        let sharpened =
+            crate::signed_bounds::sharpened(graph, values, self.precision, self.summation);
+        if let Some(signed) = sharpened {
             self.signed = signed;
         }
     }

@@ -17,7 +17,7 @@ use gradfuzz::graph::{Graph, NodeId};
 use gradfuzz::oracle::precise::PreciseValues;
 use gradfuzz::precision::Precision;
 use gradfuzz::recipe::{Limits, build};
-use gradfuzz::tolerance::{EngineBounds, SAFETY};
+use gradfuzz::tolerance::{EngineBounds, SAFETY, Summation};
 use std::path::Path;
 
 type Exact = Vec<(NodeId, Vec<f64>)>;
@@ -45,12 +45,14 @@ fn assert_bound_holds(name: &str, graph: &Graph, precision: Precision) -> f64 {
         .gradients(&rounded)
         .expect("never errs");
     let values = rounded.forward();
-    let mut bounds = EngineBounds::new(&rounded, &values, precision);
+    // The reference sums each row in order, and says so.
+    let mut bounds = EngineBounds::new(&rounded, &values, precision, Summation::Sequential);
     // The signed bounds where they are computed: the smaller of the two is used.
     bounds.sharpen(&rounded, &values);
     // And the signed bounds alone, wherever the graph is small enough for them, whether or
     // not the componentwise ones are loose enough to ask for them.
-    let signed = gradfuzz::signed_bounds::sharpened(&rounded, &values, precision);
+    let signed =
+        gradfuzz::signed_bounds::sharpened(&rounded, &values, precision, Summation::Sequential);
     let mut worst = 0.0f64;
     for (leaf, truth) in &exact {
         let gradient = ours.get(*leaf).expect("every leaf");
@@ -280,6 +282,34 @@ fn chains_of_matvecs_are_checked_to_a_few_hundred_units_of_round_off() {
             wrong.mismatches.len()
         );
     }
+}
+
+#[test]
+fn an_engine_that_sums_each_row_in_order_gets_the_running_bound_of_that_order() {
+    // A sum of 4,096 terms: γ(n)·Σ|terms| holds for any order, but is about √n times the
+    // running bound u·Σ|partial sums| of the reference's order. Measured: 527 (f64) and 546
+    // (f32), against 29,670 and 33,264 for an engine that does not say how it sums.
+    let graph = families::wide_unit(4096, 1);
+    for precision in [Precision::F64, Precision::F32] {
+        let tightness = median_tightness(&graph, precision);
+        assert!(
+            tightness <= 1000.0,
+            "in {precision}: median tightness {tightness}"
+        );
+    }
+    let median_allowance = |engine: &dyn Engine| {
+        let (_, entries) = check_with_entries(engine, &graph, &Tolerance::default()).unwrap();
+        let mut allowances: Vec<f64> = entries.iter().map(|e| e.tolerance).collect();
+        allowances.sort_by(f64::total_cmp);
+        allowances[allowances.len() / 2]
+    };
+    let (exact, _) = exact::gradients(&graph);
+    let any_order = median_allowance(&claimed(&graph, &exact, 0.0));
+    let in_order = median_allowance(&ReferenceIn(Precision::F64));
+    assert!(
+        any_order > 20.0 * in_order,
+        "any order {any_order:e}, in order {in_order:e}"
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ pub mod reference;
 use crate::gate::Value;
 use crate::graph::{Graph, NodeId};
 use crate::precision::Precision;
+pub use crate::tolerance::Summation;
 use std::fmt;
 
 pub use mutant::Mutant;
@@ -29,6 +30,16 @@ pub trait Engine: Sync {
     /// textbook backward pass in this precision can make there.
     fn precision(&self) -> Precision {
         Precision::F64
+    }
+
+    /// How the engine sums the terms of each matrix-vector product (by default in any order:
+    /// the allowance then holds for every order). An engine that sums each row from its
+    /// first column to its last, one term at a time, as the reference does, may say
+    /// [`Summation::Sequential`], and its allowance on wide layers is then the far tighter
+    /// running bound of that order; said of an engine that sums otherwise (in blocks, in
+    /// SIMD lanes, pairwise), it can fail a correct engine.
+    fn summation(&self) -> Summation {
+        Summation::AnyOrder
     }
 
     /// Whether the engine computes gradients for any graph (by default it does). Claimed
@@ -90,6 +101,10 @@ impl<E: Engine> Engine for WithPrecision<E> {
         self.precision
     }
 
+    fn summation(&self) -> Summation {
+        self.engine.summation()
+    }
+
     fn answers_any_graph(&self) -> bool {
         self.engine.answers_any_graph()
     }
@@ -108,6 +123,9 @@ impl<E: Engine + ?Sized> Engine for &E {
     fn precision(&self) -> Precision {
         (**self).precision()
     }
+    fn summation(&self) -> Summation {
+        (**self).summation()
+    }
     fn answers_any_graph(&self) -> bool {
         (**self).answers_any_graph()
     }
@@ -125,6 +143,9 @@ impl<E: Engine + ?Sized> Engine for Box<E> {
 
     fn precision(&self) -> Precision {
         (**self).precision()
+    }
+    fn summation(&self) -> Summation {
+        (**self).summation()
     }
     fn answers_any_graph(&self) -> bool {
         (**self).answers_any_graph()

@@ -5,7 +5,7 @@
 //! summation at fan-out, or the gradients handed back.
 
 use super::reference::{Rules, backpropagate, sum_into};
-use super::{Engine, EngineError, Gradients};
+use super::{Engine, EngineError, Gradients, Summation};
 use crate::gate::{Gate, Partial, Value, matrix, vector};
 use crate::graph::{Graph, NodeId, Shape, Values};
 use crate::precision::Precision;
@@ -155,6 +155,11 @@ impl Engine for Mutant {
 
     fn precision(&self) -> Precision {
         self.precision
+    }
+
+    /// The reference's arithmetic: each row in order.
+    fn summation(&self) -> Summation {
+        Summation::Sequential
     }
 
     fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {

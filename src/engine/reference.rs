@@ -10,7 +10,7 @@
 //! The driver is generic over [`Rules`] so that the mutant engines can reuse it with one
 //! deliberate change; the reference uses the gate rules and the sum as they are.
 
-use super::{Engine, EngineError, Gradients};
+use super::{Engine, EngineError, Gradients, Summation};
 use crate::gate::{Gate, Partial, Value};
 use crate::graph::{Graph, NodeId, Op, Values};
 use crate::precision::Precision;
@@ -26,6 +26,11 @@ impl Engine for Reference {
 
     fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
         Ok(backpropagate(graph, &Reference))
+    }
+
+    /// Each row in order (`src/kernels.rs`).
+    fn summation(&self) -> Summation {
+        Summation::Sequential
     }
 }
 
@@ -44,6 +49,11 @@ impl Engine for ReferenceIn {
 
     fn precision(&self) -> Precision {
         self.0
+    }
+
+    /// Each row in order (`src/arithmetic.rs`).
+    fn summation(&self) -> Summation {
+        Summation::Sequential
     }
 
     fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {

@@ -6,7 +6,7 @@
 use crate::gate::{Gate, Value};
 use crate::graph::{Graph, NodeId, Values};
 use crate::precision::Precision;
-use crate::tolerance::{ForwardErrors, curvature_max, forward_errors, slope_max};
+use crate::tolerance::{ForwardErrors, OWN_SUMMATION, curvature_max, forward_errors, slope_max};
 
 /// The forward values of a graph with everything derived from them once.
 pub struct Base<'a> {
@@ -32,7 +32,11 @@ pub struct SigmoidBase {
 
 impl<'a> Base<'a> {
     pub fn new(graph: &Graph, values: &'a Values<'a>) -> Self {
-        Base::with_errors(graph, values, forward_errors(graph, values, Precision::F64))
+        Base::with_errors(
+            graph,
+            values,
+            forward_errors(graph, values, Precision::F64, OWN_SUMMATION),
+        )
     }
 
     /// [`Base::new`] with the forward values' error bounds (in `f64`) at hand.

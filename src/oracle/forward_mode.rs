@@ -18,7 +18,7 @@ use super::delta::U;
 use crate::gate::{Gate, Value, sigmoid};
 use crate::graph::{Graph, NodeId, Op, Values};
 use crate::precision::Precision;
-use crate::tolerance::{ForwardErrors, curvature_max, forward_errors, slope_max};
+use crate::tolerance::{ForwardErrors, OWN_SUMMATION, curvature_max, forward_errors, slope_max};
 
 /// The smallest subnormal: what a rounding in the subnormal range may lose.
 const ETA: f64 = 5e-324;
@@ -130,7 +130,7 @@ enum Duals {
 /// `dE/dθ` for entry `entry` (row-major) of `leaf`, by forward mode over the leaf's cone,
 /// and a bound on its rounding error.
 pub fn derivative(graph: &Graph, values: &Values, leaf: NodeId, entry: usize) -> (f64, f64) {
-    let errors = forward_errors(graph, values, Precision::F64);
+    let errors = forward_errors(graph, values, Precision::F64, OWN_SUMMATION);
     derivative_with(graph, values, &errors, leaf, entry)
 }
 

@@ -54,7 +54,12 @@ pub const PARALLEL_ENTRIES: usize = 20_000;
 
 /// The primary oracle for every entry of every `input` and `weight`.
 pub fn finite_differences(graph: &Graph, values: &Values) -> NumericGradients {
-    let errors = crate::tolerance::forward_errors(graph, values, crate::Precision::F64);
+    let errors = crate::tolerance::forward_errors(
+        graph,
+        values,
+        crate::Precision::F64,
+        crate::tolerance::OWN_SUMMATION,
+    );
     finite_differences_with(graph, values, errors)
 }
 
