@@ -105,7 +105,9 @@ pub fn dot_error(
         Summation::Sequential => {
             // Step k rounds its partial sum once (and its product once, unless fused): off
             // by u times the computed partial sum, which is the exact one (here, ours)
-            // within the errors so far.
+            // within the errors so far. The bound for any order holds too, and is the
+            // smaller one for a few terms.
+            let any_order = dot_error(precision, Summation::AnyOrder, terms.clone()).1;
             let (mut sum, mut carried, mut rounding) = (0.0, 0.0, 0.0);
             for (w, o, e) in terms {
                 let term = w * o;
@@ -116,7 +118,7 @@ pub fn dot_error(
                     + u * (term.abs() + w.abs() * e)
                     + 2.0 * eta;
             }
-            (carried, rounding)
+            (carried, rounding.min(any_order))
         }
     }
 }
