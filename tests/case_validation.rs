@@ -50,7 +50,6 @@ fn malformed() -> Vec<(&'static str, String, Vec<&'static str>)> {
         ("gradient of the wrong shape", with("gradients:\n  x: [1.0, 1.0, 1.0]\n"), vec!["gradients.x", "length 2"]),
         ("gradient as a matrix for a vector", with("gradients:\n  x: [[1.0, 1.0]]\n"), vec!["gradients.x"]),
         ("gradient given twice", with("gradients:\n  x: [1.0, 1.0]\n  x: [1.0, 1.0]\n"), vec!["duplicate", "x"]),
-        ("non-finite gradient", with("gradients:\n  x: [1.0, .inf]\n"), vec!["gradients.x"]),
         ("unknown engine", with("engine: magic\n"), vec!["engine", "magic"]),
         ("unknown expect", with("expect: maybe\n"), vec!["expect", "maybe"]),
         ("negative tolerance", with("tolerance: {rtol: -1.0e-7}\n"), vec!["tolerance.rtol"]),
@@ -162,4 +161,46 @@ fn truncated_and_corrupted_cases_never_panic() {
             let _ = case::parse(&corrupted, "corrupted.yaml", "corrupted", &limits);
         }
     }
+}
+
+/// A claimed gradient may be NaN or infinite (a verdict of its own, non-finite), and is
+/// written so that it loads again; a leaf may not, and is refused naming its node.
+#[test]
+fn non_finite_claimed_gradients_are_written_so_they_load_and_leaves_are_refused() {
+    let dir = scratch("non-finite");
+    let text = "nodes:\n  x: {input: [1.0, 2.0, 3.0]}\n  t: {target: [0.0, 0.0, 0.0]}\n  E: {sqerr: [x, t]}\ngradients:\n  x: [.nan, .inf, -.inf]\n";
+    let path = dir.join("claimed.yaml");
+    std::fs::write(&path, text).expect("write");
+    let case = case::load(&path).expect("a NaN gradient loads");
+    let written = case::to_yaml(&case);
+    assert!(written.contains("[.nan, .inf, -.inf]"), "{written}");
+    let again = dir.join("again.yaml");
+    std::fs::write(&again, &written).expect("write");
+    let reloaded = case::load(&again).expect("what was written loads");
+    let gradient = reloaded
+        .gradients
+        .as_ref()
+        .and_then(|g| g.get(reloaded.graph.find("x").expect("x")))
+        .expect("x's gradient")
+        .clone();
+    assert!(gradient.entry(0).is_nan());
+    assert_eq!(
+        (gradient.entry(1), gradient.entry(2)),
+        (f64::INFINITY, f64::NEG_INFINITY)
+    );
+    let (code, stdout, _) = outcome(&gradfuzz(&["check", again.to_str().expect("utf-8")]));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("NON-FINITE x[0]"), "{stdout}");
+    let leaf = dir.join("leaf.yaml");
+    std::fs::write(
+        &leaf,
+        "nodes:\n  x: {input: [.nan]}\n  t: {target: [0.0]}\n  E: {sqerr: [x, t]}\n",
+    )
+    .expect("write");
+    let (code, _, stderr) = outcome(&gradfuzz(&["check", leaf.to_str().expect("utf-8")]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("node `x`") && stderr.contains("not a finite number"),
+        "{stderr}"
+    );
 }

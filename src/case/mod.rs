@@ -136,13 +136,18 @@ pub fn parse(
         line: None,
         message: format!("not UTF-8 text: {e}"),
     })?;
-    let raw: RawCase = serde_saphyr::from_str(text).map_err(|e| CaseError {
-        file: file.to_string(),
-        line: e.location().map(|l| l.line()),
-        // The parser's advice is addressed to programs that embed it, not to our users.
-        message: e
-            .to_string()
-            .replace(", set DuplicateKeyPolicy in Options if acceptable", ""),
-    })?;
+    // Non-finite numbers (`.nan`, `.inf`) are read, so that a claimed gradient may be one;
+    // the validator refuses them in leaves, naming the node.
+    let mut options = serde_saphyr::Options::default();
+    options.non_finite_float_policy = serde_saphyr::NonFiniteFloatPolicy::PassThrough;
+    let raw: RawCase =
+        serde_saphyr::from_str_with_options(text, options).map_err(|e| CaseError {
+            file: file.to_string(),
+            line: e.location().map(|l| l.line()),
+            // The parser's advice is addressed to programs that embed it, not to our users.
+            message: e
+                .to_string()
+                .replace(", set DuplicateKeyPolicy in Options if acceptable", ""),
+        })?;
     Validator { file, limits }.case(raw, default_name)
 }

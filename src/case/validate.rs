@@ -9,6 +9,13 @@ use crate::gate::{Gate, Value};
 use crate::graph::{Graph, LeafKind, Node, NodeId, Op};
 use faer::{Col, Mat};
 use serde_saphyr::Spanned;
+
+/// Which numbers an array may hold: leaves are finite; a claimed gradient may be anything.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Numbers {
+    Finite,
+    Any,
+}
 use std::collections::HashMap;
 
 pub(super) struct Validator<'a> {
@@ -237,11 +244,18 @@ impl Validator<'_> {
         line: Option<u64>,
     ) -> Result<Op, CaseError> {
         Ok(match op {
-            RawOp::Input(v) => Op::Leaf(LeafKind::Input, self.vector(node, "input", v, line)?),
-            RawOp::Target(v) => Op::Leaf(LeafKind::Target, self.vector(node, "target", v, line)?),
-            RawOp::Weight(rows) => {
-                Op::Leaf(LeafKind::Weight, self.matrix(node, "weight", rows, line)?)
-            }
+            RawOp::Input(v) => Op::Leaf(
+                LeafKind::Input,
+                self.vector(node, "input", v, line, Numbers::Finite)?,
+            ),
+            RawOp::Target(v) => Op::Leaf(
+                LeafKind::Target,
+                self.vector(node, "target", v, line, Numbers::Finite)?,
+            ),
+            RawOp::Weight(rows) => Op::Leaf(
+                LeafKind::Weight,
+                self.matrix(node, "weight", rows, line, Numbers::Finite)?,
+            ),
             RawOp::Add(_) => Op::Gate(Gate::Add(ids[0], ids[1])),
             RawOp::Matvec(_) => Op::Gate(Gate::Matvec {
                 weight: ids[0],
@@ -274,13 +288,16 @@ impl Validator<'_> {
         key: &str,
         numbers: &[f64],
         line: Option<u64>,
+        allowed: Numbers,
     ) -> Result<Value, CaseError> {
         let what = format!("node `{node}`");
         self.check_dim(&what, numbers.len(), line)?;
         if numbers.is_empty() {
             return Err(self.error(line, format!("{what}: `{key}` is empty")));
         }
-        self.finite(&what, numbers.iter(), line)?;
+        if allowed == Numbers::Finite {
+            self.finite(&what, numbers.iter(), line)?;
+        }
         Ok(Value::Vector(Col::from_fn(numbers.len(), |i| numbers[i])))
     }
 
@@ -290,6 +307,7 @@ impl Validator<'_> {
         key: &str,
         rows: &[Vec<f64>],
         line: Option<u64>,
+        allowed: Numbers,
     ) -> Result<Value, CaseError> {
         let what = format!("node `{node}`");
         self.check_dim(&what, rows.len(), line)?;
@@ -307,7 +325,9 @@ impl Validator<'_> {
                 ),
             ));
         }
-        self.finite(&what, rows.iter().flatten(), line)?;
+        if allowed == Numbers::Finite {
+            self.finite(&what, rows.iter().flatten(), line)?;
+        }
         Ok(Value::Matrix(Mat::from_fn(rows.len(), cols, |i, j| {
             rows[i][j]
         })))
@@ -351,8 +371,10 @@ impl Validator<'_> {
                 }
             }
             let value = match &array.value {
-                RawArray::Vector(v) => self.vector(name, "gradient", v, line),
-                RawArray::Matrix(rows) => self.matrix(name, "gradient", rows, line),
+                // A claimed gradient may be NaN or infinite: that is a verdict of its own
+                // (non-finite), not an invalid file.
+                RawArray::Vector(v) => self.vector(name, "gradient", v, line, Numbers::Any),
+                RawArray::Matrix(rows) => self.matrix(name, "gradient", rows, line, Numbers::Any),
             }
             .map_err(|e| {
                 self.error(

@@ -47,10 +47,17 @@ pub fn to_yaml(case: &Case) -> String {
     out
 }
 
-/// A number in the shortest form that reads back to the same `f64`.
+/// A number in the shortest form that reads back to the same `f64` (NaN and the infinities
+/// in YAML's spelling, `.nan`, `.inf`, `-.inf`: a claimed gradient may be one).
 fn number(x: f64) -> String {
-    // Rust's `{:?}` prints the shortest round-trip digits ("0.1", "1e-7", "-0.0").
-    format!("{x:?}")
+    if x.is_nan() {
+        ".nan".into()
+    } else if x.is_infinite() {
+        if x > 0.0 { ".inf" } else { "-.inf" }.into()
+    } else {
+        // Rust's `{:?}` prints the shortest round-trip digits ("0.1", "1e-7", "-0.0").
+        format!("{x:?}")
+    }
 }
 
 /// A value as a flow list (`[..]` or `[[..], ..]`) of shortest round-trip numbers: the same
