@@ -130,7 +130,8 @@ pub struct FuzzSummary {
     /// Graphs where the engine's own loss differs from the forward pass.
     pub loss_mismatches: u64,
     /// Fast mode: directions checked, graphs sent to the full check, and the largest
-    /// directional error as a fraction of its tolerance.
+    /// directional error as a fraction of its tolerance among the graphs whose directions
+    /// agreed (a disagreement's own verdict is the full check's).
     pub directions: u64,
     pub fast_fallbacks: u64,
     pub worst_direction: f64,
@@ -288,8 +289,10 @@ pub fn fuzz_with_progress(
                 match fast_check(engine, &graph, &config.tolerance, DIRECTIONS, index) {
                     Ok(fast) => {
                         local.directions += fast.directions as u64;
-                        local.worst_direction = local.worst_direction.max(fast.worst_ratio);
                         if fast.agreed {
+                            // A disagreement goes to the full check, whose verdict stands:
+                            // its directional error is not a near miss of a passing graph.
+                            local.worst_direction = local.worst_direction.max(fast.worst_ratio);
                             local.graphs += 1;
                             progress.graphs.fetch_add(1, Ordering::Relaxed);
                             continue;
@@ -351,6 +354,13 @@ pub fn diagnose(engine: &dyn Engine, config: &FuzzConfig, summary: &mut FuzzSumm
         };
         let recipe = recipe_for(config.seed, failure.index, &config.limits, config.values);
         let graph = shrinker.shrink_recipe(&recipe, &config.limits);
+        // Rebuilding a shrunk recipe closes the graph with a loss of its own, which can make
+        // it no smaller than the graph as found: then the graph as found stands.
+        let graph = if graph.len() < failure.graph.len() {
+            graph
+        } else {
+            failure.graph.clone()
+        };
         let report = check(engine, &graph, &config.tolerance);
         let shrunk_blame = blame(engine, &graph, &config.tolerance);
         if let (Ok(report), Ok(blame)) = (report, shrunk_blame) {
@@ -369,11 +379,18 @@ impl Failure {
     pub fn to_case(&self, engine: &str, config: &FuzzConfig) -> Case {
         let precision = self.precision;
         let (graph, shrunk_note) = match &self.shrunk {
-            Some(shrunk) => (
+            Some(shrunk) if shrunk.graph.len() < self.graph.len() => (
                 shrunk.graph.clone(),
                 format!(
                     "; shrunk from {} to {} nodes",
                     self.graph.len(),
+                    shrunk.graph.len()
+                ),
+            ),
+            Some(shrunk) => (
+                shrunk.graph.clone(),
+                format!(
+                    "; {} nodes, and no smaller graph fails the same way",
                     shrunk.graph.len()
                 ),
             ),

@@ -261,7 +261,7 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
     if config.mode == Mode::Fast {
         let _ = writeln!(
             out,
-            "  directions:   {} checked; largest error {} of its tolerance; {} graphs checked in full after a disagreement",
+            "  directions:   {} checked; largest error {} of its tolerance where they agreed; {} graphs checked in full after a disagreement",
             summary.directions,
             ratio(summary.worst_direction),
             summary.fast_fallbacks

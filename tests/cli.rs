@@ -424,3 +424,38 @@ fn explain_and_dot_work_on_claimed_gradients_that_mismatch() {
     let (code, _, stderr) = outcome(&gradfuzz(&["explain", file, "--format", "json"]));
     assert_eq!(code, 1, "{stderr}");
 }
+
+/// A shrunk graph is never larger than the graph as found (rebuilding a shrunk recipe adds a
+/// closing loss, which made "shrunk from 3 to 4 nodes" possible), and a graph that does not
+/// shrink says so instead of "shrunk from 3 to 3".
+#[test]
+fn shrinking_never_grows_a_graph_and_says_when_it_did_not_shrink() {
+    let (code, json, _) = outcome(&gradfuzz(&[
+        "fuzz",
+        "--engine",
+        "mutant:sqerr-sign",
+        "--graphs",
+        "6",
+        "--seed",
+        "1",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(code, 1, "{json}");
+    let report: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let failures = report["failures"].as_array().expect("failures");
+    assert_eq!(failures.len(), 6);
+    for failure in failures {
+        let (nodes, shrunk) = (&failure["nodes"], &failure["shrunk"]);
+        assert!(shrunk["nodes"].as_u64() <= nodes.as_u64(), "{failure}");
+        let case = shrunk["case"].as_str().expect("a case");
+        if shrunk["nodes"] == *nodes {
+            assert!(
+                case.contains("no smaller graph fails the same way"),
+                "{case}"
+            );
+        } else {
+            assert!(case.contains("shrunk from"), "{case}");
+        }
+    }
+}
