@@ -749,40 +749,27 @@ mod tests {
             error: 1e-10,
         };
         let wrong = EXACT + 1e-12;
-        let precise = || (EXACT, 1e-30);
-        let caught = decide(
-            wrong,
-            &coarse,
-            &CONTEXT,
-            &Tolerance::default(),
-            || (EXACT, 1e-10),
-            precise,
-        );
+        let precise: fn() -> (f64, f64) = || (EXACT, 1e-30);
+        let with_third = |analytic: f64, third: fn() -> (f64, f64)| {
+            let entry = decide(
+                analytic,
+                &coarse,
+                &CONTEXT,
+                &Tolerance::default(),
+                || (EXACT, 1e-10),
+                third,
+            );
+            (entry.verdict, entry.oracle)
+        };
         assert_eq!(
-            (caught.verdict, caught.oracle),
+            with_third(wrong, precise),
             (Verdict::Mismatch, Oracle::PreciseForwardMode)
         );
-        let right = decide(
-            EXACT,
-            &coarse,
-            &CONTEXT,
-            &Tolerance::default(),
-            || (EXACT, 1e-10),
-            precise,
-        );
         assert_eq!(
-            (right.verdict, right.oracle),
+            with_third(EXACT, precise),
             (Verdict::Pass, Oracle::PreciseForwardMode)
         );
         // Without a sharper third answer, the pass stands.
-        let kept = decide(
-            wrong,
-            &coarse,
-            &CONTEXT,
-            &Tolerance::default(),
-            || (EXACT, 1e-10),
-            NO_THIRD_ORACLE,
-        );
-        assert_eq!(kept.verdict, Verdict::Pass);
+        assert_eq!(with_third(wrong, NO_THIRD_ORACLE).0, Verdict::Pass);
     }
 }

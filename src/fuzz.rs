@@ -281,7 +281,7 @@ pub fn fuzz_with_progress(
             // 7e-9, which is 0 in f16) is the generator's reach, not the engine's fault:
             // such graphs are counted and skipped. (A case file that does not fit is an
             // error instead.)
-            if precision != Precision::F64 && graph.rounded_to(precision).is_err() {
+            if precision != Precision::F64 && graph.fits(precision).is_err() {
                 local.unrepresentable_graphs += 1;
                 continue;
             }

@@ -296,6 +296,7 @@ impl Graph {
         if precision == Precision::F64 {
             return Ok(Cow::Borrowed(self));
         }
+        self.fits(precision)?;
         let changes = |value: &Value| {
             (0..value.len()).any(|k| precision.round(value.entry(k)) != value.entry(k))
         };
@@ -308,31 +309,42 @@ impl Graph {
         }
         let mut nodes = self.nodes.clone();
         for node in &mut nodes {
-            if let Op::Leaf(kind, value) = &mut node.op {
-                let rounded = value.rounded(precision);
-                let lost = |k: usize| {
-                    !rounded.entry(k).is_finite()
-                        || (rounded.entry(k) == 0.0 && value.entry(k) != 0.0)
-                };
-                if let Some(k) = (0..rounded.len()).find(|&k| lost(k)) {
-                    let (x, range) = (value.entry(k), precision.max_finite());
-                    let why = if rounded.entry(k) == 0.0 {
-                        format!("rounds to 0 in {precision}")
-                    } else {
-                        format!("is beyond the range of {precision} (largest {range:e})")
-                    };
-                    return Err(GraphError {
-                        node: Some(node.name.clone()),
-                        message: format!("`{}` entry {k}, {x:e}, {why}", kind.name()),
-                    });
-                }
-                *value = rounded;
+            if let Op::Leaf(_, value) = &mut node.op {
+                *value = value.rounded(precision);
             }
         }
         Ok(Cow::Owned(Graph {
             nodes,
             shapes: self.shapes.clone(),
         }))
+    }
+
+    /// Whether `precision` holds every leaf entry: the first entry beyond its range, or
+    /// nonzero and rounding to zero, is an error naming its node. (Checked without copying
+    /// the graph: the fuzz loop asks it of every graph in a narrow precision.)
+    pub fn fits(&self, precision: Precision) -> Result<(), GraphError> {
+        for node in &self.nodes {
+            let Op::Leaf(kind, value) = &node.op else {
+                continue;
+            };
+            for k in 0..value.len() {
+                let (x, rounded) = (value.entry(k), precision.round(value.entry(k)));
+                if rounded.is_finite() && (rounded != 0.0 || x == 0.0) {
+                    continue;
+                }
+                let why = if rounded == 0.0 {
+                    format!("rounds to 0 in {precision}")
+                } else {
+                    let range = precision.max_finite();
+                    format!("is beyond the range of {precision} (largest {range:e})")
+                };
+                return Err(GraphError {
+                    node: Some(node.name.clone()),
+                    message: format!("`{}` entry {k}, {x:e}, {why}", kind.name()),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The loss: the sum of the `sqerr` nodes, in node order.

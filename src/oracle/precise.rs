@@ -48,6 +48,23 @@ impl Bounded {
     fn magnitude(&self) -> f64 {
         self.value.abs() + self.error
     }
+
+    /// `x + x`: exact in binary, barring overflow.
+    fn doubled(&self) -> Bounded {
+        Bounded {
+            value: self.value.scaled(2.0),
+            error: 2.0 * self.error,
+        }
+    }
+
+    /// `x + y`, one rounding.
+    fn plus(&self, other: &Bounded) -> Bounded {
+        let value = self.value.plus(other.value);
+        Bounded {
+            value,
+            error: self.error + other.error + UNIT * value.abs() + ETA,
+        }
+    }
 }
 
 /// Every vector and scalar node's value in double-double, with error bounds (weights are
@@ -74,23 +91,13 @@ impl PreciseValues {
             let node = match &graph.node(id).op {
                 Op::Leaf(_, value) => entries(value).into_iter().map(Bounded::exact).collect(),
                 Op::Gate(gate) => match *gate {
-                    Gate::Add(a, b) if a == b => by_node[a.0]
-                        .iter()
-                        .map(|x| Bounded {
-                            value: x.value.scaled(2.0),
-                            error: 2.0 * x.error,
-                        })
-                        .collect(),
+                    Gate::Add(a, b) if a == b => {
+                        by_node[a.0].iter().map(Bounded::doubled).collect()
+                    }
                     Gate::Add(a, b) => by_node[a.0]
                         .iter()
                         .zip(&by_node[b.0])
-                        .map(|(x, y)| {
-                            let value = x.value.plus(y.value);
-                            Bounded {
-                                value,
-                                error: x.error + y.error + UNIT * value.abs() + ETA,
-                            }
-                        })
+                        .map(|(x, y)| x.plus(y))
                         .collect(),
                     Gate::Matvec { weight, vector } => {
                         let w = matrix(&values[weight.0]);
@@ -159,23 +166,11 @@ impl PreciseValues {
                     .unwrap_or_else(|| zero(self.by_node[of.0].len()))
             };
             let result = match *gate {
-                Gate::Add(a, b) if a == b => tangent(a)
-                    .iter()
-                    .map(|t| Bounded {
-                        value: t.value.scaled(2.0),
-                        error: 2.0 * t.error,
-                    })
-                    .collect(),
+                Gate::Add(a, b) if a == b => tangent(a).iter().map(Bounded::doubled).collect(),
                 Gate::Add(a, b) => tangent(a)
                     .iter()
                     .zip(&tangent(b))
-                    .map(|(x, y)| {
-                        let value = x.value.plus(y.value);
-                        Bounded {
-                            value,
-                            error: x.error + y.error + UNIT * value.abs() + ETA,
-                        }
-                    })
+                    .map(|(x, y)| x.plus(y))
                     .collect(),
                 Gate::Matvec { weight, vector } => {
                     let w = matrix(&values[weight.0]);
