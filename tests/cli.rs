@@ -459,3 +459,31 @@ fn shrinking_never_grows_a_graph_and_says_when_it_did_not_shrink() {
         }
     }
 }
+
+/// A fast run that passes reports its closest directional call below 1: a disagreement is
+/// re-checked in full, and its directional error is not a near miss (a PASS used to print
+/// "largest error 5.763e2 of its tolerance" here).
+#[test]
+fn a_passing_fast_run_reports_its_closest_agreeing_direction() {
+    let (code, stdout, _) = outcome(&gradfuzz(&[
+        "fuzz", "--mode", "fast", "--graphs", "2000", "--seed", "1", "--values", "extreme",
+    ]));
+    assert_eq!(code, 0, "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("directions:"))
+        .expect("a directions line");
+    assert!(line.contains("where they agreed"), "{line}");
+    let fallbacks: u64 = line
+        .split("; ")
+        .nth(2)
+        .and_then(|part| part.split_whitespace().next()?.parse().ok())
+        .expect("a count of graphs checked in full");
+    assert!(fallbacks > 0, "no disagreement to leave out: {line}");
+    let ratio: f64 = line
+        .split("largest error ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .expect("a ratio");
+    assert!(ratio <= 1.0, "{line}");
+}
