@@ -21,8 +21,9 @@
 
 use crate::engine::{Engine, EngineError};
 use crate::graph::{Graph, NodeId, Shape};
+use crate::oracle::forward_mode::LeafTangents;
 use crate::oracle::precise::PreciseValues;
-use crate::oracle::{Estimate, finite_differences_with, forward_mode};
+use crate::oracle::{Estimate, finite_differences_with};
 use crate::precision::Precision;
 use crate::tolerance::{EngineBounds, OWN_SUMMATION, SAFETY, forward_errors, underflowed_nodes};
 
@@ -263,9 +264,15 @@ fn analyse(
         let claimed = analytic
             .get(*leaf)
             .expect("validated: every leaf has a gradient");
+        // Forward mode's values over the leaf's cone, computed the first time one of its
+        // entries needs the second oracle, and shared by the rest.
+        let tangents = std::cell::OnceCell::new();
         for (entry, estimate) in estimates.iter().enumerate() {
-            let second_oracle =
-                || forward_mode::derivative_with(graph, &values, &own_errors, *leaf, entry);
+            let second_oracle = || {
+                tangents
+                    .get_or_init(|| LeafTangents::new(graph, &values, &own_errors, *leaf))
+                    .derivative(entry)
+            };
             let context = Context {
                 engine_bound: bounds.entry(&values, *leaf, entry),
                 forward_finite,

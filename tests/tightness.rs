@@ -14,10 +14,11 @@ use gradfuzz::check::{Tolerance, Verdict, check, check_with_entries};
 use gradfuzz::engine::{Claimed, Engine, Gradients, ReferenceIn, WithPrecision};
 use gradfuzz::generate::{ValueMode, recipe_for};
 use gradfuzz::graph::{Graph, NodeId};
+use gradfuzz::oracle::forward_mode::{self, LeafTangents};
 use gradfuzz::oracle::precise::PreciseValues;
 use gradfuzz::precision::Precision;
 use gradfuzz::recipe::{Limits, build};
-use gradfuzz::tolerance::{EngineBounds, SAFETY, Summation};
+use gradfuzz::tolerance::{EngineBounds, OWN_SUMMATION, SAFETY, Summation, forward_errors};
 use std::path::Path;
 
 type Exact = Vec<(NodeId, Vec<f64>)>;
@@ -250,6 +251,70 @@ fn the_double_double_oracle_stays_within_its_bound_and_far_below_f64_round_off()
             }
         }
     }
+}
+
+/// Forward mode shared over a leaf's entries (`LeafTangents`, what the check uses) gives the
+/// derivative of forward mode entry by entry, with a bound no larger, and within that bound
+/// (and the check's safety factor) of the exact gradient. Returns how many entries it saw.
+fn assert_shared_forward_mode_holds(name: &str, graph: &Graph) -> usize {
+    let (exact, _) = exact::gradients(graph);
+    let values = graph.forward();
+    let errors = forward_errors(graph, &values, Precision::F64, OWN_SUMMATION);
+    let mut seen = 0;
+    for (leaf, truth) in &exact {
+        let shared = LeafTangents::new(graph, &values, &errors, *leaf);
+        for (k, truth) in truth.iter().enumerate() {
+            let (derivative, bound) = shared.derivative(k);
+            let (alone, alone_bound) =
+                forward_mode::derivative_with(graph, &values, &errors, *leaf, k);
+            let at = format!("{name}: {}[{k}]", graph.node(*leaf).name);
+            assert!(
+                derivative == alone || (derivative.is_nan() && alone.is_nan()),
+                "{at}: {derivative:e} shared, {alone:e} entry by entry"
+            );
+            assert!(
+                bound <= alone_bound,
+                "{at}: bound {bound:e} above {alone_bound:e}"
+            );
+            if derivative.is_finite() && bound.is_finite() {
+                let allowed = SAFETY * bound + f64::EPSILON / 2.0 * truth.abs();
+                assert!(
+                    (derivative - truth).abs() <= allowed,
+                    "{at}: {derivative:e} against exact {truth:e}, bound {bound:e}"
+                );
+            }
+            seen += 1;
+        }
+    }
+    seen
+}
+
+#[test]
+fn forward_mode_shared_over_a_leaf_matches_it_entry_by_entry_and_holds_its_bound() {
+    let mut seen = 0;
+    for (name, graph) in families::all() {
+        if !name.contains("bench") {
+            seen += assert_shared_forward_mode_holds(&name, &graph);
+        }
+    }
+    // Weight tying, fan-out into both operands of an add and of an sqerr, and a weight
+    // used twice in one chain: the shapes where reached tangents merge.
+    let tied = "nodes:\n  x: {input: [0.5, -1.0]}\n  W: {weight: [[0.3, -0.7], [1.1, 0.2]]}\n  s: {matvec: [W, x]}\n  o: {sigmoid: s}\n  u: {matvec: [W, o]}\n  a: {add: [u, o]}\n  d: {add: [a, a]}\n  E: {sqerr: [d, u]}\n";
+    let tied = case::parse(tied.as_bytes(), "tied.yaml", "tied", &Default::default())
+        .expect("valid")
+        .graph;
+    seen += assert_shared_forward_mode_holds("tied", &tied);
+    let limits = Limits {
+        max_nodes: 30,
+        max_dim: 5,
+    };
+    for values in [ValueMode::Normal, ValueMode::Wide, ValueMode::Extreme] {
+        for index in 0..100 {
+            let graph = build(&recipe_for(13, index, &limits, values), &limits);
+            seen += assert_shared_forward_mode_holds(&format!("{values:?} graph {index}"), &graph);
+        }
+    }
+    assert!(seen > 10_000, "only {seen} entries");
 }
 
 #[test]

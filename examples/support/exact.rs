@@ -160,9 +160,17 @@ pub fn gradients(graph: &Graph) -> (Vec<(NodeId, Vec<f64>)>, f64) {
                 add_into(&mut adjoint[vector.0], Exact::Vector(transposed));
             }
             Gate::Sigmoid(s) => {
+                // σ'(s) = σ(s)·σ(−s), each side computed from s: `o·(1 − o)` would lose
+                // `1 − o` to cancellation once e^−|s| falls below 2^−400 (|s| > 277), and
+                // call a gradient of 1e-169 exactly zero.
                 let o = values[id.0].vector();
-                let one = big(1.0);
-                let local = g.iter().zip(o).map(|(g, o)| g * o * (&one - o)).collect();
+                let input = values[s.0].vector();
+                let local = g
+                    .iter()
+                    .zip(o)
+                    .zip(input)
+                    .map(|((g, o), s)| g * o * sigmoid(&-s.clone()))
+                    .collect();
                 add_into(&mut adjoint[s.0], Exact::Vector(local));
             }
             Gate::Sqerr { .. } => unreachable!("handled above"),
