@@ -145,6 +145,9 @@ pub struct FuzzSummary {
     pub failures: Vec<Failure>,
     /// The engine error that stopped the run, with the graph it happened on.
     pub stopped_by: Option<(u64, EngineError)>,
+    /// The run was asked to stop ([`Progress::stop_requested`]: SIGINT or SIGTERM on the
+    /// command line) before its budget was spent.
+    pub interrupted: bool,
     /// The precision the engine was checked in.
     pub precision: Precision,
     pub elapsed: Duration,
@@ -214,6 +217,7 @@ impl FuzzSummary {
         self.worst_direction = self.worst_direction.max(other.worst_direction);
         self.by_forward_mode += other.by_forward_mode;
         self.unrepresentable_graphs += other.unrepresentable_graphs;
+        self.interrupted |= other.interrupted;
         if let Some(call) = other.closest {
             self.offer_closest(call);
         }
@@ -241,13 +245,29 @@ pub fn fuzz(engine: &dyn Engine, config: &FuzzConfig) -> FuzzSummary {
     fuzz_with_progress(engine, config, &Progress::default())
 }
 
-/// Counters a run updates as it goes, for a progress display.
+/// Counters a run updates as it goes, for a progress display, and a flag that stops it.
 #[derive(Debug, Default)]
 pub struct Progress {
     /// Graphs checked so far.
     pub graphs: AtomicU64,
     /// Failing graphs so far.
     pub failing: AtomicU64,
+    /// Set (from any thread, or a signal handler: it is one atomic store) to stop the run
+    /// after the graphs in hand; the summary then covers what was checked and says it was
+    /// interrupted.
+    pub stop_requested: AtomicBool,
+}
+
+impl Progress {
+    /// Zero counters, no stop requested (`const`, so that a `static` can hold one for a
+    /// signal handler).
+    pub const fn new() -> Progress {
+        Progress {
+            graphs: AtomicU64::new(0),
+            failing: AtomicU64::new(0),
+            stop_requested: AtomicBool::new(false),
+        }
+    }
 }
 
 /// [`fuzz`], updating `progress` after every graph.
@@ -264,6 +284,10 @@ pub fn fuzz_with_progress(
     let worker = || {
         let mut local = FuzzSummary::default();
         while !stop.load(Ordering::Relaxed) {
+            if progress.stop_requested.load(Ordering::Relaxed) {
+                local.interrupted = true;
+                break;
+            }
             if let Budget::Time(limit) = config.budget
                 && start.elapsed() >= limit
             {
@@ -374,6 +398,22 @@ pub fn diagnose(engine: &dyn Engine, config: &FuzzConfig, summary: &mut FuzzSumm
 }
 
 impl Failure {
+    /// What names a saved failure: the blame's signature (the rule, `fan-out` or
+    /// `unlocated`; `unblamed` when blame could not run) and the fingerprint of the graph's
+    /// structure, e.g. `sigmoid-5f0c2a9e41d7b3c8`. The same bug shrunk to the same graph by two
+    /// shards, machines or seeds gets one name, so their `--save` folders merge without
+    /// duplicates (`gradfuzz merge`), while a different rule or a different minimal graph
+    /// gets a name of its own.
+    pub fn signature(&self, saved: &Graph) -> String {
+        let blame = self
+            .shrunk
+            .as_ref()
+            .map(|shrunk| &shrunk.blame)
+            .or(self.blame.as_ref());
+        let culprit = blame.map_or("unblamed".to_string(), |blame| blame.culprit.signature());
+        format!("{culprit}-{:016x}", saved.structure_fingerprint())
+    }
+
     /// The shrunk graph (or the graph as found, if it was not shrunk) as a regression case
     /// that records where it came from.
     pub fn to_case(&self, engine: &str, config: &FuzzConfig) -> Case {
@@ -407,7 +447,7 @@ impl Failure {
             })
             .collect();
         Case {
-            name: format!("{engine_slug}-seed{}-graph{}", config.seed, self.index),
+            name: format!("{engine_slug}-{}", self.signature(&graph)),
             description: Some(format!(
                 "found by gradfuzz fuzz --engine {engine} --seed {} --max-nodes {} --max-dim {} --values {}: graph {}{shrunk_note}",
                 config.seed,

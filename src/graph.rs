@@ -355,6 +355,42 @@ impl Graph {
             .sum()
     }
 
+    /// A fingerprint of the graph's structure: each node's kind (leaf kind or gate), its
+    /// operands by position and its shape, not its name or numbers. Two graphs that differ
+    /// only in their values (the same bug shrunk to the same graph on two machines, say)
+    /// share it. FNV-1a over a fixed byte encoding, so it is the same on every machine and
+    /// in every version that keeps this encoding.
+    pub fn structure_fingerprint(&self) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |word: u64| {
+            for byte in word.to_le_bytes() {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for id in self.ids() {
+            match &self.nodes[id.0].op {
+                Op::Leaf(kind, _) => eat(*kind as u64),
+                Op::Gate(gate) => {
+                    eat(16 + gate.kind() as u64);
+                    for operand in gate.operands().iter() {
+                        eat(operand.0 as u64);
+                    }
+                }
+            }
+            match self.shape(id) {
+                Shape::Scalar => eat(0),
+                Shape::Vector(n) => eat(n as u64),
+                Shape::Matrix(m, n) => {
+                    eat(m as u64);
+                    eat(n as u64);
+                }
+            }
+            eat(u64::MAX);
+        }
+        hash
+    }
+
     /// For each node, the nodes that use it as an operand (once per use), in node order.
     pub fn users(&self) -> Vec<Vec<NodeId>> {
         let mut users = vec![Vec::new(); self.nodes.len()];

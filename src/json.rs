@@ -139,6 +139,7 @@ pub fn fuzz(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> Json {
                 "ratio": number(c.entry.ratio()), "entry": c.label, "graph": c.index,
             })),
             "stopped_by": summary.stopped_by.as_ref().map(|(i, e)| json!({"graph": i, "error": e.0})),
+            "interrupted": summary.interrupted,
             "result": if summary.stopped_by.is_some() { "stopped" } else if summary.passed() { "pass" } else { "fail" },
             "seconds": summary.elapsed.as_secs_f64(),
         },

@@ -41,6 +41,7 @@ pub mod generate;
 pub mod graph;
 pub mod json;
 pub mod kernels;
+pub mod merge;
 pub mod oracle;
 pub mod precision;
 pub mod recipe;

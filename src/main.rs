@@ -30,6 +30,8 @@ usage:
   gradfuzz shrink FILE [--engine E]        the smallest graph that still fails, as YAML
   gradfuzz explain FILE [--engine E]       values, gradients worst first, errors, blame
   gradfuzz import FILE                     a fuzz artifact (raw bytes) as a YAML case
+  gradfuzz merge DIR... --into DIR [--dry-run]
+                                           several runs' --save folders into one, each bug once
   gradfuzz dot FILE [--engine E]           the graph as Graphviz DOT, the blame highlighted
   gradfuzz bench [PATH...] [--graphs N]    timings on cases/bench (or PATH), and fuzzing rate
   (every command that takes --engine also takes --timeout SECS for exec: engines;
@@ -83,6 +85,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
         "shrink" => cli::one_case::shrink(args),
         "explain" => cli::one_case::explain(args),
         "import" => cli::new_case::import(args),
+        "merge" => cli::merge::run(args),
         "bench" => cli::bench::run(args),
         "dot" => cli::one_case::dot(args),
         "engines" => {

@@ -230,6 +230,13 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
     if let Some((index, error)) = &summary.stopped_by {
         let _ = writeln!(out, "stopped: the engine failed on graph {index}: {error}");
     }
+    if summary.interrupted {
+        let _ = writeln!(
+            out,
+            "interrupted: stopped by a signal after {} graphs; this report covers them",
+            summary.graphs
+        );
+    }
     let mut budget = match config.budget {
         Budget::Graphs(n) => format!("{n} graphs"),
         Budget::Time(t) => format!("{} s", t.as_secs_f64()),
@@ -318,10 +325,12 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
     );
     let verdict = if summary.stopped_by.is_some() {
         "STOPPED"
-    } else if summary.passed() {
-        "PASS"
-    } else {
+    } else if !summary.passed() {
         "FAIL"
+    } else if summary.interrupted {
+        "PASS so far (interrupted)"
+    } else {
+        "PASS"
     };
     let _ = writeln!(out, "  result:       {verdict}");
     out

@@ -487,3 +487,175 @@ fn a_passing_fast_run_reports_its_closest_agreeing_direction() {
         .expect("a ratio");
     assert!(ratio <= 1.0, "{line}");
 }
+
+/// The file names `--save` gives in a folder, sorted.
+fn saved_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("saved cases")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn two_shards_save_the_same_bug_under_one_name_and_merge_keeps_each_bug_once() {
+    let dir = scratch("shards");
+    let mut folders = Vec::new();
+    for shard in ["1/2", "2/2"] {
+        let save = dir.join(format!("found-{}", &shard[..1]));
+        let (code, stdout, stderr) = outcome(&gradfuzz(&[
+            "fuzz",
+            "--engine",
+            "mutant:fanout-overwrite",
+            "--seed",
+            "1",
+            "--graphs",
+            "3000",
+            "--shard",
+            shard,
+            "--save",
+            save.to_str().expect("utf-8"),
+        ]));
+        assert_eq!(code, 1, "{stdout}{stderr}");
+        // More failing graphs than files: failures that shrank alike share one file.
+        let failing: usize = stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("failing:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no failing count in {stdout}"));
+        assert!(failing > saved_names(&save).len(), "{stdout}");
+        assert!(stdout.contains("shrank to it"), "{stdout}");
+        folders.push(save);
+    }
+    let (first, second) = (saved_names(&folders[0]), saved_names(&folders[1]));
+    assert!(!first.is_empty());
+    for name in &first {
+        assert!(
+            name.starts_with("mutant-fanout-overwrite-fan-out-"),
+            "{name}"
+        );
+    }
+    assert_eq!(first, second, "the shards' graphs shrank to the same bugs");
+
+    let into = dir.join("cases");
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8").to_string();
+    let (code, stdout, stderr) = outcome(&gradfuzz(&[
+        "merge",
+        &path(&folders[0]),
+        &path(&folders[1]),
+        "--into",
+        &path(&into),
+    ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let n = first.len();
+    assert!(
+        stdout.contains(&format!(
+            "{} files: added {n} new, 0 already known, {n} duplicates",
+            2 * n
+        )),
+        "{stdout}"
+    );
+    assert_eq!(saved_names(&into), first);
+    // Merged again, everything is known and nothing is written.
+    let (code, stdout, _) = outcome(&gradfuzz(&[
+        "merge",
+        &path(&folders[1]),
+        "--into",
+        &path(&into),
+    ]));
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains(&format!("{n} files: added 0 new, {n} already known")),
+        "{stdout}"
+    );
+    // The merged cases replay: each still fails with the mutant, as it expects.
+    let (code, stdout, _) = outcome(&gradfuzz(&["check", &path(&into)]));
+    assert_eq!(code, 0, "{stdout}");
+
+    // A broken source file stops the merge before anything is written, naming the file.
+    std::fs::write(folders[1].join("broken.yaml"), "nodes: [").expect("write");
+    let fresh = dir.join("fresh");
+    let (code, _, stderr) = outcome(&gradfuzz(&[
+        "merge",
+        &path(&folders[0]),
+        &path(&folders[1]),
+        "--into",
+        &path(&fresh),
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("broken.yaml"), "{stderr}");
+    assert!(!fresh.exists());
+    let (code, _, stderr) = outcome(&gradfuzz(&["merge", &path(&folders[0])]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--into"), "{stderr}");
+}
+
+/// Starts `gradfuzz fuzz ARGS`, sends `signal` after a second, and returns what it printed.
+fn fuzz_stopped_by(signal: libc::c_int, args: &[&str]) -> (i32, String, String) {
+    use std::process::{Command, Stdio};
+    let child = Command::new(env!("CARGO_BIN_EXE_gradfuzz"))
+        .arg("fuzz")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the gradfuzz binary runs");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    let output = child.wait_with_output().expect("the run ends");
+    assert!(
+        output.status.code().is_some(),
+        "the run was killed by the signal instead of reporting: {output:?}"
+    );
+    outcome(&output)
+}
+
+#[test]
+fn a_run_stopped_by_sigint_or_sigterm_reports_what_it_checked() {
+    let (code, stdout, stderr) = fuzz_stopped_by(
+        libc::SIGINT,
+        &["--seed", "3", "--graphs", "1000000000", "--jobs", "1"],
+    );
+    assert_eq!(code, 130, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("interrupted: stopped by a signal after")
+            && stdout.contains("result:       PASS so far (interrupted)"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("interrupted (SIGINT)"), "{stderr}");
+    let graphs: u64 = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("graphs:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no graph count in {stdout}"));
+    assert!(graphs > 0 && graphs < 1_000_000_000, "{stdout}");
+
+    // A failing engine stopped by SIGTERM: the failures found are blamed, shrunk and
+    // reported, and the exit status says a mismatch was found.
+    let (code, stdout, stderr) = fuzz_stopped_by(
+        libc::SIGTERM,
+        &[
+            "--engine",
+            "mutant:sigmoid-of-input",
+            "--graphs",
+            "1000000000",
+            "--jobs",
+            "1",
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    for needle in ["interrupted:", "blame: the `sigmoid` rule", "shrunk to", "FAIL"] {
+        assert!(stdout.contains(needle), "`{needle}` missing from {stdout}");
+    }
+    assert!(stderr.contains("terminated (SIGTERM)"), "{stderr}");
+}

@@ -109,9 +109,13 @@ class Report:
                 if line.startswith("engine:"):
                     continue
                 if line.startswith("name:"):
-                    graph = failure.raw.get("graph")
-                    seed = self.run.get("seed")
-                    line = "name: " + json.dumps(f"{slug}-seed{seed}-graph{graph}")
+                    # gradfuzz names a saved case `<engine>-<blame>-<fingerprint>`; the
+                    # engine part becomes the label.
+                    name = json.loads(line[len("name:"):].strip())
+                    engine_slug = re.sub(r"[^A-Za-z0-9-]", "-", engine)
+                    if name.startswith(engine_slug + "-"):
+                        name = slug + name[len(engine_slug):]
+                    line = "name: " + json.dumps(name)
                 elif line.startswith("description:"):
                     line = line.replace(engine, label).replace(engine[len("exec:"):], label)
                 lines.append(line)

@@ -49,6 +49,13 @@ impl Flags {
         Ok(Some(value))
     }
 
+    /// Whether the bare flag `--name` is given, removing it from the arguments.
+    pub fn switch(&mut self, name: &str) -> bool {
+        let before = self.args.len();
+        self.args.retain(|a| a != name);
+        self.args.len() != before
+    }
+
     pub fn number(&mut self, name: &str) -> Result<Option<u64>, String> {
         self.value(name)?
             .map(|v| {

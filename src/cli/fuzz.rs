@@ -59,16 +59,25 @@ pub fn run(mut args: Flags) -> Result<ExitCode, String> {
         mode,
         ..defaults
     };
-    let progress = Progress::default();
+    let progress = &PROGRESS;
     let done = std::sync::atomic::AtomicBool::new(false);
+    stop_on_signals();
     let mut summary = std::thread::scope(|scope| {
         if show_progress() {
-            scope.spawn(|| progress_display(&config, &progress, &done));
+            scope.spawn(|| progress_display(&config, progress, &done));
         }
-        let summary = fuzz_with_progress(engine.as_ref(), &config, &progress);
+        let summary = fuzz_with_progress(engine.as_ref(), &config, progress);
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         summary
     });
+    let signal = SIGNAL.load(std::sync::atomic::Ordering::Relaxed);
+    if summary.interrupted {
+        eprintln!(
+            "gradfuzz: {}: reporting the {} graphs checked (blaming and shrinking what failed; the same signal again ends at once)",
+            signal_name(signal),
+            summary.graphs
+        );
+    }
     // Timed before diagnosis, so that the figure is the checking rate alone.
     let throughput = report::throughput(&summary);
     diagnose(engine.as_ref(), &config, &mut summary);
@@ -86,24 +95,78 @@ pub fn run(mut args: Flags) -> Result<ExitCode, String> {
     if let Some(dir) = save {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("--save {}: cannot create: {e}", dir.display()))?;
+        // Failures that shrank to the same graph with the same blame are one bug and one
+        // file (the first found is written), named so that other runs' files merge with it.
+        let mut saved: Vec<(case::Case, Vec<u64>)> = Vec::new();
         for failure in &summary.failures {
             let case = failure.to_case(&engine.name(), &config);
+            match saved.iter_mut().find(|(kept, _)| kept.name == case.name) {
+                Some((_, indices)) => indices.push(failure.index),
+                None => saved.push((case, vec![failure.index])),
+            }
+        }
+        for (case, indices) in &saved {
             let path = dir.join(format!("{}.yaml", case.name));
-            std::fs::write(&path, case::to_yaml(&case))
+            std::fs::write(&path, case::to_yaml(case))
                 .map_err(|e| format!("--save: cannot write {}: {e}", path.display()))?;
+            let also = match indices.len() {
+                1 => String::new(),
+                2 => format!(" (graph {} shrank to it too)", indices[1]),
+                n => format!(" ({} more failing graphs shrank to it)", n - 1),
+            };
             match format {
-                Format::Text => println!("saved {}", path.display()),
-                Format::Json => eprintln!("saved {}", path.display()),
+                Format::Text => println!("saved {}{also}", path.display()),
+                Format::Json => eprintln!("saved {}{also}", path.display()),
             }
         }
     }
     Ok(if summary.stopped_by.is_some() {
         ExitCode::from(INVALID)
-    } else if summary.passed() {
-        ExitCode::SUCCESS
-    } else {
+    } else if !summary.passed() {
         ExitCode::from(MISMATCH)
+    } else if summary.interrupted {
+        // The shell's convention for a program ended by a signal: the run did not finish.
+        ExitCode::from(128 + signal.clamp(1, 127) as u8)
+    } else {
+        ExitCode::SUCCESS
     })
+}
+
+/// The run's counters, static so that the signal handler can ask the run to stop.
+static PROGRESS: Progress = Progress::new();
+/// The signal that stopped the run (0: none).
+static SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn request_stop(signal: libc::c_int) {
+    // Only atomic stores: all a signal handler may safely do.
+    SIGNAL.store(signal, std::sync::atomic::Ordering::Relaxed);
+    PROGRESS
+        .stop_requested
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// SIGINT and SIGTERM stop the run after the graphs in hand, and the report of what was
+/// checked is printed (nothing found is lost). The handler is reset to the default once it
+/// has run, so a second signal ends the program at once, during blame and shrinking too.
+fn stop_on_signals() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction is valid; the handler only stores to atomics.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = request_stop as *const () as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESETHAND | libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGINT => "interrupted (SIGINT)",
+        libc::SIGTERM => "terminated (SIGTERM)",
+        _ => "stopped by a signal",
+    }
 }
 
 /// Progress goes to stderr only when a person is watching it: a terminal, outside CI.

@@ -4,5 +4,6 @@ pub mod bench;
 pub mod check;
 pub mod flags;
 pub mod fuzz;
+pub mod merge;
 pub mod new_case;
 pub mod one_case;
