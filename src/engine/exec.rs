@@ -223,12 +223,10 @@ impl Exec {
     /// Reads an answer line into gradients, or says exactly what is wrong with it.
     fn parse(&self, graph: &Graph, line: &str) -> Result<Gradients, EngineError> {
         let shown: String = line.chars().take(200).collect();
-        let answer: Json = serde_json::from_str(line).map_err(|e| {
-            if ["NaN", "Infinity"].iter().any(|token| line.contains(token)) {
-                self.fail(format!("answered with a non-finite number (NaN or Infinity), which is not a gradient: {shown}"))
-            } else {
-                self.fail(format!("answered with a line that is not JSON ({e}): {shown}"))
-            }
+        let answer: Json = serde_json::from_str(&non_finite_as_strings(line)).map_err(|e| {
+            self.fail(format!(
+                "answered with a line that is not JSON ({e}): {shown}"
+            ))
         })?;
         let Json::Object(answer) = answer else {
             return Err(self.fail(format!("answered with JSON that is not an object: {shown}")));
@@ -284,16 +282,77 @@ impl Exec {
             )));
         }
         if let Some(loss) = answer.get("loss") {
-            match loss.as_f64() {
-                Some(loss) if loss.is_finite() => gradients.loss = Some(loss),
-                _ => {
+            // A non-finite loss is the engine's answer, checked like a Rust engine's: a
+            // loss mismatch in the report, not a broken protocol.
+            match number(loss) {
+                Some(loss) => gradients.loss = Some(loss),
+                None => {
                     return Err(self.fail(format!(
-                        "answered with a `loss` that is not a finite number: {loss}"
+                        "answered with a `loss` that is not a number: {loss}"
                     )));
                 }
             }
         }
         Ok(gradients)
+    }
+}
+
+/// `line` with the non-finite numbers that JSON has no spelling for, but that Python's
+/// `json.dumps` and others write (`NaN`, `Infinity`, `-Infinity`), turned into the strings
+/// `"nan"`, `"inf"`, `"-inf"` outside of strings, so that the line parses and [`number`]
+/// reads them. An exec engine's NaN is then a non-finite entry in the report, as a Rust
+/// engine's is, rather than an error that stops the run.
+fn non_finite_as_strings(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains("NaN") && !line.contains("Infinity") {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len() + 16);
+    let (mut in_string, mut escaped) = (false, false);
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else {
+            let token = [
+                ("-Infinity", "\"-inf\""),
+                ("Infinity", "\"inf\""),
+                ("NaN", "\"nan\""),
+            ]
+            .into_iter()
+            .find(|(token, _)| rest.starts_with(token));
+            if let Some((token, replacement)) = token {
+                out.push_str(replacement);
+                rest = &rest[token.len()..];
+                continue;
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A gradient entry or loss: a JSON number, or a non-finite one (`NaN`, `Infinity`,
+/// `-Infinity` as written by Python, read through [`non_finite_as_strings`]; `null`, which
+/// JavaScript's `JSON.stringify` writes for them, as NaN).
+fn number(x: &Json) -> Option<f64> {
+    match x {
+        Json::Number(n) => n.as_f64(),
+        Json::String(s) => match s.as_str() {
+            "nan" => Some(f64::NAN),
+            "inf" => Some(f64::INFINITY),
+            "-inf" => Some(f64::NEG_INFINITY),
+            _ => None,
+        },
+        Json::Null => Some(f64::NAN),
+        _ => None,
     }
 }
 
@@ -311,10 +370,7 @@ fn json_value(array: &Json, shape: Shape) -> Result<Value, String> {
         }
         items
             .iter()
-            .map(|x| match x.as_f64() {
-                Some(x) if x.is_finite() => Ok(x),
-                _ => Err(format!("has an entry that is not a finite number: {x}")),
-            })
+            .map(|x| number(x).ok_or_else(|| format!("has an entry that is not a number: {x}")))
             .collect()
     };
     match shape {
