@@ -6,7 +6,7 @@
 use crate::blame::{Blame, blame};
 use crate::case::{Case, Expect};
 use crate::check::{EntryCheck, Report, Tolerance, check};
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, Gradients};
 use crate::fast::{DIRECTIONS, fast_check};
 use crate::generate::{ValueMode, recipe_for};
 use crate::graph::Graph;
@@ -32,6 +32,8 @@ pub struct FuzzConfig {
     pub limits: Limits,
     pub values: ValueMode,
     pub tolerance: Tolerance,
+    /// Threads checking graphs (by default the number of cores, as on the command line);
+    /// the report is the same whatever the number.
     pub jobs: usize,
     /// Every entry, or a few random directions (falling back to every entry on a mismatch).
     pub mode: Mode,
@@ -50,7 +52,7 @@ impl Default for FuzzConfig {
             limits: Limits::default(),
             values: ValueMode::Normal,
             tolerance: Tolerance::default(),
-            jobs: 1,
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             shard: Shard::WHOLE,
             mode: Mode::Full,
             keep_failures: 10,
@@ -97,6 +99,10 @@ pub struct Failure {
     pub shrunk: Option<Shrunk>,
     /// The precision the engine was checked in.
     pub precision: Precision,
+    /// Filled in by [`diagnose`] for an engine the command line cannot name (a library
+    /// user's own): its gradients of the saved graph, which the saved case then claims, so
+    /// that `gradfuzz check` replays it without the engine.
+    pub claimed: Option<Gradients>,
 }
 
 /// A shrunk failure: the graph, its report and its blame.
@@ -185,6 +191,7 @@ impl FuzzSummary {
                     blame: None,
                     shrunk: None,
                     precision,
+                    claimed: None,
                 });
             }
         }
@@ -395,6 +402,21 @@ pub fn diagnose(engine: &dyn Engine, config: &FuzzConfig, summary: &mut FuzzSumm
             });
         }
     }
+    claim_for_unnamed(engine, summary);
+}
+
+/// For an engine that `gradfuzz check --engine NAME` could not recreate, keeps its
+/// gradients of each failure's saved graph, to be written into the saved case.
+fn claim_for_unnamed(engine: &dyn Engine, summary: &mut FuzzSummary) {
+    if crate::engine::by_name(&engine.name()).is_ok() {
+        return;
+    }
+    for failure in &mut summary.failures {
+        let saved = failure.saved_graph();
+        failure.claimed = crate::engine::rounded_for(engine, saved)
+            .and_then(|graph| crate::engine::answer(engine, &graph))
+            .ok();
+    }
 }
 
 impl Failure {
@@ -414,8 +436,16 @@ impl Failure {
         format!("{culprit}-{:016x}", saved.structure_fingerprint())
     }
 
+    /// The graph a saved case holds: the shrunk one, or the graph as found.
+    pub fn saved_graph(&self) -> &Graph {
+        self.shrunk
+            .as_ref()
+            .map_or(&self.graph, |shrunk| &shrunk.graph)
+    }
+
     /// The shrunk graph (or the graph as found, if it was not shrunk) as a regression case
-    /// that records where it came from.
+    /// that records where it came from. It names the engine, or, for an engine the command
+    /// line cannot name, claims the engine's gradients ([`Failure::claimed`]).
     pub fn to_case(&self, engine: &str, config: &FuzzConfig) -> Case {
         let precision = self.precision;
         let (graph, shrunk_note) = match &self.shrunk {
@@ -456,12 +486,12 @@ impl Failure {
                 config.values.name(),
                 self.index
             )),
-            engine: Some(engine.to_string()),
+            engine: self.claimed.is_none().then(|| engine.to_string()),
             expect: Expect::Mismatch,
             tolerance: (config.tolerance != Tolerance::default()).then_some(config.tolerance),
             precision: (precision != Precision::F64).then_some(precision),
             graph,
-            gradients: None,
+            gradients: self.claimed.clone(),
         }
     }
 }

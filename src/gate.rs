@@ -302,6 +302,30 @@ impl Value {
         }
     }
 
+    /// Every entry in row-major order (a vector's entries; a matrix row after row), the
+    /// layout most tensor libraries take: `Tensor::from_vec(value.to_row_major(), dims)`.
+    pub fn to_row_major(&self) -> Vec<f64> {
+        (0..self.len()).map(|k| self.entry(k)).collect()
+    }
+
+    /// A value of `shape` from its entries in row-major order, e.g. a tensor library's
+    /// gradient read back with `to_vec`; `None` when the count does not fit the shape.
+    pub fn from_row_major(shape: Shape, entries: &[f64]) -> Option<Value> {
+        let expected = match shape {
+            Shape::Scalar => 1,
+            Shape::Vector(n) => n,
+            Shape::Matrix(m, n) => m.checked_mul(n)?,
+        };
+        if entries.len() != expected {
+            return None;
+        }
+        Some(match shape {
+            Shape::Scalar => Value::Scalar(entries[0]),
+            Shape::Vector(n) => Value::Vector(Col::from_fn(n, |i| entries[i])),
+            Shape::Matrix(m, n) => Value::Matrix(Mat::from_fn(m, n, |i, j| entries[i * n + j])),
+        })
+    }
+
     /// Elementwise `self += other` in `f64`; the shapes must agree.
     pub fn add_assign(&mut self, other: &Value) {
         self.add_assign_in(Precision::F64, other);

@@ -162,10 +162,42 @@ impl From<Vec<Value>> for Values<'static> {
 }
 
 /// A valid computation graph, nodes in topological order (operands before users).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Graph {
     nodes: Vec<Node>,
     shapes: Vec<Shape>,
+}
+
+/// The nodes as a case file writes them (`x0: {input: [0.5, -1.0]}`, numbers in shortest
+/// round-trip form), so that a failing proptest or `assert_eq!` shows a graph in a few lines
+/// that can be pasted under `nodes:` in a case file, rather than the nested structure of
+/// every matrix.
+impl fmt::Debug for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let array = |value: &Value| {
+            let numbers = |k: std::ops::Range<usize>| {
+                k.map(|k| format!("{:?}", value.entry(k)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            match value.shape() {
+                Shape::Matrix(m, n) => format!(
+                    "[{}]",
+                    (0..m)
+                        .map(|i| format!("[{}]", numbers(i * n..(i + 1) * n)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                _ => format!("[{}]", numbers(0..value.len())),
+            }
+        };
+        writeln!(f, "Graph with {} nodes:", self.nodes.len())?;
+        for node in &self.nodes {
+            let body = node.op_text("", |id| self.nodes[id.0].name.clone(), array);
+            writeln!(f, "  {}: {{{body}}}", node.name)?;
+        }
+        Ok(())
+    }
 }
 
 impl Graph {

@@ -54,6 +54,11 @@ pub mod targets;
 pub mod tolerance;
 
 pub use check::{Report, Tolerance, check};
-pub use engine::{Engine, Gradients, Reference};
-pub use graph::Graph;
+pub use engine::{Engine, EngineError, Gradients, Reference};
+/// The dense linear algebra gradfuzz's values are made of (`Value::Vector` holds a
+/// `faer::Col<f64>`, `Value::Matrix` a `faer::Mat<f64>`), re-exported so that an adapter
+/// needs no dependency of its own to read them.
+pub use faer;
+pub use gate::{Gate, Value};
+pub use graph::{Graph, LeafKind, NodeId, Op, Shape};
 pub use precision::Precision;

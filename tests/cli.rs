@@ -654,7 +654,12 @@ fn a_run_stopped_by_sigint_or_sigterm_reports_what_it_checked() {
         ],
     );
     assert_eq!(code, 1, "{stdout}{stderr}");
-    for needle in ["interrupted:", "blame: the `sigmoid` rule", "shrunk to", "FAIL"] {
+    for needle in [
+        "interrupted:",
+        "blame: the `sigmoid` rule",
+        "shrunk to",
+        "FAIL",
+    ] {
         assert!(stdout.contains(needle), "`{needle}` missing from {stdout}");
     }
     assert!(stderr.contains("terminated (SIGTERM)"), "{stderr}");

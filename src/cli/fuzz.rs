@@ -33,8 +33,7 @@ pub fn run(mut args: Flags) -> Result<ExitCode, String> {
             .map_err(|e| format!("--engine: {e}"))?,
         precision,
     );
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = args.number("--jobs")?.map_or(cores, |n| n as usize);
+    let jobs = args.number("--jobs")?.map_or(defaults.jobs, |n| n as usize);
     if jobs == 0 {
         return Err("--jobs must be at least 1".into());
     }

@@ -18,6 +18,104 @@ pub use mutant::Mutant;
 pub use reference::{Reference, ReferenceIn};
 
 /// Something that computes `dE/d(leaf)` for every `input` and `weight` of a graph.
+///
+/// An adapter for a tensor library builds the graph's function in that library, node by
+/// node (operands come before their users), asks it for the gradients, and hands them back.
+/// [`Value::to_row_major`] gives a leaf's entries in the layout tensor libraries take, and
+/// [`Gradients::set_row_major`] takes a gradient back in it. Here the "library" is plain
+/// vectors and a hand-written backward pass, the shape every adapter has:
+///
+/// ```
+/// use gradfuzz::{Engine, EngineError, Gate, Gradients, Graph, Op, Shape, check, Tolerance};
+///
+/// /// The four gates in plain `Vec<f64>`s, row-major, as a tensor library would hold them.
+/// struct PlainVectors;
+///
+/// impl Engine for PlainVectors {
+///     fn name(&self) -> String {
+///         "plain-vectors".into()
+///     }
+///
+///     fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
+///         // Forward, in node order: each node's entries, row-major.
+///         let mut value: Vec<Vec<f64>> = Vec::new();
+///         for node in graph.nodes() {
+///             value.push(match &node.op {
+///                 Op::Leaf(_, leaf) => leaf.to_row_major(),
+///                 Op::Gate(Gate::Add(a, b)) => {
+///                     value[a.0].iter().zip(&value[b.0]).map(|(x, y)| x + y).collect()
+///                 }
+///                 Op::Gate(Gate::Matvec { weight, vector }) => {
+///                     let o = &value[vector.0];
+///                     value[weight.0].chunks(o.len())
+///                         .map(|row| row.iter().zip(o).map(|(w, x)| w * x).sum())
+///                         .collect()
+///                 }
+///                 Op::Gate(Gate::Sigmoid(s)) => {
+///                     value[s.0].iter().map(|s| 1.0 / (1.0 + (-s).exp())).collect()
+///                 }
+///                 Op::Gate(Gate::Sqerr { output, target }) => {
+///                     let sum: f64 = value[output.0].iter().zip(&value[target.0])
+///                         .map(|(o, t)| (o - t) * (o - t)).sum();
+///                     vec![0.5 * sum]
+///                 }
+///             });
+///         }
+///         // Backward, in reverse node order, summing partials at fan-out (`+=`).
+///         let mut grad: Vec<Vec<f64>> = value.iter().map(|v| vec![0.0; v.len()]).collect();
+///         for id in graph.ids().rev() {
+///             let Op::Gate(gate) = &graph.node(id).op else { continue };
+///             let g = grad[id.0].clone();
+///             match *gate {
+///                 Gate::Add(a, b) => {
+///                     for k in 0..g.len() {
+///                         grad[a.0][k] += g[k];
+///                         grad[b.0][k] += g[k];
+///                     }
+///                 }
+///                 Gate::Matvec { weight, vector } => {
+///                     let n = value[vector.0].len();
+///                     for (i, gi) in g.iter().enumerate() {
+///                         for j in 0..n {
+///                             grad[weight.0][i * n + j] += gi * value[vector.0][j];
+///                             grad[vector.0][j] += value[weight.0][i * n + j] * gi;
+///                         }
+///                     }
+///                 }
+///                 Gate::Sigmoid(s) => {
+///                     for (k, o) in value[id.0].iter().enumerate() {
+///                         grad[s.0][k] += g[k] * o * (1.0 - o);
+///                     }
+///                 }
+///                 Gate::Sqerr { output, target } => {
+///                     // The loss is the sum of the sqerr nodes: its own gradient is 1.
+///                     for k in 0..value[output.0].len() {
+///                         let r = value[output.0][k] - value[target.0][k];
+///                         grad[output.0][k] += r;
+///                         grad[target.0][k] -= r;
+///                     }
+///                 }
+///             }
+///         }
+///         let mut gradients = Gradients::empty(graph.len());
+///         for leaf in graph.differentiable_leaves() {
+///             gradients.set_row_major(graph, leaf, &grad[leaf.0])?;
+///         }
+///         Ok(gradients)
+///     }
+/// }
+///
+/// let graph = gradfuzz::fuzz::graph_for(7, 0, &Default::default(), Default::default());
+/// assert!(check(&PlainVectors, &graph, &Tolerance::default())?.passed());
+/// # let _ = Shape::Scalar;
+/// # Ok::<(), EngineError>(())
+/// ```
+///
+/// Engines are `Sync` because a fuzz run checks graphs on several threads at once, each
+/// calling `gradients` on the same engine. An engine with per-call state (a device handle,
+/// a scratch buffer) keeps it behind a `Mutex`, or in a `thread_local!`, or creates it in
+/// `gradients`; with `FuzzConfig { jobs: 1, .. }` nothing runs concurrently, but the bound
+/// stays, so that one engine type serves both.
 pub trait Engine: Sync {
     /// The name used on the command line and in reports.
     fn name(&self) -> String;
@@ -172,6 +270,27 @@ impl Gradients {
 
     pub fn set(&mut self, leaf: NodeId, gradient: Value) {
         self.by_node[leaf.0] = Some(gradient);
+    }
+
+    /// Sets `leaf`'s gradient from its entries in row-major order (a tensor library's
+    /// `to_vec` of the gradient, converted to `f64`); an error naming the leaf when the
+    /// count does not fit its shape.
+    pub fn set_row_major(
+        &mut self,
+        graph: &Graph,
+        leaf: NodeId,
+        entries: &[f64],
+    ) -> Result<(), EngineError> {
+        let shape = graph.shape(leaf);
+        let value = Value::from_row_major(shape, entries).ok_or_else(|| {
+            EngineError(format!(
+                "the gradient for `{}` has {} entries, but the leaf is a {shape}",
+                graph.node(leaf).name,
+                entries.len()
+            ))
+        })?;
+        self.set(leaf, value);
+        Ok(())
     }
 
     pub fn get(&self, leaf: NodeId) -> Option<&Value> {
