@@ -664,3 +664,18 @@ fn a_run_stopped_by_sigint_or_sigterm_reports_what_it_checked() {
     }
     assert!(stderr.contains("terminated (SIGTERM)"), "{stderr}");
 }
+
+#[test]
+fn every_command_that_takes_engine_takes_timeout_and_precision_anywhere() {
+    let case = "cases/mutants/sqerr-sign.yaml";
+    for command in ["explain", "dot", "shrink", "check"] {
+        for args in [
+            vec![command, case, "--timeout", "5", "--precision", "f64"],
+            vec![command, "--timeout", "5", case, "--precision", "f64"],
+            vec![command, "--precision", "f64", "--timeout", "5", case],
+        ] {
+            let (code, stdout, stderr) = outcome(&gradfuzz(&args));
+            assert!(code < 2, "{args:?}: exit {code}: {stdout}{stderr}");
+        }
+    }
+}

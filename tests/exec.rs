@@ -335,6 +335,45 @@ fn the_torch_engine_passes_in_f64_and_f32_and_its_bug_is_caught() {
 }
 
 #[test]
+fn the_jax_engine_passes_in_f64_and_f32_and_its_bug_is_caught() {
+    if !python_has("jax") {
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/engines/jax_engine.py");
+    let engine = format!("exec:python3 {}", script.display());
+    let (code, stdout, stderr) = outcome(&gradfuzz(&[
+        "fuzz", "--engine", &engine, "--seed", "4", "--graphs", "100",
+    ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let single = format!("{engine} --dtype float32");
+    let (code, stdout, stderr) = outcome(&gradfuzz(&[
+        "fuzz",
+        "--engine",
+        &single,
+        "--precision",
+        "f32",
+        "--values",
+        "wide",
+        "--seed",
+        "4",
+        "--graphs",
+        "100",
+    ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // The same float32 engine declared f64 is held to f64's round-off, and fails.
+    let (code, stdout, _) = outcome(&gradfuzz(&[
+        "fuzz", "--engine", &single, "--seed", "4", "--graphs", "30",
+    ]));
+    assert_eq!(code, 1, "{stdout}");
+    let buggy = format!("{engine} --bug sigmoid-of-input");
+    let (code, stdout, _) = outcome(&gradfuzz(&[
+        "fuzz", "--engine", &buggy, "--seed", "4", "--graphs", "100",
+    ]));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("blame: the `sigmoid` rule"), "{stdout}");
+}
+
+#[test]
 fn a_program_that_answers_nan_or_infinity_gets_the_verdict_a_rust_engine_gets() {
     // NaN, Infinity and -Infinity as Python's json writes them, and null as JavaScript's
     // does: non-finite entries in the report (exit 1), the same lines as the same numbers

@@ -18,15 +18,16 @@ fn case_and_engine(
     args: &mut Flags,
     command: &str,
 ) -> Result<(Case, Box<dyn Engine>, PathBuf), String> {
+    // Every flag is read before the rest is taken as positional.
     let engine_name = args.value("--engine")?;
+    let timeout = timeout(args)?;
+    let precision = super::flags::precision(args)?;
     let mut paths = args.positional()?;
     if paths.len() != 1 {
         return Err(format!("{command} takes exactly one case file"));
     }
     let path = PathBuf::from(paths.remove(0));
     let case = case::load(&path).map_err(|e| e.to_string())?;
-    let timeout = timeout(args)?;
-    let precision = super::flags::precision(args)?;
     let engine = engine_for(&case, engine_name.as_deref(), timeout, precision)
         .map_err(|e| format!("--engine: {e}"))?;
     Ok((case, engine, path))
