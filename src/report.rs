@@ -180,18 +180,39 @@ fn value_text(value: &Value) -> String {
 }
 
 /// The report of a fuzz run, ending with the summary.
+/// What made a graph fail, naming only what did: "2 mismatched entries, 1 non-finite",
+/// "the engine's loss differs from the forward pass".
+fn what_failed(report: &Report) -> String {
+    let count = |n: usize, what: &str| match n {
+        0 => None,
+        1 => Some(format!("1 {what} entry")),
+        n => Some(format!("{n} {what} entries")),
+    };
+    let parts: Vec<String> = [
+        count(report.mismatches.len(), "mismatched"),
+        count(report.non_finite.len(), "non-finite"),
+        count(report.unchecked.len(), "unchecked"),
+        report
+            .loss_mismatch
+            .as_ref()
+            .map(|_| "the engine's loss differs from the forward pass".to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    parts.join(", ")
+}
+
 pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> String {
     let mut out = String::new();
     for failure in &summary.failures {
         let _ = writeln!(
             out,
-            "graph {} ({} nodes, largest dim {}): {} mismatched, {} non-finite, {} unchecked entries",
+            "graph {} ({} nodes, largest dim {}): {}",
             failure.index,
             failure.graph.len(),
             failure.graph.largest_dim(),
-            failure.report.mismatches.len(),
-            failure.report.non_finite.len(),
-            failure.report.unchecked.len(),
+            what_failed(&failure.report),
         );
         out.push_str(&failing_entries(&failure.graph, &failure.report, "  "));
         if let Some(blame) = &failure.blame {
