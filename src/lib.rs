@@ -48,6 +48,7 @@ pub mod recipe;
 pub mod report;
 pub mod shrink;
 pub mod signed_bounds;
+#[cfg(feature = "proptest")]
 pub mod strategy;
 pub mod suite;
 pub mod targets;

@@ -13,7 +13,8 @@ use crate::graph::{Graph, LeafKind, Node, NodeId, Op, Shape};
 use faer::{Col, Mat};
 
 /// One construction step. Operand fields are raw choices, taken modulo the candidates.
-#[derive(Clone, Debug, PartialEq, Eq, arbitrary::Arbitrary)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Step {
     /// A fresh `input` of length `1 + dim % max_dim`.
     Input { dim: u16 },
@@ -45,7 +46,8 @@ impl Step {
 
 /// The raw material of a graph. `Arbitrary` makes one from fuzzer bytes: running out of
 /// bytes gives shorter lists, never an error, and any recipe builds.
-#[derive(Clone, Debug, PartialEq, Default, arbitrary::Arbitrary)]
+#[derive(Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Recipe {
     pub steps: Vec<Step>,
     /// Leaf entries are taken from here in order, cycling; weights are divided by the

@@ -3,18 +3,25 @@
 //! properties hold under `cargo fuzz` and under `cargo test`.
 
 use crate::case::{self, SizeLimits};
-use crate::check::{Tolerance, check};
-use crate::engine::Reference;
 use crate::gate::{Gate, Value};
 use crate::graph::{Graph, LeafKind, Op, Shape};
-use crate::recipe::{Limits, Recipe, build};
+use crate::recipe::Limits;
+#[cfg(feature = "arbitrary")]
+use crate::{
+    check::{Tolerance, check},
+    engine::Reference,
+    recipe::{Recipe, build},
+};
+#[cfg(feature = "arbitrary")]
 use arbitrary::{Arbitrary, Unstructured};
 
+#[cfg(feature = "arbitrary")]
 /// The recipe fuzzer bytes describe (running out of bytes gives a shorter recipe).
 pub fn recipe_from_bytes(data: &[u8]) -> Recipe {
     Recipe::arbitrary_take_rest(Unstructured::new(data)).unwrap_or_default()
 }
 
+#[cfg(feature = "arbitrary")]
 /// Target `check_reference`, in two parts.
 ///
 /// 1. The graph built from the bytes as they are (numbers anywhere up to 1e308, subnormals
@@ -48,6 +55,7 @@ pub fn check_reference(data: &[u8]) {
     );
 }
 
+#[cfg(feature = "arbitrary")]
 /// `x` with its magnitude brought into `[1e-6, 1e3]`, or 0 (non-finite numbers become 0,
 /// as the builder makes them).
 fn tame(x: f64) -> f64 {
@@ -79,6 +87,7 @@ pub fn load_case(data: &[u8]) {
     assert_eq!(case.gradients.is_some(), back.gradients.is_some());
 }
 
+#[cfg(feature = "arbitrary")]
 /// Target `build_invariants`: limits and a recipe from the bytes; the built graph obeys every
 /// rule of the gate semantics (checked here independently of `Graph::new`) and the limits.
 pub fn build_invariants(data: &[u8]) {

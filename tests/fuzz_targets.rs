@@ -2,6 +2,7 @@
 //! every checked-in case, over the local fuzz corpus and artifacts when there are any, and
 //! over seeded pseudo-random byte strings. `cargo fuzz` explores far more; this keeps the
 //! properties in every `cargo test`.
+#![cfg(feature = "arbitrary")]
 
 use gradfuzz::targets::{build_invariants, check_reference, load_case};
 use rand::{RngExt, SeedableRng};

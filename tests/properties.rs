@@ -1,4 +1,5 @@
 //! Properties over generated graphs (proptest, shrinking through the recipe).
+#![cfg(feature = "proptest")]
 
 use gradfuzz::case::{self, Case, Expect, SizeLimits};
 use gradfuzz::engine::{self, Reference};

@@ -2,6 +2,7 @@
 //! `Vec<f64>`, a `HashMap` of gradients), with the classic bug: `insert` instead of `+=`
 //! where a node feeds several gates. Both a plain `#[test]` with gradfuzz's assertion and a
 //! proptest property catch it, and both show a small graph that still fails.
+#![cfg(feature = "proptest")]
 
 use gradfuzz::engine::{Engine, EngineError, Gradients};
 use gradfuzz::gate::{Gate, Value};

@@ -4,7 +4,7 @@
 use super::flags::{Flags, limits, values};
 use gradfuzz::case::{self, Case, Expect};
 use gradfuzz::fuzz::graph_for;
-use std::path::PathBuf;
+
 use std::process::ExitCode;
 
 pub fn generate(mut args: Flags) -> Result<ExitCode, String> {
@@ -43,12 +43,18 @@ fn print_case(
     Ok(ExitCode::SUCCESS)
 }
 
+#[cfg(not(feature = "arbitrary"))]
+pub fn import(_args: Flags) -> Result<ExitCode, String> {
+    Err("import reads fuzzer bytes as a recipe, which needs gradfuzz built with the `arbitrary` feature (a default feature)".into())
+}
+
+#[cfg(feature = "arbitrary")]
 pub fn import(mut args: Flags) -> Result<ExitCode, String> {
     let mut paths = args.positional()?;
     if paths.len() != 1 {
         return Err("import takes exactly one fuzz artifact".into());
     }
-    let path = PathBuf::from(paths.remove(0));
+    let path = std::path::PathBuf::from(paths.remove(0));
     let bytes =
         std::fs::read(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let limits = gradfuzz::recipe::Limits::default();
