@@ -42,6 +42,9 @@ pub struct FuzzConfig {
     pub shard: Shard,
     /// Failing graphs kept in full; later ones are only counted.
     pub keep_failures: usize,
+    /// Candidate graphs checked at most while shrinking each failure (see
+    /// [`Shrinker::with_budget`]).
+    pub shrink_candidates: usize,
 }
 
 impl Default for FuzzConfig {
@@ -56,6 +59,7 @@ impl Default for FuzzConfig {
             shard: Shard::WHOLE,
             mode: Mode::Full,
             keep_failures: 10,
+            shrink_candidates: crate::shrink::MAX_CANDIDATES,
         }
     }
 }
@@ -111,6 +115,9 @@ pub struct Shrunk {
     pub graph: Graph,
     pub report: Report,
     pub blame: Blame,
+    /// Shrinking stopped at its budget of candidates ([`FuzzConfig::shrink_candidates`]),
+    /// so a smaller graph may still fail the same way.
+    pub budget_spent: bool,
 }
 
 /// The closest call of a run: the passing or failing entry with the largest error ratio.
@@ -379,10 +386,11 @@ pub fn fuzz_with_progress(
 pub fn diagnose(engine: &dyn Engine, config: &FuzzConfig, summary: &mut FuzzSummary) {
     for failure in &mut summary.failures {
         failure.blame = blame(engine, &failure.graph, &config.tolerance).ok();
-        let Some(mut shrinker) = Shrinker::for_failure(engine, &failure.graph, &config.tolerance)
+        let Some(shrinker) = Shrinker::for_failure(engine, &failure.graph, &config.tolerance)
         else {
             continue;
         };
+        let mut shrinker = shrinker.with_budget(config.shrink_candidates);
         let recipe = recipe_for(config.seed, failure.index, &config.limits, config.values);
         let graph = shrinker.shrink_recipe(&recipe, &config.limits);
         // Rebuilding a shrunk recipe closes the graph with a loss of its own, which can make
@@ -399,6 +407,7 @@ pub fn diagnose(engine: &dyn Engine, config: &FuzzConfig, summary: &mut FuzzSumm
                 graph,
                 report,
                 blame,
+                budget_spent: shrinker.budget_spent(),
             });
         }
     }
@@ -452,9 +461,25 @@ impl Failure {
             Some(shrunk) if shrunk.graph.len() < self.graph.len() => (
                 shrunk.graph.clone(),
                 format!(
-                    "; shrunk from {} to {} nodes",
+                    "; shrunk from {} to {} nodes{}",
                     self.graph.len(),
-                    shrunk.graph.len()
+                    shrunk.graph.len(),
+                    if shrunk.budget_spent {
+                        format!(
+                            " (the budget of {} candidates ran out)",
+                            config.shrink_candidates
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            ),
+            Some(shrunk) if shrunk.budget_spent => (
+                shrunk.graph.clone(),
+                format!(
+                    "; {} nodes, not shrunk within the budget of {} candidates",
+                    shrunk.graph.len(),
+                    config.shrink_candidates
                 ),
             ),
             Some(shrunk) => (

@@ -25,9 +25,10 @@ usage:
   gradfuzz fuzz  [--seed N] [--graphs N | --time SECS] [--max-nodes N] [--max-dim N]
                  [--values normal|wide|extreme] [--engine E] [--jobs N]
                  [--mode full|fast] [--rtol X] [--atol X] [--save DIR] [--shard K/N]
-                 [--timeout SECS]
+                 [--timeout SECS] [--shrink-candidates N]
   gradfuzz check PATH... [--engine E]      check case files, or folders of them
-  gradfuzz shrink FILE [--engine E]        the smallest graph that still fails, as YAML
+  gradfuzz shrink FILE [--engine E] [--shrink-candidates N]
+                                           the smallest graph that still fails, as YAML
   gradfuzz explain FILE [--engine E]       values, gradients worst first, errors, blame
   gradfuzz import FILE                     a fuzz artifact (raw bytes) as a YAML case
   gradfuzz merge DIR... --into DIR [--dry-run]

@@ -25,6 +25,7 @@ pub struct Shrinker<'e> {
     tolerance: Tolerance,
     signature: String,
     candidates_tried: usize,
+    budget: usize,
 }
 
 impl<'e> Shrinker<'e> {
@@ -45,12 +46,26 @@ impl<'e> Shrinker<'e> {
             tolerance: *tolerance,
             signature: culprit.signature(),
             candidates_tried: 0,
+            budget: MAX_CANDIDATES,
         })
+    }
+
+    /// At most `candidates` candidate graphs are checked (by default [`MAX_CANDIDATES`]);
+    /// shrinking then keeps the smallest graph found so far. A count, not a time, so that
+    /// the shrunk graph is the same on every machine.
+    pub fn with_budget(mut self, candidates: usize) -> Self {
+        self.budget = candidates;
+        self
+    }
+
+    /// Whether the budget ran out before shrinking was done.
+    pub fn budget_spent(&self) -> bool {
+        self.candidates_tried >= self.budget
     }
 
     /// Whether the candidate still fails in the same way (and the budget allows the check).
     fn still_fails(&mut self, graph: &Graph) -> bool {
-        if self.candidates_tried >= MAX_CANDIDATES {
+        if self.candidates_tried >= self.budget {
             return false;
         }
         self.candidates_tried += 1;

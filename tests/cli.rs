@@ -679,3 +679,47 @@ fn every_command_that_takes_engine_takes_timeout_and_precision_anywhere() {
         }
     }
 }
+
+#[test]
+fn a_shrink_budget_stops_shrinking_and_says_so() {
+    let (code, stdout, _) = outcome(&gradfuzz(&[
+        "fuzz",
+        "--engine",
+        "mutant:sigmoid-of-input",
+        "--graphs",
+        "50",
+        "--shrink-candidates",
+        "2",
+    ]));
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("candidates ran out")
+            || stdout.contains("not shrunk within the budget of 2 candidates"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = outcome(&gradfuzz(&[
+        "shrink",
+        "cases/bench/net-64-64-16.yaml",
+        "--engine",
+        "mutant:scale=1e-7",
+        "--shrink-candidates",
+        "3",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("in 3 candidate checks (the budget, --shrink-candidates, ran out"),
+        "{stderr}"
+    );
+    // Without the budget, the same failure shrinks to the smallest graph.
+    let (_, stdout, _) = outcome(&gradfuzz(&[
+        "fuzz",
+        "--engine",
+        "mutant:sigmoid-of-input",
+        "--graphs",
+        "50",
+    ]));
+    assert!(
+        !stdout.contains("ran out") && !stdout.contains("within the budget"),
+        "{stdout}"
+    );
+}

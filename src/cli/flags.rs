@@ -177,6 +177,15 @@ pub fn precision(args: &mut Flags) -> Result<Option<Precision>, String> {
         .transpose()
 }
 
+/// `--shrink-candidates N`: candidate graphs checked at most while shrinking a failure.
+pub fn shrink_candidates(args: &mut Flags) -> Result<usize, String> {
+    match args.number("--shrink-candidates")? {
+        None => Ok(gradfuzz::shrink::MAX_CANDIDATES),
+        Some(0) => Err("--shrink-candidates must be at least 1".into()),
+        Some(n) => Ok(n as usize),
+    }
+}
+
 pub fn values(args: &mut Flags) -> Result<ValueMode, String> {
     match args.value("--values")? {
         None => Ok(ValueMode::Normal),

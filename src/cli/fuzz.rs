@@ -39,6 +39,7 @@ pub fn run(mut args: Flags) -> Result<ExitCode, String> {
     }
     let tolerance = tolerance(&mut args, defaults.tolerance)?;
     let save = args.value("--save")?.map(PathBuf::from);
+    let shrink_candidates = super::flags::shrink_candidates(&mut args)?;
     let shard = shard(&mut args)?;
     let format = format(&mut args)?;
     let mode = match args.value("--mode")?.as_deref() {
@@ -56,6 +57,7 @@ pub fn run(mut args: Flags) -> Result<ExitCode, String> {
         jobs,
         shard,
         mode,
+        shrink_candidates,
         ..defaults
     };
     let progress = &PROGRESS;

@@ -1,6 +1,6 @@
 //! The commands on one case file: `shrink`, `explain` and `dot`.
 
-use super::flags::{Flags, Format, format, timeout};
+use super::flags::{Flags, Format, format, shrink_candidates, timeout};
 use crate::MISMATCH;
 use gradfuzz::blame::blame;
 use gradfuzz::case::{self, Case, Expect};
@@ -34,6 +34,7 @@ fn case_and_engine(
 }
 
 pub fn shrink(mut args: Flags) -> Result<ExitCode, String> {
+    let budget = shrink_candidates(&mut args)?;
     let (case, engine, path) = case_and_engine(&mut args, "shrink")?;
     if !engine.answers_any_graph() {
         return Err(format!(
@@ -43,7 +44,7 @@ pub fn shrink(mut args: Flags) -> Result<ExitCode, String> {
         ));
     }
     let tolerance = case.tolerance.unwrap_or_default();
-    let Some(mut shrinker) = Shrinker::for_failure(engine.as_ref(), &case.graph, &tolerance) else {
+    let Some(shrinker) = Shrinker::for_failure(engine.as_ref(), &case.graph, &tolerance) else {
         eprintln!(
             "gradfuzz: {}: passes with engine {}: nothing to shrink",
             path.display(),
@@ -51,10 +52,16 @@ pub fn shrink(mut args: Flags) -> Result<ExitCode, String> {
         );
         return Ok(ExitCode::SUCCESS);
     };
+    let mut shrinker = shrinker.with_budget(budget);
     let graph = shrinker.shrink_graph(&case.graph);
     let blame = blame(engine.as_ref(), &graph, &tolerance).map_err(|e| e.to_string())?;
+    let spent = if shrinker.budget_spent() {
+        " (the budget, --shrink-candidates, ran out: a larger one may shrink further)"
+    } else {
+        ""
+    };
     eprintln!(
-        "shrunk {} from {} to {} nodes (largest dim {} to {}) in {} candidate checks; blame: {}",
+        "shrunk {} from {} to {} nodes (largest dim {} to {}) in {} candidate checks{spent}; blame: {}",
         path.display(),
         case.graph.len(),
         graph.len(),
