@@ -296,6 +296,30 @@ impl Reached {
     }
 }
 
+/// The entries two nodes' seeds reached, walked together in index order: each index with
+/// its tangent and bound from either side (`None` where that side was not reached).
+fn by_index<'r>(
+    a: &'r Reached,
+    b: &'r Reached,
+) -> impl Iterator<Item = (usize, Option<(f64, f64)>, Option<(f64, f64)>)> + 'r {
+    let (mut i, mut j) = (0, 0);
+    std::iter::from_fn(move || {
+        let (ia, ib) = (
+            a.index.get(i).copied().unwrap_or(usize::MAX),
+            b.index.get(j).copied().unwrap_or(usize::MAX),
+        );
+        if ia == usize::MAX && ib == usize::MAX {
+            return None;
+        }
+        let index = ia.min(ib);
+        let from_a = (ia == index).then(|| (a.tangent[i], a.error[i]));
+        let from_b = (ib == index).then(|| (b.tangent[j], b.error[j]));
+        i += from_a.is_some() as usize;
+        j += from_b.is_some() as usize;
+        Some((index, from_a, from_b))
+    })
+}
+
 /// `Dual::plus` on the tangent parts: a running sum's tangent and bound, and a term's.
 fn tangent_sum((t, te): (f64, f64), (term, term_error): (f64, f64)) -> (f64, f64) {
     let sum = t + term;
@@ -424,26 +448,16 @@ impl<'a> LeafTangents<'a> {
                     }
                 }
                 Gate::Add(a, b) => {
-                    let (a, b) = (of(a), of(b));
-                    let (mut i, mut j) = (0, 0);
-                    // Merge by index; a side the seed did not reach adds an exact zero.
-                    while i < a.index.len() || j < b.index.len() {
-                        let (ia, ib) = (
-                            a.index.get(i).copied().unwrap_or(usize::MAX),
-                            b.index.get(j).copied().unwrap_or(usize::MAX),
+                    // A side the seed did not reach adds an exact zero.
+                    for (index, a, b) in by_index(of(a), of(b)) {
+                        out.push(
+                            index,
+                            match (a, b) {
+                                (Some(a), Some(b)) => tangent_sum(a, b),
+                                (Some(only), None) | (None, Some(only)) => only,
+                                (None, None) => unreachable!("an index of either side"),
+                            },
                         );
-                        if ia == ib {
-                            let sum =
-                                tangent_sum((a.tangent[i], a.error[i]), (b.tangent[j], b.error[j]));
-                            out.push(ia, sum);
-                            (i, j) = (i + 1, j + 1);
-                        } else if ia < ib {
-                            out.push(ia, (a.tangent[i], a.error[i]));
-                            i += 1;
-                        } else {
-                            out.push(ib, (b.tangent[j], b.error[j]));
-                            j += 1;
-                        }
                     }
                 }
                 Gate::Matvec { weight, vector } => {
@@ -466,37 +480,16 @@ impl<'a> LeafTangents<'a> {
                         (0..w.nrows()).collect()
                     };
                     for r in rows {
-                        let mut sum = (0.0, 0.0);
-                        let extra = seed.filter(|&(i, _)| i == r).map(|(_, j)| j);
-                        let mut extra_done = extra.is_none();
-                        for (k, &c) in reached_o.index.iter().enumerate() {
-                            if let Some(j) = extra.filter(|&j| !extra_done && j <= c) {
-                                extra_done = true;
-                                if j < c {
-                                    sum = tangent_sum(sum, term(w[(r, j)], 1.0, o[j], 0.0, 0.0));
-                                } else {
-                                    let step = term(
-                                        w[(r, c)],
-                                        1.0,
-                                        o[c],
-                                        reached_o.tangent[k],
-                                        reached_o.error[k],
-                                    );
-                                    sum = tangent_sum(sum, step);
-                                    continue;
-                                }
-                            }
-                            let step = term(
-                                w[(r, c)],
-                                0.0,
-                                o[c],
-                                reached_o.tangent[k],
-                                reached_o.error[k],
-                            );
-                            sum = tangent_sum(sum, step);
+                        // The seed's column, in this row only.
+                        let mut seeded = Reached::default();
+                        if let Some((_, j)) = seed.filter(|&(i, _)| i == r) {
+                            seeded.push(j, (1.0, 0.0));
                         }
-                        if let Some(j) = extra.filter(|_| !extra_done) {
-                            sum = tangent_sum(sum, term(w[(r, j)], 1.0, o[j], 0.0, 0.0));
+                        let mut sum = (0.0, 0.0);
+                        for (c, at, b) in by_index(&seeded, reached_o) {
+                            let (bt, bte) = b.unwrap_or((0.0, 0.0));
+                            let at = at.map_or(0.0, |(t, _)| t);
+                            sum = tangent_sum(sum, term(w[(r, c)], at, o[c], bt, bte));
                         }
                         out.push(r, sum);
                     }
@@ -516,28 +509,14 @@ impl<'a> LeafTangents<'a> {
                 }
                 Gate::Sqerr { output, target } => {
                     let residual = self.residual[node.0].as_deref().expect("computed in new");
-                    let (o, t) = (of(output), of(target));
-                    let (mut i, mut j) = (0, 0);
                     let mut sum = (0.0, 0.0);
-                    while i < o.index.len() || j < t.index.len() {
-                        let (io, it) = (
-                            o.index.get(i).copied().unwrap_or(usize::MAX),
-                            t.index.get(j).copied().unwrap_or(usize::MAX),
-                        );
+                    for (k, o, t) in by_index(of(output), of(target)) {
                         // The residual's tangent `o' − t'`, as `Dual::minus` makes it.
-                        let (k, rt) = if io == it {
-                            let r = tangent_sum(
-                                (o.tangent[i], o.error[i]),
-                                (-t.tangent[j], t.error[j]),
-                            );
-                            (i, j) = (i + 1, j + 1);
-                            (io, r)
-                        } else if io < it {
-                            i += 1;
-                            (io, (o.tangent[i - 1], o.error[i - 1]))
-                        } else {
-                            j += 1;
-                            (it, (-t.tangent[j - 1], t.error[j - 1]))
+                        let rt = match (o, t) {
+                            (Some(o), Some(t)) => tangent_sum(o, (-t.0, t.1)),
+                            (Some(o), None) => o,
+                            (None, Some(t)) => (-t.0, t.1),
+                            (None, None) => unreachable!("an index of either side"),
                         };
                         // `Dual::times` of the residual with itself.
                         let r = residual[k];
