@@ -296,12 +296,15 @@ impl Reached {
     }
 }
 
+/// A tangent and the bound on its error.
+type Tangent = (f64, f64);
+
 /// The entries two nodes' seeds reached, walked together in index order: each index with
 /// its tangent and bound from either side (`None` where that side was not reached).
 fn by_index<'r>(
     a: &'r Reached,
     b: &'r Reached,
-) -> impl Iterator<Item = (usize, Option<(f64, f64)>, Option<(f64, f64)>)> + 'r {
+) -> impl Iterator<Item = (usize, Option<Tangent>, Option<Tangent>)> + 'r {
     let (mut i, mut j) = (0, 0);
     std::iter::from_fn(move || {
         let (ia, ib) = (
