@@ -172,8 +172,8 @@ fn signal_name(signal: i32) -> &'static str {
 
 /// Progress goes to stderr only when a person is watching it: a terminal, outside CI.
 fn show_progress() -> bool {
-    // SAFETY: isatty(2) only inspects a file descriptor.
-    let terminal = unsafe { libc::isatty(2) == 1 };
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
     terminal && std::env::var_os("CI").is_none()
 }
 
