@@ -428,6 +428,25 @@ fn claim_for_unnamed(engine: &dyn Engine, summary: &mut FuzzSummary) {
     }
 }
 
+/// The cases a run's failures are saved as: one per bug, since failures that shrank to the
+/// same graph with the same blame have one name (the first found stands for the rest), each
+/// with the indices of the graphs that shrank to it.
+pub fn cases_to_save(
+    summary: &FuzzSummary,
+    engine: &str,
+    config: &FuzzConfig,
+) -> Vec<(Case, Vec<u64>)> {
+    let mut saved: Vec<(Case, Vec<u64>)> = Vec::new();
+    for failure in &summary.failures {
+        let case = failure.to_case(engine, config);
+        match saved.iter_mut().find(|(kept, _)| kept.name == case.name) {
+            Some((_, indices)) => indices.push(failure.index),
+            None => saved.push((case, vec![failure.index])),
+        }
+    }
+    saved
+}
+
 impl Failure {
     /// What names a saved failure: the blame's signature (the rule, `fan-out` or
     /// `unlocated`; `unblamed` when blame could not run) and the fingerprint of the graph's

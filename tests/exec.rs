@@ -253,6 +253,12 @@ fn a_wrong_loss_is_a_forward_mismatch() {
         stdout.contains("mismatches:   0 entries"),
         "gradients are right: {stdout}"
     );
+    // A failing graph's heading names what failed, and only that.
+    assert!(
+        stdout.contains("): the engine's loss differs from the forward pass\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("0 mismatched"), "{stdout}");
 }
 
 #[test]

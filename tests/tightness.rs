@@ -438,3 +438,25 @@ fn exact_gradients_through_underflowed_values_are_never_mismatches() {
         }
     }
 }
+
+#[test]
+fn exact_gradients_keep_a_saturated_sigmoid_slope() {
+    // dE/dx for E = ½σ(x)² is σ(x)²σ(−x) ≈ e^−x at large x. Taken as o(1 − o) in 400 bits,
+    // the slope was lost beyond x = 277 and the "exact" gradient was zero (a fuzzed graph
+    // with a slope of e^−393 showed it).
+    for x in [300.0f64, 400.0, 700.0] {
+        let yaml = format!(
+            "nodes:\n  x: {{input: [{x:?}]}}\n  o: {{sigmoid: x}}\n  t: {{target: [0.0]}}\n  E: {{sqerr: [o, t]}}\n"
+        );
+        let graph = case::parse(yaml.as_bytes(), "s.yaml", "s", &Default::default())
+            .expect("valid")
+            .graph;
+        let (exact, _) = exact::gradients(&graph);
+        let gradient = exact[0].1[0];
+        let expected = (-x).exp();
+        assert!(
+            ((gradient - expected) / expected).abs() < 1e-12,
+            "x = {x}: {gradient:e}, expected {expected:e}"
+        );
+    }
+}

@@ -4,7 +4,9 @@ use super::flags::{Flags, Format, format, limits, shard, timeout, tolerance, val
 use crate::{INVALID, MISMATCH};
 use gradfuzz::case;
 use gradfuzz::engine;
-use gradfuzz::fuzz::{Budget, FuzzConfig, Mode, Progress, diagnose, fuzz_with_progress};
+use gradfuzz::fuzz::{
+    Budget, FuzzConfig, Mode, Progress, cases_to_save, diagnose, fuzz_with_progress,
+};
 use gradfuzz::report;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -96,17 +98,7 @@ pub fn run(mut args: Flags) -> Result<ExitCode, String> {
     if let Some(dir) = save {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("--save {}: cannot create: {e}", dir.display()))?;
-        // Failures that shrank to the same graph with the same blame are one bug and one
-        // file (the first found is written), named so that other runs' files merge with it.
-        let mut saved: Vec<(case::Case, Vec<u64>)> = Vec::new();
-        for failure in &summary.failures {
-            let case = failure.to_case(&engine.name(), &config);
-            match saved.iter_mut().find(|(kept, _)| kept.name == case.name) {
-                Some((_, indices)) => indices.push(failure.index),
-                None => saved.push((case, vec![failure.index])),
-            }
-        }
-        for (case, indices) in &saved {
+        for (case, indices) in &cases_to_save(&summary, &engine.name(), &config) {
             let path = dir.join(format!("{}.yaml", case.name));
             std::fs::write(&path, case::to_yaml(case))
                 .map_err(|e| format!("--save: cannot write {}: {e}", path.display()))?;

@@ -18,7 +18,7 @@ mod burn_engine;
 mod candle_engine;
 
 use gradfuzz::check::{Tolerance, check};
-use gradfuzz::fuzz::{Budget, FuzzConfig, diagnose, fuzz};
+use gradfuzz::fuzz::{self, Budget, FuzzConfig, diagnose, fuzz};
 use gradfuzz::generate::ValueMode;
 use gradfuzz::recipe::Limits;
 use gradfuzz::{Engine, Precision, case, engine, report};
@@ -153,8 +153,7 @@ fn run(mut args: Vec<String>) -> Result<ExitCode, String> {
     eprintln!("{throughput}");
     if let Some(dir) = save {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        for failure in &summary.failures {
-            let case = failure.to_case(&engine.name(), &config);
+        for (case, _) in fuzz::cases_to_save(&summary, &engine.name(), &config) {
             let path = dir.join(format!("{}.yaml", case.name));
             std::fs::write(&path, case::to_yaml(&case))
                 .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
