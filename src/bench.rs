@@ -6,11 +6,11 @@
 use crate::case::Case;
 use crate::check::{Tolerance, check};
 use crate::engine::Reference;
-use crate::fast::{DIRECTIONS, fast_check};
 use crate::fuzz::{Budget, FuzzConfig, fuzz};
 use crate::gate::Value;
 use crate::graph::{Graph, NodeId, Op, Values};
 use crate::oracle::RELATIVE_STEP;
+use crate::oracle::fast::{DIRECTIONS, fast_check};
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 

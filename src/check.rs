@@ -171,6 +171,14 @@ impl Report {
     }
 }
 
+/// Entries worst first: by error as a fraction of tolerance, largest first (NaN first), as
+/// every report lists them.
+pub fn worst_first<'e>(entries: impl IntoIterator<Item = &'e EntryCheck>) -> Vec<&'e EntryCheck> {
+    let mut worst: Vec<&EntryCheck> = entries.into_iter().collect();
+    worst.sort_by(|a, b| b.ratio().total_cmp(&a.ratio()));
+    worst
+}
+
 /// Checks an engine's gradients of `graph` against central finite differences.
 pub fn check(
     engine: &dyn Engine,
@@ -178,14 +186,7 @@ pub fn check(
     tolerance: &Tolerance,
 ) -> Result<Report, EngineError> {
     let (entries, loss_mismatch) = analyse(engine, graph, tolerance)?;
-    let mut report = Report {
-        loss_mismatch,
-        ..Report::default()
-    };
-    for entry in entries {
-        report.record(entry);
-    }
-    Ok(report)
+    Ok(Report::of(entries, loss_mismatch))
 }
 
 /// An engine's own loss that differs from gradfuzz's forward pass: a forward mismatch,
@@ -204,23 +205,7 @@ pub fn check_with_entries(
     tolerance: &Tolerance,
 ) -> Result<(Report, Vec<EntryCheck>), EngineError> {
     let (entries, loss_mismatch) = analyse(engine, graph, tolerance)?;
-    let mut report = Report {
-        loss_mismatch,
-        ..Report::default()
-    };
-    for entry in &entries {
-        report.record(entry.clone());
-    }
-    Ok((report, entries))
-}
-
-/// Every leaf entry of `graph`, checked: leaves in node order, entries in row-major order.
-pub fn entry_checks(
-    engine: &dyn Engine,
-    graph: &Graph,
-    tolerance: &Tolerance,
-) -> Result<Vec<EntryCheck>, EngineError> {
-    analyse(engine, graph, tolerance).map(|(entries, _)| entries)
+    Ok((Report::of(entries.clone(), loss_mismatch), entries))
 }
 
 /// The entries, and the engine's loss if it gave one that differs from the forward pass.
@@ -360,25 +345,25 @@ fn within_range(
 
 /// How many times the engine's allowance the primary's own uncertainty may be for the
 /// primary to pass an entry without asking forward mode.
-pub const PRIMARY_SHARE: f64 = 8.0;
+pub(crate) const PRIMARY_SHARE: f64 = 8.0;
 
 /// How many times the engine's allowance the uncertainty of a pass by the first two oracles
 /// may be before the third, in double-double, is asked. (Most such passes are within a few
 /// times; where `f64` bounds compound, they are off by orders of magnitude.)
-pub const PRECISE_SHARE: f64 = 64.0;
+pub(crate) const PRECISE_SHARE: f64 = 64.0;
 
 /// What the verdict on one entry depends on besides the two values.
 #[derive(Clone, Copy, Debug)]
-pub struct Context {
+pub(crate) struct Context {
     /// The error the engine may make at this entry (with its safety factor,
     /// [`EngineBounds::entry`]).
-    pub engine_bound: f64,
+    pub(crate) engine_bound: f64,
     /// Whether the forward pass stayed finite: when it did and the analytic value is
     /// finite, an oracle whose perturbation overflowed leaves the entry unchecked, not
     /// non-finite.
-    pub forward_finite: bool,
+    pub(crate) forward_finite: bool,
     /// Whether the oracles' differences for this entry meet underflowed values.
-    pub underflowed: bool,
+    pub(crate) underflowed: bool,
 }
 
 /// Whether a pass was allowed only by the oracle's own uncertainty, beyond what the
@@ -400,7 +385,7 @@ fn lost(entry: &EntryCheck, context: &Context, tolerance: &Tolerance) -> bool {
 /// allowance) and passes without having lost the derivative to underflow; otherwise
 /// `second_oracle` (the forward mode, which returns its derivative and a bound on its error)
 /// is asked and decides.
-pub fn decide(
+pub(crate) fn decide(
     analytic: f64,
     estimate: &Estimate,
     context: &Context,
@@ -515,6 +500,18 @@ pub fn decide(
 }
 
 impl Report {
+    /// The report of checked entries, and of the engine's loss.
+    fn of(entries: Vec<EntryCheck>, loss_mismatch: Option<LossMismatch>) -> Report {
+        let mut report = Report {
+            loss_mismatch,
+            ..Report::default()
+        };
+        for entry in entries {
+            report.record(entry);
+        }
+        report
+    }
+
     fn record(&mut self, entry: EntryCheck) {
         self.scalars += 1;
         self.by_forward_mode += (entry.oracle != Oracle::CentralDifference) as usize;

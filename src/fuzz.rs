@@ -7,9 +7,9 @@ use crate::blame::{Blame, blame};
 use crate::case::{Case, Expect};
 use crate::check::{EntryCheck, Report, Tolerance, check};
 use crate::engine::{Engine, EngineError, Gradients};
-use crate::fast::{DIRECTIONS, fast_check};
 use crate::generate::{ValueMode, recipe_for};
 use crate::graph::Graph;
+use crate::oracle::fast::{DIRECTIONS, fast_check};
 use crate::precision::Precision;
 use crate::recipe::{Limits, build};
 use crate::shrink::Shrinker;
@@ -69,9 +69,19 @@ impl Default for FuzzConfig {
 pub enum Mode {
     /// Every entry of every leaf.
     Full,
-    /// [`crate::fast::DIRECTIONS`] seeded random directions; a graph whose directions
+    /// [`crate::oracle::fast::DIRECTIONS`] seeded random directions; a graph whose directions
     /// disagree is checked in full, which decides and reports.
     Fast,
+}
+
+impl Mode {
+    /// The mode as `--mode` and reports spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Fast => "fast",
+        }
+    }
 }
 
 /// One of `count` disjoint slices of a seed's graphs (`index` from 0).

@@ -5,18 +5,11 @@
 //! backward rule. A backward rule returns one [`Partial`] per operand and never touches a
 //! gradient store: summing partials at fan-out is the engine's job, done in one place.
 
-use crate::graph::{NodeId, Shape};
 use crate::precision::Precision;
-use faer::{Col, Mat};
-
-/// The value of a node: a vector (`input`, `target`, `add`, `matvec`, `sigmoid`), a matrix
-/// (`weight`) or a scalar (`sqerr`).
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Scalar(f64),
-    Vector(Col<f64>),
-    Matrix(Mat<f64>),
-}
+use crate::value::NodeId;
+// Values are the gates' operands and results; re-exported here, where the rules that make
+// them are.
+pub use crate::value::{Value, matrix, scalar, vector};
 
 /// A gate and its operands, as node ids of earlier nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -222,147 +215,5 @@ pub fn sigmoid(s: f64) -> f64 {
     } else {
         let e = s.exp();
         e / (1.0 + e)
-    }
-}
-
-/// The vector inside a value whose shape the graph builder already checked.
-pub fn vector(value: &Value) -> &Col<f64> {
-    match value {
-        Value::Vector(v) => v,
-        other => unreachable!("shape checked at build time: expected a vector, got {other:?}"),
-    }
-}
-
-/// The matrix inside a value whose shape the graph builder already checked.
-pub fn matrix(value: &Value) -> &Mat<f64> {
-    match value {
-        Value::Matrix(m) => m,
-        other => unreachable!("shape checked at build time: expected a matrix, got {other:?}"),
-    }
-}
-
-/// The scalar inside a value whose shape the graph builder already checked.
-pub fn scalar(value: &Value) -> f64 {
-    match value {
-        Value::Scalar(x) => *x,
-        other => unreachable!("shape checked at build time: expected a scalar, got {other:?}"),
-    }
-}
-
-impl Value {
-    /// The number of scalars in the value.
-    pub fn len(&self) -> usize {
-        match self {
-            Value::Scalar(_) => 1,
-            Value::Vector(v) => v.nrows(),
-            Value::Matrix(m) => m.nrows() * m.ncols(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The shape of the value.
-    pub fn shape(&self) -> Shape {
-        match self {
-            Value::Scalar(_) => Shape::Scalar,
-            Value::Vector(v) => Shape::Vector(v.nrows()),
-            Value::Matrix(m) => Shape::Matrix(m.nrows(), m.ncols()),
-        }
-    }
-
-    /// A zero value of the same shape.
-    pub fn zeros_like(&self) -> Value {
-        match self {
-            Value::Scalar(_) => Value::Scalar(0.0),
-            Value::Vector(v) => Value::Vector(Col::zeros(v.nrows())),
-            Value::Matrix(m) => Value::Matrix(Mat::zeros(m.nrows(), m.ncols())),
-        }
-    }
-
-    /// Entry `k` in row-major order (the order of the case format and of reports).
-    pub fn entry(&self, k: usize) -> f64 {
-        match self {
-            Value::Scalar(x) => *x,
-            Value::Vector(v) => v[k],
-            Value::Matrix(m) => m[(k / m.ncols(), k % m.ncols())],
-        }
-    }
-
-    /// A mutable reference to entry `k` in row-major order.
-    pub fn entry_mut(&mut self, k: usize) -> &mut f64 {
-        match self {
-            Value::Scalar(x) => x,
-            Value::Vector(v) => &mut v[k],
-            Value::Matrix(m) => {
-                let cols = m.ncols();
-                &mut m[(k / cols, k % cols)]
-            }
-        }
-    }
-
-    /// Every entry in row-major order (a vector's entries; a matrix row after row), the
-    /// layout most tensor libraries take: `Tensor::from_vec(value.to_row_major(), dims)`.
-    pub fn to_row_major(&self) -> Vec<f64> {
-        (0..self.len()).map(|k| self.entry(k)).collect()
-    }
-
-    /// A value of `shape` from its entries in row-major order, e.g. a tensor library's
-    /// gradient read back with `to_vec`; `None` when the count does not fit the shape.
-    pub fn from_row_major(shape: Shape, entries: &[f64]) -> Option<Value> {
-        let expected = match shape {
-            Shape::Scalar => 1,
-            Shape::Vector(n) => n,
-            Shape::Matrix(m, n) => m.checked_mul(n)?,
-        };
-        if entries.len() != expected {
-            return None;
-        }
-        Some(match shape {
-            Shape::Scalar => Value::Scalar(entries[0]),
-            Shape::Vector(n) => Value::Vector(Col::from_fn(n, |i| entries[i])),
-            Shape::Matrix(m, n) => Value::Matrix(Mat::from_fn(m, n, |i, j| entries[i * n + j])),
-        })
-    }
-
-    /// Elementwise `self += other` in `f64`; the shapes must agree.
-    pub fn add_assign(&mut self, other: &Value) {
-        self.add_assign_in(Precision::F64, other);
-    }
-
-    /// Elementwise `self += other`, each sum rounded to `precision`.
-    pub fn add_assign_in(&mut self, precision: Precision, other: &Value) {
-        if precision == Precision::F64 {
-            match (self, other) {
-                (Value::Scalar(a), Value::Scalar(b)) => *a += b,
-                (Value::Vector(a), Value::Vector(b)) => *a += b,
-                (Value::Matrix(a), Value::Matrix(b)) => *a += b,
-                (a, b) => unreachable!("gradient shapes checked at build time: {a:?} += {b:?}"),
-            }
-            return;
-        }
-        if self.shape() != other.shape() {
-            unreachable!("gradient shapes checked at build time: {self:?} += {other:?}");
-        }
-        for k in 0..self.len() {
-            let sum = precision.round(self.entry(k) + other.entry(k));
-            *self.entry_mut(k) = sum;
-        }
-    }
-
-    /// Every entry rounded to `precision`.
-    pub fn rounded(&self, precision: Precision) -> Value {
-        let mut value = self.clone();
-        for k in 0..value.len() {
-            let rounded = precision.round(value.entry(k));
-            *value.entry_mut(k) = rounded;
-        }
-        value
-    }
-
-    /// Whether every entry is finite.
-    pub fn is_finite(&self) -> bool {
-        (0..self.len()).all(|k| self.entry(k).is_finite())
     }
 }

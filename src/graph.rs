@@ -6,15 +6,13 @@
 //! are never operands, at least one loss, finite non-empty leaves). Everything downstream
 //! can therefore evaluate and differentiate without error cases.
 
-use crate::gate::{Gate, Value};
+use crate::gate::Gate;
 use crate::precision::Precision;
+pub use crate::value::{NodeId, Shape};
+use crate::value::{Value, flow_list};
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Index;
-
-/// The index of a node in its graph's topological order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeId(pub usize);
 
 /// The three kinds of leaf.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,24 +55,22 @@ impl Op {
 }
 
 impl Node {
-    /// The node's op as `KEY: ARGS` for the case format and the exec protocol, which differ
-    /// only in how keys, names and arrays are written: `input: [..]`, `add: [a, b]`,
-    /// `sigmoid: s`, with `quote` around the op key.
+    /// The node's op as `KEY: ARGS` in the case format (`input: [..]`, `add: [a, b]`,
+    /// `sigmoid: s`), with names and arrays written by the caller.
     pub fn op_text(
         &self,
-        quote: &str,
         name_of: impl Fn(NodeId) -> String,
         array: impl Fn(&Value) -> String,
     ) -> String {
         match &self.op {
-            Op::Leaf(kind, value) => format!("{quote}{}{quote}: {}", kind.name(), array(value)),
+            Op::Leaf(kind, value) => format!("{}: {}", kind.name(), array(value)),
             Op::Gate(gate) => {
                 let names: Vec<String> = gate.operands().iter().map(|&id| name_of(id)).collect();
                 let args = match names.as_slice() {
                     [one] => one.clone(),
                     many => format!("[{}]", many.join(", ")),
                 };
-                format!("{quote}{}{quote}: {args}", gate.kind().name())
+                format!("{}: {args}", gate.kind().name())
             }
         }
     }
@@ -85,24 +81,6 @@ impl Node {
 pub struct Node {
     pub name: String,
     pub op: Op,
-}
-
-/// The shape of a node's value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shape {
-    Scalar,
-    Vector(usize),
-    Matrix(usize, usize),
-}
-
-impl fmt::Display for Shape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Shape::Scalar => write!(f, "scalar"),
-            Shape::Vector(n) => write!(f, "vector of length {n}"),
-            Shape::Matrix(m, n) => write!(f, "{m}×{n} matrix"),
-        }
-    }
 }
 
 /// A rule of the gate semantics that a list of nodes breaks, naming the node (none when the
@@ -174,26 +152,9 @@ pub struct Graph {
 /// every matrix.
 impl fmt::Debug for Graph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let array = |value: &Value| {
-            let numbers = |k: std::ops::Range<usize>| {
-                k.map(|k| format!("{:?}", value.entry(k)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            match value.shape() {
-                Shape::Matrix(m, n) => format!(
-                    "[{}]",
-                    (0..m)
-                        .map(|i| format!("[{}]", numbers(i * n..(i + 1) * n)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                _ => format!("[{}]", numbers(0..value.len())),
-            }
-        };
         writeln!(f, "Graph with {} nodes:", self.nodes.len())?;
         for node in &self.nodes {
-            let body = node.op_text("", |id| self.nodes[id.0].name.clone(), array);
+            let body = node.op_text(|id| self.nodes[id.0].name.clone(), flow_list);
             writeln!(f, "  {}: {{{body}}}", node.name)?;
         }
         Ok(())

@@ -5,8 +5,8 @@
 
 use crate::blame::{Blame, Culprit};
 use crate::case::{self, Case};
-use crate::check::{EntryCheck, Oracle, Report, Verdict};
-use crate::fuzz::{Budget, FuzzConfig, FuzzSummary, Mode};
+use crate::check::{EntryCheck, Oracle, Report, Verdict, worst_first};
+use crate::fuzz::{Budget, FuzzConfig, FuzzSummary};
 use crate::graph::Graph;
 use serde_json::{Value as Json, json};
 
@@ -65,13 +65,13 @@ pub fn blame(blame: &Blame) -> Json {
 
 /// A graph's report: counts, and every entry that did not pass, worst first.
 pub fn report(graph: &Graph, report: &Report) -> Json {
-    let mut failing: Vec<&EntryCheck> = report
-        .mismatches
-        .iter()
-        .chain(&report.non_finite)
-        .chain(&report.unchecked)
-        .collect();
-    failing.sort_by(|a, b| b.ratio().total_cmp(&a.ratio()));
+    let failing = worst_first(
+        report
+            .mismatches
+            .iter()
+            .chain(&report.non_finite)
+            .chain(&report.unchecked),
+    );
     json!({
         "passed": report.passed(),
         "scalars": report.scalars,
@@ -118,7 +118,7 @@ pub fn fuzz(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> Json {
             "max_nodes": config.limits.max_nodes,
             "max_dim": config.limits.max_dim,
             "values": config.values.name(),
-            "mode": match config.mode { Mode::Full => "full", Mode::Fast => "fast" },
+            "mode": config.mode.name(),
             "shard": format!("{}/{}", config.shard.index + 1, config.shard.count),
             "rtol": config.tolerance.rtol,
             "atol": config.tolerance.atol,
@@ -138,7 +138,7 @@ pub fn fuzz(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> Json {
             "largest_error": summary.closest.as_ref().map(|c| json!({
                 "ratio": number(c.entry.ratio()), "entry": c.label, "graph": c.index,
             })),
-            "stopped_by": summary.stopped_by.as_ref().map(|(i, e)| json!({"graph": i, "error": e.0})),
+            "stopped_by": summary.stopped_by.as_ref().map(|(i, e)| json!({"graph": i, "error": e.to_string()})),
             "interrupted": summary.interrupted,
             "result": if summary.stopped_by.is_some() { "stopped" } else if summary.passed() { "pass" } else { "fail" },
             "seconds": summary.elapsed.as_secs_f64(),
@@ -160,6 +160,15 @@ pub fn checked_case(file: &str, case: &Case, engine: &str, report: &Report, met:
 }
 
 /// A case `check` could not run.
+/// The document of `gradfuzz check`: each case's, and the counts.
+pub fn check(cases: Vec<Json>, total: usize, met: usize, unmet: usize, invalid: usize) -> Json {
+    json!({
+        "command": "check",
+        "cases": cases,
+        "summary": {"cases": total, "as_expected": met, "not_as_expected": unmet, "invalid": invalid},
+    })
+}
+
 pub fn invalid_case(file: &str, error: &str) -> Json {
     json!({ "file": file, "error": error })
 }
@@ -173,8 +182,7 @@ pub fn explain(
     blame: Option<&Blame>,
 ) -> Json {
     let values = graph.forward();
-    let mut worst: Vec<&EntryCheck> = entries.iter().collect();
-    worst.sort_by(|a, b| b.ratio().total_cmp(&a.ratio()));
+    let worst = worst_first(entries);
     json!({
         "command": "explain",
         "engine": engine,

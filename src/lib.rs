@@ -34,12 +34,12 @@ pub mod case;
 pub mod check;
 pub mod dot;
 pub mod engine;
-pub mod fast;
 pub mod fuzz;
 pub mod gate;
 pub mod generate;
 pub mod graph;
 pub mod json;
+pub mod junit;
 pub mod kernels;
 pub mod merge;
 pub mod oracle;
@@ -47,12 +47,12 @@ pub mod precision;
 pub mod recipe;
 pub mod report;
 pub mod shrink;
-pub mod signed_bounds;
 #[cfg(feature = "proptest")]
 pub mod strategy;
 pub mod suite;
 pub mod targets;
 pub mod tolerance;
+pub mod value;
 
 pub use check::{Report, Tolerance, check};
 pub use engine::{Engine, EngineError, Gradients, Reference};

@@ -14,34 +14,10 @@ macro_rules! println {
 
 mod cli;
 
-use cli::flags::Flags;
+use clap::{CommandFactory, Parser};
+use cli::args::{Cli, Command};
 use gradfuzz::engine;
 use std::process::ExitCode;
-
-const USAGE: &str = "\
-gradfuzz: a gradient-checking harness and fuzzer for backpropagation
-
-usage:
-  gradfuzz fuzz  [--seed N] [--graphs N | --time SECS] [--max-nodes N] [--max-dim N]
-                 [--values normal|wide|extreme] [--engine E] [--jobs N]
-                 [--mode full|fast] [--rtol X] [--atol X] [--save DIR] [--shard K/N]
-                 [--timeout SECS] [--shrink-candidates N]
-  gradfuzz check PATH... [--engine E]      check case files, or folders of them
-  gradfuzz shrink FILE [--engine E] [--shrink-candidates N]
-                                           the smallest graph that still fails, as YAML
-  gradfuzz explain FILE [--engine E]       values, gradients worst first, errors, blame
-  gradfuzz import FILE                     a fuzz artifact (raw bytes) as a YAML case
-  gradfuzz merge DIR... --into DIR [--dry-run]
-                                           several runs' --save folders into one, each bug once
-  gradfuzz dot FILE [--engine E]           the graph as Graphviz DOT, the blame highlighted
-  gradfuzz bench [PATH...] [--graphs N]    timings on cases/bench (or PATH), and fuzzing rate
-  (every command that takes --engine also takes --timeout SECS for exec: engines;
-   fuzz, check and explain take --format text|json)
-  gradfuzz gen   [--seed N] [--index I] [--max-nodes N] [--max-dim N] [--values V]
-                                           one random case (graph I of seed N) as YAML
-  gradfuzz engines                         list the engines
-
-exit status: 0 nothing wrong, 1 a mismatch was found, 2 bad usage or invalid input";
 
 /// Exit statuses of the command line contract.
 pub const MISMATCH: u8 = 1;
@@ -64,8 +40,10 @@ pub fn emit(text: &str) {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(args) {
+    // A usage error exits with status 2 naming the flag (clap's convention is ours);
+    // --help and --version exit 0.
+    let cli = Cli::parse();
+    match run(cli.command) {
         Ok(code) => code,
         Err(message) => {
             eprintln!("gradfuzz: {message}");
@@ -74,36 +52,28 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Vec<String>) -> Result<ExitCode, String> {
-    let mut args = Flags::new(args);
-    let Some(command) = args.command() else {
-        return Err(format!("no command given\n\n{USAGE}"));
-    };
-    match command.as_str() {
-        "fuzz" => cli::fuzz::run(args),
-        "check" => cli::check::run(args),
-        "gen" => cli::new_case::generate(args),
-        "shrink" => cli::one_case::shrink(args),
-        "explain" => cli::one_case::explain(args),
-        "import" => cli::new_case::import(args),
-        "merge" => cli::merge::run(args),
-        "bench" => cli::bench::run(args),
-        "dot" => cli::one_case::dot(args),
-        "engines" => {
-            args.finish()?;
+fn run(command: Command) -> Result<ExitCode, String> {
+    match command {
+        Command::Fuzz(args) => cli::fuzz::run(args),
+        Command::Check(args) => cli::check::run(args),
+        Command::Gen(args) => cli::new_case::generate(args),
+        Command::Shrink(args) => cli::one_case::shrink(args),
+        Command::Explain(args) => cli::one_case::explain(args),
+        Command::Import(args) => cli::new_case::import(args),
+        Command::Merge(args) => cli::merge::run(args),
+        Command::Bench(args) => cli::bench::run(args),
+        Command::Dot(args) => cli::one_case::dot(args),
+        Command::Engines => {
             for (name, about) in engine::catalogue() {
                 println!("{name:<28} {about}");
             }
             Ok(ExitCode::SUCCESS)
         }
-        "help" | "--help" | "-h" => {
-            println!("{USAGE}");
+        Command::Completions(args) => {
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "gradfuzz", &mut script);
+            print!("{}", String::from_utf8_lossy(&script));
             Ok(ExitCode::SUCCESS)
         }
-        "--version" | "-V" => {
-            println!("gradfuzz {}", env!("CARGO_PKG_VERSION"));
-            Ok(ExitCode::SUCCESS)
-        }
-        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
     }
 }

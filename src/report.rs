@@ -3,8 +3,8 @@
 
 use crate::blame::Blame;
 use crate::case;
-use crate::check::{EntryCheck, Oracle, Report, Verdict};
-use crate::fuzz::{Budget, FuzzConfig, FuzzSummary, Mode};
+use crate::check::{EntryCheck, Oracle, Report, Verdict, worst_first};
+use crate::fuzz::{Budget, Failure, FuzzConfig, FuzzSummary, Mode};
 use crate::gate::Value;
 use crate::graph::{Graph, Op};
 use std::fmt::Write;
@@ -72,8 +72,7 @@ pub fn failing_entries(graph: &Graph, report: &Report, indent: &str) -> String {
             entry.numeric
         );
     }
-    let mut worst: Vec<&EntryCheck> = report.mismatches.iter().collect();
-    worst.sort_by(|a, b| b.ratio().total_cmp(&a.ratio()));
+    let worst = worst_first(&report.mismatches);
     for entry in worst.iter().take(ENTRY_LINES) {
         let _ = writeln!(out, "{indent}MISMATCH {}", entry_line(graph, entry));
     }
@@ -126,8 +125,7 @@ pub fn explain_text(
     }
     let _ = writeln!(out, "loss E = {:e}", graph.loss(&values));
     let _ = writeln!(out, "gradients (engine {engine}), worst first");
-    let mut worst: Vec<&EntryCheck> = entries.iter().collect();
-    worst.sort_by(|a, b| b.ratio().total_cmp(&a.ratio()));
+    let worst = worst_first(entries);
     for entry in worst {
         let verdict = match entry.verdict {
             Verdict::NonFinite => "NON-FINITE",
@@ -179,10 +177,9 @@ fn value_text(value: &Value) -> String {
     }
 }
 
-/// The report of a fuzz run, ending with the summary.
 /// What made a graph fail, naming only what did: "2 mismatched entries, 1 non-finite",
 /// "the engine's loss differs from the forward pass".
-fn what_failed(report: &Report) -> String {
+pub fn what_failed(report: &Report) -> String {
     let count = |n: usize, what: &str| match n {
         0 => None,
         1 => Some(format!("1 {what} entry")),
@@ -203,44 +200,60 @@ fn what_failed(report: &Report) -> String {
     parts.join(", ")
 }
 
+/// The report of a fuzz run: each failing graph kept, then the summary.
 pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> String {
     let mut out = String::new();
     for failure in &summary.failures {
-        let _ = writeln!(
-            out,
-            "graph {} ({} nodes, largest dim {}): {}",
-            failure.index,
-            failure.graph.len(),
-            failure.graph.largest_dim(),
-            what_failed(&failure.report),
-        );
-        out.push_str(&failing_entries(&failure.graph, &failure.report, "  "));
-        if let Some(blame) = &failure.blame {
-            out.push_str(&blame_lines(blame, "  "));
-        }
-        if let Some(shrunk) = &failure.shrunk {
-            let _ = writeln!(
-                out,
-                "  shrunk to {} nodes, largest dim {}:",
-                shrunk.graph.len(),
-                shrunk.graph.largest_dim()
-            );
-            out.push_str(&failing_entries(&shrunk.graph, &shrunk.report, "    "));
-            out.push_str(&blame_lines(&shrunk.blame, "    "));
-            for line in case::to_yaml(&failure.to_case(engine, config)).lines() {
-                let _ = writeln!(out, "    | {line}");
-            }
-        }
-        let _ = writeln!(
-            out,
-            "  reproduce: gradfuzz gen --seed {} --index {} --max-nodes {} --max-dim {} --values {} > case.yaml",
-            config.seed,
-            failure.index,
-            config.limits.max_nodes,
-            config.limits.max_dim,
-            config.values.name()
-        );
+        out.push_str(&failure_text(engine, config, failure));
     }
+    out.push_str(&fuzz_summary_text(engine, config, summary));
+    out
+}
+
+/// One failing graph of a fuzz run: what failed, worst entries, blame, the shrunk case, and
+/// the command that reproduces the graph.
+pub fn failure_text(engine: &str, config: &FuzzConfig, failure: &Failure) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "graph {} ({} nodes, largest dim {}): {}",
+        failure.index,
+        failure.graph.len(),
+        failure.graph.largest_dim(),
+        what_failed(&failure.report),
+    );
+    out.push_str(&failing_entries(&failure.graph, &failure.report, "  "));
+    if let Some(blame) = &failure.blame {
+        out.push_str(&blame_lines(blame, "  "));
+    }
+    if let Some(shrunk) = &failure.shrunk {
+        let _ = writeln!(
+            out,
+            "  shrunk to {} nodes, largest dim {}:",
+            shrunk.graph.len(),
+            shrunk.graph.largest_dim()
+        );
+        out.push_str(&failing_entries(&shrunk.graph, &shrunk.report, "    "));
+        out.push_str(&blame_lines(&shrunk.blame, "    "));
+        for line in case::to_yaml(&failure.to_case(engine, config)).lines() {
+            let _ = writeln!(out, "    | {line}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  reproduce: gradfuzz gen --seed {} --index {} --max-nodes {} --max-dim {} --values {} > case.yaml",
+        config.seed,
+        failure.index,
+        config.limits.max_nodes,
+        config.limits.max_dim,
+        config.values.name()
+    );
+    out
+}
+
+/// The end of a fuzz run's report: what was not kept, why it stopped, and the summary.
+pub fn fuzz_summary_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> String {
+    let mut out = String::new();
     if summary.failing_graphs > summary.failures.len() as u64 {
         let _ = writeln!(
             out,
@@ -278,10 +291,7 @@ pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> St
         config.limits.max_nodes,
         config.limits.max_dim,
         config.values.name(),
-        match config.mode {
-            Mode::Full => "full",
-            Mode::Fast => "fast",
-        },
+        config.mode.name(),
         config.tolerance.rtol,
         config.tolerance.atol
     );

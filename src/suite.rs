@@ -1,6 +1,6 @@
 //! Running case files: collecting them from paths, checking each, comparing with `expect`.
 
-use crate::case::{self, Case, CaseError, Expect};
+use crate::case::{self, Case, CaseError, CaseErrorKind, Expect};
 use crate::check::{Report, check};
 use crate::engine::{self, Claimed, Engine, EngineError};
 use crate::precision::Precision;
@@ -115,6 +115,7 @@ pub fn run_case(
                 return CaseOutcome::Invalid(CaseError {
                     file: path.display().to_string(),
                     line: None,
+                    kind: CaseErrorKind::Invalid,
                     message,
                 });
             }

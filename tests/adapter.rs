@@ -6,7 +6,7 @@ mod common;
 
 use common::{gradfuzz, outcome, scratch};
 use gradfuzz::case::{self, SizeLimits};
-use gradfuzz::engine::{Engine, EngineError, Gradients, Reference};
+use gradfuzz::engine::{AnswerError, Engine, EngineError, Gradients, Reference};
 use gradfuzz::fuzz::{Budget, FuzzConfig, diagnose, fuzz};
 use gradfuzz::{Graph, Shape, Value};
 
@@ -57,9 +57,106 @@ fn gradients_set_from_row_major_pass_and_a_wrong_count_names_the_leaf() {
     let error = gradients
         .set_row_major(&graph, graph.find("W").expect("W"), &[0.0; 3])
         .expect_err("3 entries for a 2×3 weight");
+    let message = error.to_string();
     assert!(
-        error.0.contains("`W`") && error.0.contains("3 entries") && error.0.contains("2×3"),
-        "{error}"
+        matches!(&error, EngineError::Answer { error: AnswerError::Unreadable { leaf, .. }, .. } if leaf == "W")
+            && message.contains("3 entries")
+            && message.contains("2×3"),
+        "{error:?}"
+    );
+}
+
+fn leaf_value(graph: &Graph, leaf: gradfuzz::NodeId) -> Value {
+    match &graph.node(leaf).op {
+        gradfuzz::Op::Leaf(_, value) => value.clone(),
+        gradfuzz::Op::Gate(_) => panic!("not a leaf"),
+    }
+}
+
+/// The same mistake, a gradient for a target, said the same way whether a Rust engine makes
+/// it or a case file claims it: one validator for every answer.
+#[test]
+fn an_answer_is_validated_alike_from_an_engine_and_from_a_case_file() {
+    let yaml =
+        "nodes:\n  x: {input: [1.0, 2.0]}\n  t: {target: [0.0, 1.0]}\n  E: {sqerr: [x, t]}\n";
+    let graph = gradfuzz::case::parse(yaml.as_bytes(), "g.yaml", "g", &Default::default())
+        .expect("a valid case")
+        .graph;
+    let (x, t) = (graph.find("x").expect("x"), graph.find("t").expect("t"));
+    struct TargetToo;
+    impl Engine for TargetToo {
+        fn name(&self) -> String {
+            "target-too".into()
+        }
+        fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
+            let mut gradients = Reference.gradients(graph)?;
+            let t = graph.find("t").expect("t");
+            gradients.set(t, leaf_value(graph, t));
+            Ok(gradients)
+        }
+    }
+    let from_engine = gradfuzz::engine::answer(&TargetToo, &graph).expect_err("refused");
+    let expected = AnswerError::Target { name: "t".into() };
+    assert_eq!(from_engine, EngineError::from(expected.clone()));
+    let claimed = format!("{yaml}gradients:\n  x: [1.0, 1.0]\n  t: [0.0, 0.0]\n");
+    let from_file = gradfuzz::case::parse(claimed.as_bytes(), "c.yaml", "c", &Default::default())
+        .expect_err("refused");
+    assert_eq!(from_file.kind, gradfuzz::case::CaseErrorKind::Invalid);
+    assert!(
+        from_file.to_string().contains(&expected.to_string()),
+        "{from_file} does not say: {expected}"
+    );
+    // And a missing leaf, from both.
+    let mut partial = Gradients::empty(graph.len());
+    partial.set(t, leaf_value(&graph, t));
+    let missing = AnswerError::Missing { leaf: "x".into() };
+    assert_eq!(
+        partial.validate(&graph),
+        Err(AnswerError::Target { name: "t".into() })
+    );
+    let mut none = Gradients::empty(graph.len());
+    assert_eq!(none.validate(&graph), Err(missing.clone()));
+    let from_file = gradfuzz::case::parse(
+        format!("{yaml}gradients: {{}}\n").as_bytes(),
+        "c.yaml",
+        "c",
+        &Default::default(),
+    )
+    .expect_err("refused");
+    assert!(
+        from_file.to_string().contains(&missing.to_string()),
+        "{from_file}"
+    );
+    none.set(x, leaf_value(&graph, x));
+    assert_eq!(none.validate(&graph), Ok(()));
+}
+
+/// Each kind of fault in a case file is told apart, for programs that load cases.
+#[test]
+fn a_case_file_fault_says_its_kind() {
+    use gradfuzz::case::{CaseErrorKind, parse};
+    let kind = |bytes: &[u8], limits: &SizeLimits| {
+        parse(bytes, "f.yaml", "f", limits)
+            .expect_err("refused")
+            .kind
+    };
+    let defaults = SizeLimits::default();
+    assert_eq!(kind(b"\xff\xfe", &defaults), CaseErrorKind::NotText);
+    assert_eq!(kind(b"nodes: [", &defaults), CaseErrorKind::Syntax);
+    assert_eq!(
+        kind(b"nodes:\n  x: {input: [1.0]}\n", &defaults),
+        CaseErrorKind::Invalid
+    );
+    let small = SizeLimits {
+        max_dim: 1,
+        ..SizeLimits::default()
+    };
+    let two = b"nodes:\n  x: {input: [1.0, 2.0]}\n  E: {sqerr: [x, x]}\n";
+    assert_eq!(kind(two, &small), CaseErrorKind::TooLarge);
+    let missing = gradfuzz::case::load(std::path::Path::new("no/such/case.yaml"));
+    assert_eq!(
+        missing.expect_err("refused").kind,
+        CaseErrorKind::Unreadable
     );
 }
 

@@ -9,7 +9,7 @@ fn every_checked_in_case_meets_its_expectation() {
     let files = case_files(&[root]).expect("cases/ is readable");
     assert!(files.len() >= 5, "the seed cases at least: {files:?}");
     for file in &files {
-        match run_case(file, None, gradfuzz::engine::exec::DEFAULT_TIMEOUT, None) {
+        match run_case(file, None, gradfuzz::engine::DEFAULT_TIMEOUT, None) {
             CaseOutcome::Checked { met, report, .. } => {
                 assert!(met, "{}: {:?}", file.display(), report.mismatches);
                 assert!(

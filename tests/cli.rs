@@ -601,7 +601,7 @@ fn two_shards_save_the_same_bug_under_one_name_and_merge_keeps_each_bug_once() {
 /// Starts `gradfuzz fuzz ARGS`, sends `signal` after a second, and returns what it printed.
 fn fuzz_stopped_by(signal: libc::c_int, args: &[&str]) -> (i32, String, String) {
     use std::process::{Command, Stdio};
-    let child = Command::new(env!("CARGO_BIN_EXE_gradfuzz"))
+    let child = Command::new(common::binary())
         .arg("fuzz")
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -199,7 +199,7 @@ fn a_program_that_answers_for_the_wrong_leaves() {
             "missing",
             "while read line; do echo '{\"gradients\": {}}'; done\n",
         ),
-        &["without a gradient for `x0`"],
+        &["answer: no gradient for leaf `x0`"],
     );
     assert_fault(
         &fault(

@@ -52,8 +52,12 @@ fn assert_bound_holds(name: &str, graph: &Graph, precision: Precision) -> f64 {
     bounds.sharpen(&rounded, &values);
     // And the signed bounds alone, wherever the graph is small enough for them, whether or
     // not the componentwise ones are loose enough to ask for them.
-    let signed =
-        gradfuzz::signed_bounds::sharpened(&rounded, &values, precision, Summation::Sequential);
+    let signed = gradfuzz::tolerance::signed_bounds::sharpened(
+        &rounded,
+        &values,
+        precision,
+        Summation::Sequential,
+    );
     let mut worst = 0.0f64;
     for (leaf, truth) in &exact {
         let gradient = ours.get(*leaf).expect("every leaf");

@@ -10,7 +10,7 @@ mod raw;
 mod validate;
 mod write;
 
-pub use write::{array, to_yaml};
+pub use write::to_yaml;
 
 use crate::check::Tolerance;
 use crate::engine::Gradients;
@@ -74,13 +74,32 @@ impl Default for SizeLimits {
     }
 }
 
-/// A case file that cannot be loaded: the file, where in it, and the rule it breaks.
+/// A case file that cannot be loaded: the file, where in it, what kind of fault, and the
+/// rule it breaks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CaseError {
     pub file: String,
     /// The line (1-based), when known.
     pub line: Option<u64>,
+    pub kind: CaseErrorKind,
     pub message: String,
+}
+
+/// What kind of fault a case file has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CaseErrorKind {
+    /// The file cannot be read.
+    Unreadable,
+    /// Beyond a size limit ([`SizeLimits`]): bytes, nodes or a dimension.
+    TooLarge,
+    /// Not UTF-8 text.
+    NotText,
+    /// Not YAML of the case format: a syntax error, an unknown or duplicate key.
+    Syntax,
+    /// YAML of the case format that breaks a rule: a graph the gate semantics refuse, an
+    /// unknown engine, gradients that are not the leaves'.
+    Invalid,
 }
 
 impl fmt::Display for CaseError {
@@ -102,21 +121,25 @@ pub fn load(path: &Path) -> Result<Case, CaseError> {
 /// Loads and validates a case file.
 pub fn load_with_limits(path: &Path, limits: &SizeLimits) -> Result<Case, CaseError> {
     let file = path.display().to_string();
-    let error = |message: String| CaseError {
+    let error = |kind: CaseErrorKind, message: String| CaseError {
         file: file.clone(),
         line: None,
+        kind,
         message,
     };
-    let size = std::fs::metadata(path)
-        .map_err(|e| error(format!("cannot read: {e}")))?
-        .len();
+    let unreadable =
+        |e: std::io::Error| error(CaseErrorKind::Unreadable, format!("cannot read: {e}"));
+    let size = std::fs::metadata(path).map_err(unreadable)?.len();
     if size > limits.max_bytes as u64 {
-        return Err(error(format!(
-            "the file has {size} bytes, above the limit of {}",
-            limits.max_bytes
-        )));
+        return Err(error(
+            CaseErrorKind::TooLarge,
+            format!(
+                "the file has {size} bytes, above the limit of {}",
+                limits.max_bytes
+            ),
+        ));
     }
-    let bytes = std::fs::read(path).map_err(|e| error(format!("cannot read: {e}")))?;
+    let bytes = std::fs::read(path).map_err(unreadable)?;
     let stem = path
         .file_stem()
         .map_or_else(|| "case".to_string(), |s| s.to_string_lossy().into_owned());
@@ -134,6 +157,7 @@ pub fn parse(
     let text = std::str::from_utf8(bytes).map_err(|e| CaseError {
         file: file.to_string(),
         line: None,
+        kind: CaseErrorKind::NotText,
         message: format!("not UTF-8 text: {e}"),
     })?;
     // Non-finite numbers (`.nan`, `.inf`) are read, so that a claimed gradient may be one;
@@ -144,6 +168,7 @@ pub fn parse(
         serde_saphyr::from_str_with_options(text, options).map_err(|e| CaseError {
             file: file.to_string(),
             line: e.location().map(|l| l.line()),
+            kind: CaseErrorKind::Syntax,
             // The parser's advice is addressed to programs that embed it, not to our users.
             message: e
                 .to_string()

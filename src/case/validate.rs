@@ -2,9 +2,9 @@
 //! file and the node or key.
 
 use super::raw::{Ordered, RawArray, RawCase, RawOp, RawTolerance};
-use super::{Case, CaseError, Expect, SizeLimits};
+use super::{Case, CaseError, CaseErrorKind, Expect, SizeLimits};
 use crate::check::Tolerance;
-use crate::engine::Gradients;
+use crate::engine::{Gradients, answer};
 use crate::gate::{Gate, Value};
 use crate::graph::{Graph, LeafKind, Node, NodeId, Op};
 use faer::{Col, Mat};
@@ -28,7 +28,16 @@ impl Validator<'_> {
         CaseError {
             file: self.file.to_string(),
             line,
+            kind: CaseErrorKind::Invalid,
             message: message.into(),
+        }
+    }
+
+    /// Beyond a size limit.
+    fn too_large(&self, line: Option<u64>, message: impl Into<String>) -> CaseError {
+        CaseError {
+            kind: CaseErrorKind::TooLarge,
+            ..self.error(line, message)
         }
     }
 
@@ -98,7 +107,7 @@ impl Validator<'_> {
     fn graph(&self, raw: Ordered<Spanned<RawOp>>) -> Result<Graph, CaseError> {
         let entries = raw.0;
         if entries.len() > self.limits.max_nodes {
-            return Err(self.error(
+            return Err(self.too_large(
                 None,
                 format!(
                     "key `nodes`: {} nodes, above the limit of {}",
@@ -243,18 +252,19 @@ impl Validator<'_> {
         ids: &[NodeId],
         line: Option<u64>,
     ) -> Result<Op, CaseError> {
+        let what = format!("node `{node}`");
         Ok(match op {
             RawOp::Input(v) => Op::Leaf(
                 LeafKind::Input,
-                self.vector(node, "input", v, line, Numbers::Finite)?,
+                self.vector(&what, "input", v, line, Numbers::Finite)?,
             ),
             RawOp::Target(v) => Op::Leaf(
                 LeafKind::Target,
-                self.vector(node, "target", v, line, Numbers::Finite)?,
+                self.vector(&what, "target", v, line, Numbers::Finite)?,
             ),
             RawOp::Weight(rows) => Op::Leaf(
                 LeafKind::Weight,
-                self.matrix(node, "weight", rows, line, Numbers::Finite)?,
+                self.matrix(&what, "weight", rows, line, Numbers::Finite)?,
             ),
             RawOp::Add(_) => Op::Gate(Gate::Add(ids[0], ids[1])),
             RawOp::Matvec(_) => Op::Gate(Gate::Matvec {
@@ -271,7 +281,7 @@ impl Validator<'_> {
 
     fn check_dim(&self, what: &str, len: usize, line: Option<u64>) -> Result<(), CaseError> {
         if len > self.limits.max_dim {
-            return Err(self.error(
+            return Err(self.too_large(
                 line,
                 format!(
                     "{what}: {len} entries along one side, above the limit of {}",
@@ -282,37 +292,37 @@ impl Validator<'_> {
         Ok(())
     }
 
+    /// `what` is the subject of messages: "node `x`", or "key `gradients.x`".
     fn vector(
         &self,
-        node: &str,
+        what: &str,
         key: &str,
         numbers: &[f64],
         line: Option<u64>,
         allowed: Numbers,
     ) -> Result<Value, CaseError> {
-        let what = format!("node `{node}`");
-        self.check_dim(&what, numbers.len(), line)?;
+        self.check_dim(what, numbers.len(), line)?;
         if numbers.is_empty() {
             return Err(self.error(line, format!("{what}: `{key}` is empty")));
         }
         if allowed == Numbers::Finite {
-            self.finite(&what, numbers.iter(), line)?;
+            self.finite(what, numbers.iter(), line)?;
         }
         Ok(Value::Vector(Col::from_fn(numbers.len(), |i| numbers[i])))
     }
 
+    /// `what` is the subject of messages: "node `x`", or "key `gradients.x`".
     fn matrix(
         &self,
-        node: &str,
+        what: &str,
         key: &str,
         rows: &[Vec<f64>],
         line: Option<u64>,
         allowed: Numbers,
     ) -> Result<Value, CaseError> {
-        let what = format!("node `{node}`");
-        self.check_dim(&what, rows.len(), line)?;
+        self.check_dim(what, rows.len(), line)?;
         let cols = rows.first().map_or(0, Vec::len);
-        self.check_dim(&what, cols, line)?;
+        self.check_dim(what, cols, line)?;
         if cols == 0 {
             return Err(self.error(line, format!("{what}: `{key}` is empty")));
         }
@@ -326,7 +336,7 @@ impl Validator<'_> {
             ));
         }
         if allowed == Numbers::Finite {
-            self.finite(&what, rows.iter().flatten(), line)?;
+            self.finite(what, rows.iter().flatten(), line)?;
         }
         Ok(Value::Matrix(Mat::from_fn(rows.len(), cols, |i, j| {
             rows[i][j]
@@ -355,57 +365,20 @@ impl Validator<'_> {
             let line = Some(key.referenced.line());
             let name = &key.value;
             let what = format!("key `gradients.{name}`");
-            let Some(leaf) = graph.find(name) else {
-                return Err(self.error(line, format!("{what}: `{name}` is not a node")));
-            };
-            match &graph.node(leaf).op {
-                Op::Leaf(kind, _) if kind.is_differentiable() => {}
-                Op::Leaf(..) => {
-                    return Err(self.error(
-                        line,
-                        format!("{what}: `{name}` is a target, which has no gradient"),
-                    ));
-                }
-                Op::Gate(_) => {
-                    return Err(self.error(line, format!("{what}: `{name}` is a gate, not a leaf")));
-                }
-            }
+            let leaf = answer::leaf_named(graph, name)
+                .map_err(|e| self.error(line, format!("{what}: {e}")))?;
             let value = match &array.value {
                 // A claimed gradient may be NaN or infinite: that is a verdict of its own
                 // (non-finite), not an invalid file.
-                RawArray::Vector(v) => self.vector(name, "gradient", v, line, Numbers::Any),
-                RawArray::Matrix(rows) => self.matrix(name, "gradient", rows, line, Numbers::Any),
-            }
-            .map_err(|e| {
-                self.error(
-                    line,
-                    e.message.replacen(&format!("node `{name}`"), &what, 1),
-                )
-            })?;
-            if value.shape() != graph.shape(leaf) {
-                return Err(self.error(
-                    line,
-                    format!(
-                        "{what}: a {}, but `{name}` is a {}",
-                        value.shape(),
-                        graph.shape(leaf)
-                    ),
-                ));
-            }
+                RawArray::Vector(v) => self.vector(&what, "gradient", v, line, Numbers::Any),
+                RawArray::Matrix(rows) => self.matrix(&what, "gradient", rows, line, Numbers::Any),
+            }?;
+            answer::shaped(graph, leaf, &value)
+                .map_err(|e| self.error(line, format!("{what}: {e}")))?;
             gradients.set(leaf, value);
         }
-        if let Some(missing) = graph
-            .differentiable_leaves()
-            .find(|&l| gradients.get(l).is_none())
-        {
-            return Err(self.error(
-                None,
-                format!(
-                    "key `gradients`: no gradient for leaf `{}`",
-                    graph.node(missing).name
-                ),
-            ));
-        }
+        answer::validate(graph, &gradients)
+            .map_err(|e| self.error(None, format!("key `gradients`: {e}")))?;
         Ok(gradients)
     }
 }

@@ -2,8 +2,8 @@
 //! form, so that loading the text gives back the same bits.
 
 use super::{Case, Expect};
-use crate::gate::Value;
 use crate::graph::NodeId;
+use crate::value::{flow_list, number};
 
 /// The case as YAML in the format above; numbers in shortest round-trip form, so that
 /// loading the text gives back the same bits.
@@ -33,50 +33,18 @@ pub fn to_yaml(case: &Case) -> String {
     let graph = &case.graph;
     let name = |id: NodeId| key(&graph.node(id).name);
     for node in graph.nodes() {
-        let body = node.op_text("", name, array);
+        let body = node.op_text(name, flow_list);
         out.push_str(&format!("  {}: {{{body}}}\n", key(&node.name)));
     }
     if let Some(gradients) = &case.gradients {
         out.push_str("gradients:\n");
         for leaf in graph.differentiable_leaves() {
             if let Some(gradient) = gradients.get(leaf) {
-                out.push_str(&format!("  {}: {}\n", name(leaf), array(gradient)));
+                out.push_str(&format!("  {}: {}\n", name(leaf), flow_list(gradient)));
             }
         }
     }
     out
-}
-
-/// A number in the shortest form that reads back to the same `f64` (NaN and the infinities
-/// in YAML's spelling, `.nan`, `.inf`, `-.inf`: a claimed gradient may be one).
-fn number(x: f64) -> String {
-    if x.is_nan() {
-        ".nan".into()
-    } else if x.is_infinite() {
-        if x > 0.0 { ".inf" } else { "-.inf" }.into()
-    } else {
-        // Rust's `{:?}` prints the shortest round-trip digits ("0.1", "1e-7", "-0.0").
-        format!("{x:?}")
-    }
-}
-
-/// A value as a flow list (`[..]` or `[[..], ..]`) of shortest round-trip numbers: the same
-/// text is valid YAML and JSON, so the exec protocol writes leaves with it too.
-pub fn array(value: &Value) -> String {
-    let row = |entries: &mut dyn Iterator<Item = f64>| {
-        let items: Vec<String> = entries.map(number).collect();
-        format!("[{}]", items.join(", "))
-    };
-    match value {
-        Value::Scalar(x) => number(*x),
-        Value::Vector(v) => row(&mut v.iter().copied()),
-        Value::Matrix(m) => {
-            let rows: Vec<String> = (0..m.nrows())
-                .map(|i| row(&mut (0..m.ncols()).map(|j| m[(i, j)])))
-                .collect();
-            format!("[{}]", rows.join(", "))
-        }
-    }
 }
 
 /// A node id as a YAML key or flow item: plain when it is a simple identifier that YAML

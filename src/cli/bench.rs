@@ -1,14 +1,13 @@
 //! `gradfuzz bench`: the benchmark graphs, timed.
 
-use super::flags::Flags;
+use super::args::BenchArgs;
 use gradfuzz::case;
 use gradfuzz::suite::case_files;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub fn run(mut args: Flags) -> Result<ExitCode, String> {
-    let graphs = args.number("--graphs")?.unwrap_or(100_000);
-    let mut paths: Vec<PathBuf> = args.positional()?.into_iter().map(PathBuf::from).collect();
+pub fn run(args: BenchArgs) -> Result<ExitCode, String> {
+    let (graphs, mut paths) = (args.graphs, args.paths);
     if paths.is_empty() {
         paths.push(PathBuf::from("cases/bench"));
     }

@@ -1,33 +1,28 @@
 //! `gradfuzz check`: case files and folders of them, each against what it expects.
 
-use super::flags::{Flags, Format, format, precision, timeout};
+use super::args::{CheckArgs, ReportFormat};
 use crate::{INVALID, MISMATCH};
 use gradfuzz::engine;
 use gradfuzz::json;
+use gradfuzz::junit;
 use gradfuzz::report;
 use gradfuzz::suite::{CaseOutcome, case_files, run_case};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub fn run(mut args: Flags) -> Result<ExitCode, String> {
-    let engine_name = args.value("--engine")?;
-    let timeout = timeout(&mut args)?;
-    let precision = precision(&mut args)?;
-    let format = format(&mut args)?;
-    let text = format == Format::Text;
+pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
+    let (timeout, precision) = (args.engine.talk.timeout, args.engine.talk.precision);
+    let format = args.format.format;
+    let text = format == ReportFormat::Text;
     let mut documents = Vec::new();
-    let engine = match &engine_name {
+    let mut tests = Vec::new();
+    let engine = match &args.engine.engine {
         Some(name) => Some(engine::declared(
             engine::by_name_with_timeout(name, timeout).map_err(|e| format!("--engine: {e}"))?,
             precision,
         )),
         None => None,
     };
-    let paths: Vec<PathBuf> = args.positional()?.into_iter().map(PathBuf::from).collect();
-    if paths.is_empty() {
-        return Err("check needs at least one case file or folder".into());
-    }
-    let files = case_files(&paths)?;
+    let files = case_files(&args.paths)?;
     let (mut met, mut unmet, mut invalid) = (0, 0, 0);
     for file in &files {
         match run_case(file, engine.as_deref(), timeout, precision) {
@@ -37,10 +32,9 @@ pub fn run(mut args: Flags) -> Result<ExitCode, String> {
                     println!("INVALID   {}", file.display());
                 }
                 eprintln!("gradfuzz: {error}");
-                documents.push(json::invalid_case(
-                    &file.display().to_string(),
-                    &error.to_string(),
-                ));
+                let file = file.display().to_string();
+                documents.push(json::invalid_case(&file, &error.to_string()));
+                tests.push(junit::invalid_case(&file, &error.to_string()));
             }
             CaseOutcome::EngineFailed(_, error) => {
                 invalid += 1;
@@ -49,7 +43,9 @@ pub fn run(mut args: Flags) -> Result<ExitCode, String> {
                     println!("ERROR     {}: {message}", file.display());
                 }
                 eprintln!("gradfuzz: {}: {message}", file.display());
-                documents.push(json::invalid_case(&file.display().to_string(), &message));
+                let file = file.display().to_string();
+                documents.push(json::invalid_case(&file, &message));
+                tests.push(junit::invalid_case(&file, &message));
             }
             CaseOutcome::Checked {
                 case,
@@ -57,13 +53,9 @@ pub fn run(mut args: Flags) -> Result<ExitCode, String> {
                 report,
                 met: ok,
             } => {
-                documents.push(json::checked_case(
-                    &file.display().to_string(),
-                    &case,
-                    &engine,
-                    &report,
-                    ok,
-                ));
+                let name = file.display().to_string();
+                documents.push(json::checked_case(&name, &case, &engine, &report, ok));
+                tests.push(junit::checked_case(&name, &case, &engine, &report, ok));
                 let outcome = if report.passed() { "pass" } else { "mismatch" };
                 let status = if ok { "ok" } else { "UNEXPECTED" };
                 if text {
@@ -89,18 +81,20 @@ pub fn run(mut args: Flags) -> Result<ExitCode, String> {
             }
         }
     }
-    if text {
-        println!(
-            "{} cases: {met} as expected, {unmet} not as expected, {invalid} invalid",
-            files.len()
-        );
-    } else {
-        let document = serde_json::json!({
-            "command": "check",
-            "cases": documents,
-            "summary": {"cases": files.len(), "as_expected": met, "not_as_expected": unmet, "invalid": invalid},
-        });
-        println!("{document:#}");
+    let summary = format!(
+        "{} cases: {met} as expected, {unmet} not as expected, {invalid} invalid",
+        files.len()
+    );
+    match format {
+        ReportFormat::Text => println!("{summary}"),
+        ReportFormat::Json => println!(
+            "{:#}",
+            json::check(documents, files.len(), met, unmet, invalid)
+        ),
+        ReportFormat::Junit => print!(
+            "{}",
+            junit::document("gradfuzz check", &tests, &format!("{summary}\n"))
+        ),
     }
     Ok(if invalid > 0 {
         ExitCode::from(INVALID)

@@ -1,65 +1,42 @@
 //! `gradfuzz fuzz`: many random graphs, a summary, progress on a terminal.
 
-use super::flags::{Flags, Format, format, limits, shard, timeout, tolerance, values};
+use super::args::{FuzzArgs, ReportFormat};
 use crate::{INVALID, MISMATCH};
 use gradfuzz::case;
 use gradfuzz::engine;
-use gradfuzz::fuzz::{
-    Budget, FuzzConfig, Mode, Progress, cases_to_save, diagnose, fuzz_with_progress,
-};
+use gradfuzz::fuzz::{Budget, FuzzConfig, Progress, cases_to_save, diagnose, fuzz_with_progress};
 use gradfuzz::report;
-use std::path::PathBuf;
+use gradfuzz::tolerance::Tolerance;
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub fn run(mut args: Flags) -> Result<ExitCode, String> {
+pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
     let defaults = FuzzConfig::default();
-    let seed = args.number("--seed")?.unwrap_or(defaults.seed);
-    let graphs = args.number("--graphs")?;
-    let time = args.seconds("--time")?;
-    let budget = match (graphs, time) {
-        (Some(_), Some(_)) => return Err("--graphs and --time exclude each other".into()),
-        (Some(n), None) => Budget::Graphs(n),
+    let budget = match (args.graphs, args.time) {
+        (Some(n), _) => Budget::Graphs(n),
         (None, Some(t)) => Budget::Time(t),
         (None, None) => defaults.budget,
     };
-    let limits = limits(&mut args)?;
-    let values = values(&mut args)?;
-    let engine_name = args
-        .value("--engine")?
-        .unwrap_or_else(|| "reference".into());
-    let timeout = timeout(&mut args)?;
-    let precision = super::flags::precision(&mut args)?;
     let engine = engine::declared(
-        engine::by_name_with_timeout(&engine_name, timeout)
+        engine::by_name_with_timeout(&args.engine, args.talk.timeout)
             .map_err(|e| format!("--engine: {e}"))?,
-        precision,
+        args.talk.precision,
     );
-    let jobs = args.number("--jobs")?.map_or(defaults.jobs, |n| n as usize);
-    if jobs == 0 {
-        return Err("--jobs must be at least 1".into());
-    }
-    let tolerance = tolerance(&mut args, defaults.tolerance)?;
-    let save = args.value("--save")?.map(PathBuf::from);
-    let shrink_candidates = super::flags::shrink_candidates(&mut args)?;
-    let shard = shard(&mut args)?;
-    let format = format(&mut args)?;
-    let mode = match args.value("--mode")?.as_deref() {
-        None | Some("full") => Mode::Full,
-        Some("fast") => Mode::Fast,
-        Some(other) => return Err(format!("--mode takes full or fast, not `{other}`")),
-    };
-    args.finish()?;
+    let format = args.format.format;
+    let save = args.save;
     let config = FuzzConfig {
-        seed,
+        seed: args.seed,
         budget,
-        limits,
-        values,
-        tolerance,
-        jobs,
-        shard,
-        mode,
-        shrink_candidates,
+        limits: args.limits.limits(),
+        values: args.limits.values.into(),
+        tolerance: Tolerance {
+            rtol: args.rtol,
+            atol: args.atol,
+        },
+        jobs: args.jobs.unwrap_or(defaults.jobs),
+        shard: args.shard.unwrap_or(defaults.shard),
+        mode: args.mode.into(),
+        shrink_candidates: args.shrink.shrink_candidates,
         ..defaults
     };
     let progress = &PROGRESS;
@@ -85,10 +62,14 @@ pub fn run(mut args: Flags) -> Result<ExitCode, String> {
     let throughput = report::throughput(&summary);
     diagnose(engine.as_ref(), &config, &mut summary);
     match format {
-        Format::Text => print!("{}", report::fuzz_text(&engine.name(), &config, &summary)),
-        Format::Json => println!(
+        ReportFormat::Text => print!("{}", report::fuzz_text(&engine.name(), &config, &summary)),
+        ReportFormat::Json => println!(
             "{:#}",
             gradfuzz::json::fuzz(&engine.name(), &config, &summary)
+        ),
+        ReportFormat::Junit => print!(
+            "{}",
+            gradfuzz::junit::fuzz(&engine.name(), &config, &summary)
         ),
     }
     eprintln!("{throughput}");
@@ -107,9 +88,12 @@ pub fn run(mut args: Flags) -> Result<ExitCode, String> {
                 2 => format!(" (graph {} shrank to it too)", indices[1]),
                 n => format!(" ({} more failing graphs shrank to it)", n - 1),
             };
+            // Only the text report has room for these lines; the others are documents.
             match format {
-                Format::Text => println!("saved {}{also}", path.display()),
-                Format::Json => eprintln!("saved {}{also}", path.display()),
+                ReportFormat::Text => println!("saved {}{also}", path.display()),
+                ReportFormat::Json | ReportFormat::Junit => {
+                    eprintln!("saved {}{also}", path.display())
+                }
             }
         }
     }
@@ -130,6 +114,7 @@ static PROGRESS: Progress = Progress::new();
 /// The signal that stopped the run (0: none).
 static SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
+#[cfg(unix)]
 extern "C" fn request_stop(signal: libc::c_int) {
     // Only atomic stores: all a signal handler may safely do.
     SIGNAL.store(signal, std::sync::atomic::Ordering::Relaxed);
@@ -141,6 +126,7 @@ extern "C" fn request_stop(signal: libc::c_int) {
 /// SIGINT and SIGTERM stop the run after the graphs in hand, and the report of what was
 /// checked is printed (nothing found is lost). The handler is reset to the default once it
 /// has run, so a second signal ends the program at once, during blame and shrinking too.
+#[cfg(unix)]
 fn stop_on_signals() {
     for signal in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: a zeroed sigaction is valid; the handler only stores to atomics.
@@ -154,12 +140,19 @@ fn stop_on_signals() {
     }
 }
 
+/// Elsewhere a run cannot be stopped with its report (Ctrl-C ends it at once).
+#[cfg(not(unix))]
+fn stop_on_signals() {}
+
 fn signal_name(signal: i32) -> &'static str {
+    #[cfg(unix)]
     match signal {
-        libc::SIGINT => "interrupted (SIGINT)",
-        libc::SIGTERM => "terminated (SIGTERM)",
-        _ => "stopped by a signal",
+        libc::SIGINT => return "interrupted (SIGINT)",
+        libc::SIGTERM => return "terminated (SIGTERM)",
+        _ => {}
     }
+    let _ = signal;
+    "stopped by a signal"
 }
 
 /// Progress goes to stderr only when a person is watching it: a terminal, outside CI.

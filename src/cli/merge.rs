@@ -1,20 +1,15 @@
 //! `gradfuzz merge`: several runs' `--save` folders into one folder of cases, each bug once.
 
-use super::flags::Flags;
+use super::args::MergeArgs;
 use gradfuzz::merge::{Merge, apply, plan};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub fn run(mut args: Flags) -> Result<ExitCode, String> {
-    let into = args
-        .value("--into")?
-        .map(PathBuf::from)
-        .ok_or("merge needs --into DIR, the folder the cases are merged into")?;
-    let dry_run = args.switch("--dry-run");
-    let sources: Vec<PathBuf> = args.positional()?.into_iter().map(PathBuf::from).collect();
-    if sources.is_empty() {
-        return Err("merge takes one or more folders (or files) of saved cases".into());
-    }
+pub fn run(args: MergeArgs) -> Result<ExitCode, String> {
+    let MergeArgs {
+        sources,
+        into,
+        dry_run,
+    } = args;
     let steps = plan(&sources, &into).map_err(|e| e.to_string())?;
     if !dry_run {
         apply(&steps, &into).map_err(|e| e.to_string())?;

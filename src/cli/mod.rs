@@ -1,8 +1,8 @@
-//! The commands, one file each; [`flags`] parses what they share.
+//! The commands, one file each; [`args`] is the grammar they share.
 
+pub mod args;
 pub mod bench;
 pub mod check;
-pub mod flags;
 pub mod fuzz;
 pub mod merge;
 pub mod new_case;

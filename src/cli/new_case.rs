@@ -1,18 +1,16 @@
 //! The commands that write a new case: `gen` (a random graph) and `import` (a fuzz
 //! artifact).
 
-use super::flags::{Flags, limits, values};
+use super::args::{GenArgs, ImportArgs};
 use gradfuzz::case::{self, Case, Expect};
 use gradfuzz::fuzz::graph_for;
 
 use std::process::ExitCode;
 
-pub fn generate(mut args: Flags) -> Result<ExitCode, String> {
-    let seed = args.number("--seed")?.unwrap_or(0);
-    let index = args.number("--index")?.unwrap_or(0);
-    let limits = limits(&mut args)?;
-    let values = values(&mut args)?;
-    args.finish()?;
+pub fn generate(args: GenArgs) -> Result<ExitCode, String> {
+    let (seed, index) = (args.seed, args.index);
+    let limits = args.limits.limits();
+    let values = args.limits.values.into();
     let graph = graph_for(seed, index, &limits, values);
     let description = format!(
         "gradfuzz gen --seed {seed} --index {index} --max-nodes {} --max-dim {} --values {}",
@@ -44,17 +42,13 @@ fn print_case(
 }
 
 #[cfg(not(feature = "arbitrary"))]
-pub fn import(_args: Flags) -> Result<ExitCode, String> {
+pub fn import(_args: ImportArgs) -> Result<ExitCode, String> {
     Err("import reads fuzzer bytes as a recipe, which needs gradfuzz built with the `arbitrary` feature (a default feature)".into())
 }
 
 #[cfg(feature = "arbitrary")]
-pub fn import(mut args: Flags) -> Result<ExitCode, String> {
-    let mut paths = args.positional()?;
-    if paths.len() != 1 {
-        return Err("import takes exactly one fuzz artifact".into());
-    }
-    let path = std::path::PathBuf::from(paths.remove(0));
+pub fn import(args: ImportArgs) -> Result<ExitCode, String> {
+    let path = args.file;
     let bytes =
         std::fs::read(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let limits = gradfuzz::recipe::Limits::default();

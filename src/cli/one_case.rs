@@ -1,6 +1,6 @@
 //! The commands on one case file: `shrink`, `explain` and `dot`.
 
-use super::flags::{Flags, Format, format, shrink_candidates, timeout};
+use super::args::{CaseEngineArgs, DotArgs, ExplainArgs, Format, ShrinkArgs};
 use crate::MISMATCH;
 use gradfuzz::blame::blame;
 use gradfuzz::case::{self, Case, Expect};
@@ -10,32 +10,26 @@ use gradfuzz::json;
 use gradfuzz::report;
 use gradfuzz::shrink::Shrinker;
 use gradfuzz::suite::engine_for;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 
 /// A case file and the engine to check it with (see [`engine_for`]).
-fn case_and_engine(
-    args: &mut Flags,
-    command: &str,
-) -> Result<(Case, Box<dyn Engine>, PathBuf), String> {
-    // Every flag is read before the rest is taken as positional.
-    let engine_name = args.value("--engine")?;
-    let timeout = timeout(args)?;
-    let precision = super::flags::precision(args)?;
-    let mut paths = args.positional()?;
-    if paths.len() != 1 {
-        return Err(format!("{command} takes exactly one case file"));
-    }
-    let path = PathBuf::from(paths.remove(0));
-    let case = case::load(&path).map_err(|e| e.to_string())?;
-    let engine = engine_for(&case, engine_name.as_deref(), timeout, precision)
-        .map_err(|e| format!("--engine: {e}"))?;
-    Ok((case, engine, path))
+fn case_and_engine(path: &Path, args: &CaseEngineArgs) -> Result<(Case, Box<dyn Engine>), String> {
+    let case = case::load(path).map_err(|e| e.to_string())?;
+    let engine = engine_for(
+        &case,
+        args.engine.as_deref(),
+        args.talk.timeout,
+        args.talk.precision,
+    )
+    .map_err(|e| format!("--engine: {e}"))?;
+    Ok((case, engine))
 }
 
-pub fn shrink(mut args: Flags) -> Result<ExitCode, String> {
-    let budget = shrink_candidates(&mut args)?;
-    let (case, engine, path) = case_and_engine(&mut args, "shrink")?;
+pub fn shrink(args: ShrinkArgs) -> Result<ExitCode, String> {
+    let budget = args.shrink.shrink_candidates;
+    let path = &args.file;
+    let (case, engine) = case_and_engine(path, &args.engine)?;
     if !engine.answers_any_graph() {
         return Err(format!(
             "{}: claimed gradients belong to this graph only, so a smaller graph cannot be \
@@ -106,12 +100,11 @@ fn check_and_blame(
     Ok((report, entries, blame))
 }
 
-pub fn explain(mut args: Flags) -> Result<ExitCode, String> {
-    let format = format(&mut args)?;
-    let (case, engine, _) = case_and_engine(&mut args, "explain")?;
+pub fn explain(args: ExplainArgs) -> Result<ExitCode, String> {
+    let (case, engine) = case_and_engine(&args.file, &args.engine)?;
     let (report, entries, blame) = check_and_blame(engine.as_ref(), &case)?;
     let (graph, name) = (&case.graph, engine.name());
-    match format {
+    match args.format {
         Format::Text => {
             print!(
                 "{}",
@@ -136,8 +129,8 @@ pub fn explain(mut args: Flags) -> Result<ExitCode, String> {
     })
 }
 
-pub fn dot(mut args: Flags) -> Result<ExitCode, String> {
-    let (case, engine, _) = case_and_engine(&mut args, "dot")?;
+pub fn dot(args: DotArgs) -> Result<ExitCode, String> {
+    let (case, engine) = case_and_engine(&args.file, &args.engine)?;
     let (report, _, blame) = check_and_blame(engine.as_ref(), &case)?;
     let failure = blame.as_ref().map(|b| (&report, b));
     print!("{}", gradfuzz::dot::dot(&case.graph, &case.name, failure));

@@ -1,7 +1,7 @@
 //! The exec engine: any program, in any language, that computes gradients.
 //!
 //! The program (a shell command line, run as `sh -c COMMAND`) is started on first use and
-//! kept running. For each graph gradfuzz writes one JSON line, `{"nodes": {...}}` (the case
+//! kept running. For each graph gradfuzz writes one JSON line, `{"nodes":{...}}` (the case
 //! format's `nodes` mapping, leaves with their values, in topological order), and reads one
 //! JSON line back: `{"gradients": {"x": [...], "W": [[...]]}, "loss": E}` (the loss is
 //! optional) or `{"error": "..."}`. Every fault (the program cannot start, exits, hangs past
@@ -11,22 +11,20 @@
 //! With several worker threads, each thread that needs the engine gets a program of its own
 //! (at most one per thread at a time), so `--jobs N` runs N copies.
 
+use super::answer::{self, AnswerError};
 use super::{Engine, EngineError, Gradients};
 use crate::gate::Value;
-use crate::graph::{Graph, LeafKind, Op, Shape};
+use crate::graph::{Graph, Op, Shape};
 use faer::{Col, Mat};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value as Json;
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// The default time a program may take to answer for one graph.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Lines of the program's stderr kept for error messages.
 const STDERR_LINES: usize = 20;
@@ -104,8 +102,19 @@ impl Exec {
         })
     }
 
-    fn fail(&self, message: String) -> EngineError {
-        EngineError(format!("exec engine `{}`: {message}", self.command))
+    fn fail(&self, problem: String) -> EngineError {
+        EngineError::Exec {
+            command: self.command.clone(),
+            problem,
+        }
+    }
+
+    /// An answer that is not gradients of the graph.
+    fn wrong(&self, error: AnswerError) -> EngineError {
+        EngineError::Answer {
+            command: Some(self.command.clone()),
+            error,
+        }
     }
 
     /// Sends one graph and reads one answer line.
@@ -200,23 +209,72 @@ impl Drop for Program {
     }
 }
 
-/// The request line: `{"nodes": {...}}` in topological order, then a newline.
+/// The request line: `{"nodes":{...}}` in topological order, then a newline.
 pub fn request(graph: &Graph) -> String {
-    let mut out = String::from("{\"nodes\": {");
-    let name = |id: crate::graph::NodeId| json_string(&graph.node(id).name);
-    for (k, node) in graph.nodes().iter().enumerate() {
-        if k > 0 {
-            out.push_str(", ");
-        }
-        let body = node.op_text("\"", name, crate::case::array);
-        let _ = write!(out, "{}: {{{body}}}", json_string(&node.name));
-    }
-    out.push_str("}}\n");
-    out
+    let mut line = serde_json::to_string(&Request(graph)).expect("a graph always serializes");
+    line.push('\n');
+    line
 }
 
-fn json_string(text: &str) -> String {
-    serde_json::to_string(text).expect("a string always serializes")
+/// The request as serde sees it: maps written in the graph's order (serde_json's own map
+/// would sort the keys, and the protocol promises topological order).
+struct Request<'g>(&'g Graph);
+struct Nodes<'g>(&'g Graph);
+struct NodeBody<'g>(&'g Graph, &'g crate::graph::Node);
+struct Entries<'v>(&'v Value);
+
+impl Serialize for Request<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("nodes", &Nodes(self.0))?;
+        map.end()
+    }
+}
+
+impl Serialize for Nodes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let nodes = self.0.nodes();
+        let mut map = serializer.serialize_map(Some(nodes.len()))?;
+        for node in nodes {
+            map.serialize_entry(&node.name, &NodeBody(self.0, node))?;
+        }
+        map.end()
+    }
+}
+
+/// `{"input": [..]}` for a leaf, `{"sigmoid": "s"}` or `{"matvec": ["W", "o"]}` for a gate.
+impl Serialize for NodeBody<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        match &self.1.op {
+            Op::Leaf(kind, value) => map.serialize_entry(kind.name(), &Entries(value))?,
+            Op::Gate(gate) => {
+                let names: Vec<&str> = gate
+                    .operands()
+                    .iter()
+                    .map(|&id| self.0.node(id).name.as_str())
+                    .collect();
+                match names.as_slice() {
+                    [one] => map.serialize_entry(gate.kind().name(), one)?,
+                    many => map.serialize_entry(gate.kind().name(), many)?,
+                }
+            }
+        }
+        map.end()
+    }
+}
+
+/// A scalar, a vector as a list, a matrix as a list of rows.
+impl Serialize for Entries<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Scalar(x) => serializer.serialize_f64(*x),
+            Value::Vector(v) => serializer.collect_seq(v.iter()),
+            Value::Matrix(m) => serializer.collect_seq(
+                (0..m.nrows()).map(|i| (0..m.ncols()).map(|j| m[(i, j)]).collect::<Vec<f64>>()),
+            ),
+        }
+    }
 }
 
 impl Exec {
@@ -250,37 +308,16 @@ impl Exec {
         };
         let mut gradients = Gradients::empty(graph.len());
         for (name, array) in claimed {
-            let Some(leaf) = graph.find(name) else {
-                return Err(self.fail(format!(
-                    "answered with a gradient for `{name}`, which is not a node"
-                )));
-            };
-            match &graph.node(leaf).op {
-                Op::Leaf(kind, _) if kind.is_differentiable() => {}
-                Op::Leaf(LeafKind::Target, _) => {
-                    return Err(
-                        self.fail(format!("answered with a gradient for the target `{name}`"))
-                    );
-                }
-                _ => {
-                    return Err(self.fail(format!(
-                        "answered with a gradient for the gate `{name}`, not a leaf"
-                    )));
-                }
-            }
-            let value = json_value(array, graph.shape(leaf))
-                .map_err(|problem| self.fail(format!("the gradient for `{name}` {problem}")))?;
+            let leaf = answer::leaf_named(graph, name).map_err(|e| self.wrong(e))?;
+            let value = json_value(array, graph.shape(leaf)).map_err(|problem| {
+                self.wrong(AnswerError::Unreadable {
+                    leaf: name.clone(),
+                    problem,
+                })
+            })?;
             gradients.set(leaf, value);
         }
-        if let Some(missing) = graph
-            .differentiable_leaves()
-            .find(|&l| gradients.get(l).is_none())
-        {
-            return Err(self.fail(format!(
-                "answered without a gradient for `{}`",
-                graph.node(missing).name
-            )));
-        }
+        answer::validate(graph, &gradients).map_err(|e| self.wrong(e))?;
         if let Some(loss) = answer.get("loss") {
             // A non-finite loss is the engine's answer, checked like a Rust engine's: a
             // loss mismatch in the report, not a broken protocol.

@@ -4,6 +4,9 @@
 //! implements for their own backward code; gradfuzz ships the [`reference`](mod@reference) engine and the
 //! engine that replays gradients claimed in a case file ([`Claimed`]).
 
+pub mod answer;
+mod error;
+#[cfg(unix)]
 pub mod exec;
 pub mod mutant;
 pub mod reference;
@@ -12,8 +15,9 @@ use crate::gate::Value;
 use crate::graph::{Graph, NodeId};
 use crate::precision::Precision;
 pub use crate::tolerance::Summation;
-use std::fmt;
 
+pub use answer::AnswerError;
+pub use error::EngineError;
 pub use mutant::Mutant;
 pub use reference::{Reference, ReferenceIn};
 
@@ -160,7 +164,10 @@ pub fn answer(engine: &dyn Engine, graph: &Graph) -> Result<Gradients, EngineErr
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic without a message".into());
-            EngineError(format!("engine `{}` panicked: {message}", engine.name()))
+            EngineError::Panicked {
+                engine: engine.name(),
+                message,
+            }
         })??;
     answer.validate(graph)?;
     Ok(answer)
@@ -175,7 +182,10 @@ pub fn rounded_for<'g>(
     let precision = engine.precision();
     graph
         .rounded_to(precision)
-        .map_err(|e| EngineError(format!("{e}: the graph cannot be checked in {precision}")))
+        .map_err(|e| EngineError::Unrepresentable {
+            precision,
+            problem: e.to_string(),
+        })
 }
 
 /// An engine checked as computing in a precision other than the one it declares
@@ -282,13 +292,11 @@ impl Gradients {
         entries: &[f64],
     ) -> Result<(), EngineError> {
         let shape = graph.shape(leaf);
-        let value = Value::from_row_major(shape, entries).ok_or_else(|| {
-            EngineError(format!(
-                "the gradient for `{}` has {} entries, but the leaf is a {shape}",
-                graph.node(leaf).name,
-                entries.len()
-            ))
-        })?;
+        let value =
+            Value::from_row_major(shape, entries).ok_or_else(|| AnswerError::Unreadable {
+                leaf: graph.node(leaf).name.clone(),
+                problem: format!("has {} entries, but the leaf is a {shape}", entries.len()),
+            })?;
         self.set(leaf, value);
         Ok(())
     }
@@ -297,43 +305,22 @@ impl Gradients {
         self.by_node.get(leaf.0).and_then(Option::as_ref)
     }
 
-    /// Checks that exactly the differentiable leaves have a gradient of their own shape.
-    pub fn validate(&self, graph: &Graph) -> Result<(), EngineError> {
-        if self.by_node.len() != graph.len() {
-            return Err(EngineError(format!(
-                "gradients for {} nodes, but the graph has {}",
-                self.by_node.len(),
-                graph.len()
-            )));
-        }
-        for leaf in graph.differentiable_leaves() {
-            let name = &graph.node(leaf).name;
-            let Some(gradient) = self.get(leaf) else {
-                return Err(EngineError(format!("no gradient for leaf `{name}`")));
-            };
-            if gradient.shape() != graph.shape(leaf) {
-                return Err(EngineError(format!(
-                    "the gradient for `{name}` has the wrong shape (the leaf is a {})",
-                    graph.shape(leaf)
-                )));
-            }
-        }
-        Ok(())
+    /// The number of nodes these gradients are for.
+    pub fn len(&self) -> usize {
+        self.by_node.len()
+    }
+
+    /// Whether these are gradients for an empty graph (no graph is).
+    pub fn is_empty(&self) -> bool {
+        self.by_node.is_empty()
+    }
+
+    /// Checks that exactly the differentiable leaves have a gradient of their own shape
+    /// ([`answer::validate`]).
+    pub fn validate(&self, graph: &Graph) -> Result<(), AnswerError> {
+        answer::validate(graph, self)
     }
 }
-
-/// An engine could not produce gradients (only external engines and claimed gradients can
-/// fail; the reference engine never does).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EngineError(pub String);
-
-impl fmt::Display for EngineError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for EngineError {}
 
 /// Gradients written in a case file (`gradients:`), e.g. exported from another framework,
 /// checked in place of an engine's.
@@ -386,10 +373,27 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
     engines
 }
 
+/// How long an `exec:` engine may take to answer for one graph, unless told otherwise.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The engine for a name given to `--engine` or in a case file's `engine:` key, with the
 /// default timeout for external programs.
 pub fn by_name(name: &str) -> Result<Box<dyn Engine>, String> {
-    by_name_with_timeout(name, exec::DEFAULT_TIMEOUT)
+    by_name_with_timeout(name, DEFAULT_TIMEOUT)
+}
+
+#[cfg(unix)]
+fn exec_engine(command: &str, timeout: std::time::Duration) -> Result<Box<dyn Engine>, String> {
+    Ok(Box::new(exec::Exec::new(command, timeout)))
+}
+
+/// An exec engine runs in a process group of its own, so that it and everything it started
+/// end with it: a Unix facility, which the exec engine needs.
+#[cfg(not(unix))]
+fn exec_engine(command: &str, _timeout: std::time::Duration) -> Result<Box<dyn Engine>, String> {
+    Err(format!(
+        "`exec:{command}`: exec engines run on Unix-like systems only (Linux, macOS, the BSDs)"
+    ))
 }
 
 /// The engine for a name; `timeout` bounds each answer of an `exec:` program.
@@ -421,7 +425,7 @@ pub fn by_name_with_timeout(
             if command.is_empty() {
                 return Err("`exec:` needs a command, as in `exec:python3 my_engine.py`".into());
             }
-            Ok(Box::new(exec::Exec::new(command, timeout)))
+            exec_engine(command, timeout)
         }
         _ if name.starts_with("mutant:") => {
             Ok(Box::new(Mutant::by_name(&name["mutant:".len()..])?))

@@ -25,11 +25,12 @@
 //! - `sqerr`: `½‖r + Δr‖² − ½‖r‖² = ½ Σ Δr (2r + Δr)`, with `r = o − t`, `Δr = Δo − Δt`.
 
 use super::base::{Base, SigmoidBase};
-use crate::gate::{Gate, Value, sigmoid};
+use crate::gate::{Gate, sigmoid};
 use crate::graph::{Graph, NodeId};
 use crate::kernels;
 use crate::precision::Precision;
 use crate::tolerance::{curvature_max, slope_max};
+use crate::value::entries;
 use faer::Mat;
 
 /// Perturbations carried side by side.
@@ -171,18 +172,6 @@ impl Delta {
             &mut self.cols,
             &mut self.col_bound,
         );
-    }
-}
-
-/// A node's forward value as a flat slice (weights are read through `Mat`).
-pub fn slice(value: &Value) -> &[f64] {
-    match value {
-        Value::Vector(v) => v
-            .try_as_col_major()
-            .expect("an owned column is contiguous")
-            .as_slice(),
-        Value::Scalar(x) => std::slice::from_ref(x),
-        Value::Matrix(_) => unreachable!("weights are read as matrices"),
     }
 }
 
@@ -447,7 +436,7 @@ impl<'a> Earlier<'a> {
     }
 
     fn add(&self, out: &mut Delta, a: NodeId, b: NodeId, base: &Base, positions: &mut Vec<usize>) {
-        let len = slice(base.value(a)).len();
+        let len = entries(base.value(a)).len();
         let dense = union(self.delta(a), self.delta(b), len, positions);
         out.start(if dense { Layout::Dense } else { Layout::Sparse });
         let (mut ca, mut cb) = (Cursor::new(self.delta(a)), Cursor::new(self.delta(b)));
@@ -471,7 +460,7 @@ impl<'a> Earlier<'a> {
 
     fn sigmoid(&self, out: &mut Delta, id: NodeId, s: NodeId, base: &Base) {
         let input = self.delta(s).expect("a changed operand");
-        let y = slice(base.value(s));
+        let y = entries(base.value(s));
         let e_y = base.errors.of(s);
         let table = &base.sigmoids[id.0];
         out.start(input.layout);
@@ -506,7 +495,7 @@ impl<'a> Earlier<'a> {
         halves: &mut Halves,
     ) {
         let w: &Mat<f64> = crate::gate::matrix(base.value(weight));
-        let (o, e_o) = (slice(base.value(vector)), base.errors.of(vector));
+        let (o, e_o) = (entries(base.value(vector)), base.errors.of(vector));
         let (dw, dv) = (self.delta(weight), self.delta(vector));
         let (rows, cols) = (w.nrows(), w.ncols());
         // One perturbed weight entry and an unchanged vector: one output entry changes, by
@@ -638,7 +627,7 @@ impl<'a> Earlier<'a> {
         base: &Base,
         positions: &mut Vec<usize>,
     ) -> (Lanes, Bound) {
-        let (o, t) = (slice(base.value(output)), slice(base.value(target)));
+        let (o, t) = (entries(base.value(output)), entries(base.value(target)));
         let (e_o, e_t) = (base.errors.of(output), base.errors.of(target));
         union(self.delta(output), self.delta(target), o.len(), positions);
         let (mut co, mut ct) = (

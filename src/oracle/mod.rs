@@ -19,6 +19,7 @@ pub mod base;
 pub mod delta;
 pub mod difference;
 pub mod double_double;
+pub mod fast;
 pub mod forward_mode;
 pub mod precise;
 

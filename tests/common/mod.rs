@@ -7,11 +7,22 @@ use std::process::{Command, Output};
 
 /// Runs the `gradfuzz` binary with `args`.
 pub fn gradfuzz(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gradfuzz"))
+    Command::new(binary())
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("the gradfuzz binary runs")
+}
+
+/// The `gradfuzz` binary, which is built with the `cli` feature (a default one): without it
+/// the tests that run it fail, saying so, while the rest still build.
+pub fn binary() -> &'static str {
+    match option_env!("CARGO_BIN_EXE_gradfuzz") {
+        Some(path) => path,
+        None => {
+            panic!("the gradfuzz binary is built only with the `cli` feature (a default feature)")
+        }
+    }
 }
 
 /// The exit code, stdout and stderr of a run.

@@ -104,7 +104,7 @@ impl Engine for Burn {
             };
             nodes.push(node);
         }
-        let loss = loss.ok_or_else(|| EngineError("the graph has no sqerr".into()))?;
+        let loss = loss.ok_or_else(|| EngineError::failed("the graph has no sqerr"))?;
         let grads = loss.backward();
         let mut gradients = Gradients::empty(graph.len());
         for (id, tensor) in &leaves {
@@ -113,7 +113,7 @@ impl Engine for Burn {
                     .into_data()
                     .convert::<f64>()
                     .try_to_vec::<f64>()
-                    .map_err(|e| EngineError(format!("burn: {e:?}")))?,
+                    .map_err(|e| EngineError::failed(format!("burn: {e:?}")))?,
                 // No gradient for a leaf the loss does not depend on: zero.
                 None => vec![0.0; graph.shape_len(*id)],
             };

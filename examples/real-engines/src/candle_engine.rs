@@ -10,7 +10,7 @@ pub struct Candle {
 }
 
 fn candle(error: candle_core::Error) -> EngineError {
-    EngineError(format!("candle: {error}"))
+    EngineError::failed(format!("candle: {error}"))
 }
 
 impl Candle {
@@ -80,7 +80,7 @@ impl Engine for Candle {
             };
             tensors.push(tensor);
         }
-        let loss = loss.ok_or_else(|| EngineError("the graph has no sqerr".into()))?;
+        let loss = loss.ok_or_else(|| EngineError::failed("the graph has no sqerr"))?;
         let grads = loss.backward().map_err(candle)?;
         let mut gradients = Gradients::empty(graph.len());
         for (id, var) in &leaves {

@@ -20,9 +20,10 @@ use crate::gate::Value;
 use crate::graph::{Graph, NodeId};
 use crate::kernels;
 use crate::oracle::base::Base;
-use crate::oracle::delta::{EXACT, LANES, Lanes, U, Workspace, slice};
+use crate::oracle::delta::{EXACT, LANES, Lanes, U, Workspace};
 use crate::precision::Precision;
 use crate::tolerance::{EngineBounds, SAFETY, Tolerance};
+use crate::value::entries;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -138,7 +139,7 @@ pub fn fast_check(
                         });
                 }
                 vector => {
-                    let g = slice(vector);
+                    let g = entries(vector);
                     let v = draws(&mut rng, g.len());
                     sides.count += g.len();
                     for (k, (g, v)) in g.iter().zip(&v).enumerate() {

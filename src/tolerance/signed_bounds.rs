@@ -19,21 +19,17 @@
 //! where that is small ([`BUDGET`]); the verdict takes the smaller of the two bounds, both
 //! of which hold.
 
+use super::rules::{
+    SIGMOID_ROUNDINGS, Summation, curvature_max, dot_error, sigmoid_floor, slope_max,
+};
 use crate::gate::{Gate, Value, matrix, sigmoid};
 use crate::graph::{Graph, NodeId, Op, Values};
 use crate::precision::Precision;
-use crate::tolerance::{
-    SIGMOID_ROUNDINGS, Summation, curvature_max, dot_error, sigmoid_floor, slope_max,
-};
+use crate::value::entries;
 
 /// The most work (multiply-adds over generator rows) spent on one graph: a few
 /// milliseconds.
 pub const BUDGET: usize = 4_000_000;
-
-/// The value of a vector or scalar node as a slice.
-fn entries(value: &Value) -> &[f64] {
-    crate::oracle::delta::slice(value)
-}
 
 /// The errors of a vector's entries: one generator row of `sites` coefficients per entry.
 #[derive(Clone)]
