@@ -120,8 +120,8 @@ fn run(mut args: Vec<String>) -> Result<ExitCode, String> {
             engine.name()
         );
         if let Some(out) = write {
-            let graph = engine::rounded_for(engine.as_ref(), &case.graph).map_err(|e| e.0)?;
-            case.gradients = Some(engine::answer(engine.as_ref(), &graph).map_err(|e| e.0)?);
+            let graph = engine::rounded_for(engine.as_ref(), &case.graph).map_err(|e| e.to_string())?;
+            case.gradients = Some(engine::answer(engine.as_ref(), &graph).map_err(|e| e.to_string())?);
             case.engine = None;
             std::fs::write(&out, case::to_yaml(&case))
                 .map_err(|e| format!("{}: cannot write: {e}", out.display()))?;
