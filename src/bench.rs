@@ -36,7 +36,7 @@ fn runs_for(one: Duration) -> usize {
 
 /// The naive check's numeric gradient: for every entry, two full forward passes of a copy of
 /// the values, and a plain central difference.
-pub fn naive_gradients(graph: &Graph) -> Vec<f64> {
+fn naive_gradients(graph: &Graph) -> Vec<f64> {
     let base = graph.forward();
     let mut numeric = Vec::new();
     for leaf in graph.differentiable_leaves() {

@@ -12,7 +12,7 @@
 //! can make at this entry, and the oracle bound the oracle's own rounding error, both from
 //! running error analyses. The primary oracle passes an entry when
 //! `|analytic − numeric| ≤ allowance + truncation`, its truncation estimate is within the
-//! allowance, and its own uncertainty is at most [`PRIMARY_SHARE`] times what the engine
+//! allowance, and its own uncertainty is at most `PRIMARY_SHARE` times what the engine
 //! and the user are allowed. Otherwise (a flagged entry, a primary too coarse, or too
 //! imprecise) the forward-mode oracle decides, against the allowance alone, unless the
 //! primary's pass was the sharper of the two. An entry that neither oracle

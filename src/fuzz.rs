@@ -96,7 +96,7 @@ impl Shard {
     pub const WHOLE: Shard = Shard { index: 0, count: 1 };
 
     /// The graph index of this shard's `n`-th graph.
-    pub fn graph_index(self, n: u64) -> u64 {
+    pub(crate) fn graph_index(self, n: u64) -> u64 {
         n * self.count + self.index
     }
 }

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 /// The RNG for graph `index` of a run with `seed`.
-pub fn graph_rng(seed: u64, index: u64) -> ChaCha8Rng {
+pub(crate) fn graph_rng(seed: u64, index: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(index);
     rng
@@ -77,7 +77,7 @@ pub fn recipe_for(seed: u64, index: u64, limits: &Limits, values: ValueMode) -> 
 
 /// A random recipe: up to `max_nodes` steps, a mix of every gate, operand choices uniform
 /// over the candidates, and numbers drawn as `values` says.
-pub fn random_recipe(rng: &mut ChaCha8Rng, limits: &Limits, values: ValueMode) -> Recipe {
+pub(crate) fn random_recipe(rng: &mut ChaCha8Rng, limits: &Limits, values: ValueMode) -> Recipe {
     let limits = limits.sanitized();
     let step_count = rng.random_range(1..=limits.max_nodes);
     let steps = (0..step_count).map(|_| random_step(rng)).collect();

@@ -8,25 +8,38 @@
 //!                                      └──► finite differences ──► numeric ──┴─► check ─► Report
 //! ```
 //!
+//! - [`value`]: values, shapes and node ids;
 //! - [`gate`]: the forward and backward rule of every gate (all the calculus);
 //! - [`graph`]: nodes, shape rules, the forward pass;
-//! - [`kernels`]: the dense products, in a fixed order, so every machine computes the
-//!   same bits;
-//! - [`engine`]: the [`Engine`] trait and the reference reverse-mode engine;
-//! - [`oracle`]: central finite differences with an error estimate;
-//! - [`check`](mod@check): the tolerance model and the per-graph [`Report`];
+//! - [`engine`]: the [`Engine`] trait, the reference reverse-mode engine, the mutants, exec
+//!   engines (Unix), and what an engine's failure is ([`EngineError`]);
+//! - [`check`](mod@check): the verdict on every entry of a graph, a [`Report`]; [`tolerance`]:
+//!   how far an engine may be off in its precision ([`Precision`]);
 //! - [`recipe`] and [`generate`]: random graphs from a seed, through a total builder;
 //! - [`case`]: case files (YAML), loaded with validation and saved bit-exactly;
-//! - [`fuzz`]: many random graphs and a summary;
-//! - [`blame`] and [`shrink`]: which rule is wrong, and the smallest graph that shows it;
-//! - [`report`]: text rendering;
-//! - for your own tests: [`assert`](mod@assert) (`assert_gradients`, `assert_engine`) and [`strategy`]
-//!   (proptest strategies for graphs).
+//! - [`fuzz`]: many random graphs and a summary; [`blame`] and [`shrink`]: which rule is
+//!   wrong, and the smallest graph that shows it;
+//! - [`report`], [`json`], [`junit`] and [`dot`]: the reports;
+//! - for your own tests: [`assert`](mod@assert) (`assert_gradients`, `assert_engine`) and
+//!   [`strategy`] (proptest strategies for graphs).
 //!
 //! To check your own backward code, implement [`Engine`] (one method: gradients of a
-//! [`Graph`]'s loss with respect to its leaves) and call [`check()`], or one of the assertions.
+//! [`Graph`]'s loss with respect to its leaves) and call [`check()`], or one of the
+//! assertions. The reference engine on a case file, as `gradfuzz check` does it:
+//!
+//! ```
+//! use gradfuzz::{Reference, Tolerance, case, check};
+//!
+//! let case = case::load("cases/seed/two-layer.yaml".as_ref())?;
+//! let report = check(&Reference, &case.graph, &Tolerance::default())?;
+//! assert!(report.passed(), "{report:?}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The oracles and the dense kernels are internals: public for the test suite, hidden from
+//! this documentation, and free to change.
 
-pub mod arithmetic;
+pub(crate) mod arithmetic;
 pub mod assert;
 pub mod bench;
 pub mod blame;
@@ -40,8 +53,12 @@ pub mod generate;
 pub mod graph;
 pub mod json;
 pub mod junit;
+// Internals, public only for the test suite and the measurement examples: hidden from the
+// documentation, not part of the API, free to change.
+#[doc(hidden)]
 pub mod kernels;
 pub mod merge;
+#[doc(hidden)]
 pub mod oracle;
 pub mod precision;
 pub mod recipe;

@@ -76,7 +76,7 @@ impl<'e> Shrinker<'e> {
     }
 
     /// The smallest recipe found that still fails, and its graph shrunk further.
-    pub fn shrink_recipe(&mut self, recipe: &Recipe, limits: &Limits) -> Graph {
+    pub(crate) fn shrink_recipe(&mut self, recipe: &Recipe, limits: &Limits) -> Graph {
         let mut best = recipe.clone();
         let mut progress = true;
         while progress {

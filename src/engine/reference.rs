@@ -1,13 +1,13 @@
 //! The reference engine: reverse-mode differentiation of a [`Graph`].
 //!
 //! The nodes are visited in reverse topological order; each gate's backward rule turns the
-//! upstream gradient into partials, and [`sum_into`] (through [`Rules::accumulate`]) adds
+//! upstream gradient into partials, and `sum_into` (through `Rules::accumulate`) adds
 //! each partial into its operand's gradient. That one function is the only place where
 //! gradients are summed, so every kind of fan-out (a vector used by several gates,
 //! `add(x, x)`, a weight shared by several `matvec` gates, a computed `sqerr` target) is
 //! handled by the same line.
 //!
-//! The driver is generic over [`Rules`] so that the mutant engines can reuse it with one
+//! The driver is generic over `Rules` so that the mutant engines can reuse it with one
 //! deliberate change; the reference uses the gate rules and the sum as they are.
 
 use super::{Engine, EngineError, Gradients, Summation};
@@ -68,7 +68,7 @@ impl Rules for ReferenceIn {
 }
 
 /// The pieces of reverse mode that an engine may change.
-pub trait Rules {
+pub(crate) trait Rules {
     /// The precision of every operation (by default `f64`).
     fn precision(&self) -> Precision {
         Precision::F64
@@ -100,7 +100,7 @@ pub trait Rules {
 impl Rules for Reference {}
 
 /// The one place where partials are summed: each use of a node adds its share.
-pub fn sum_into(gradient: &mut Option<Value>, partial: Value, precision: Precision) {
+pub(crate) fn sum_into(gradient: &mut Option<Value>, partial: Value, precision: Precision) {
     match gradient {
         Some(sum) => sum.add_assign_in(precision, &partial),
         None => *gradient = Some(partial),
@@ -108,7 +108,7 @@ pub fn sum_into(gradient: &mut Option<Value>, partial: Value, precision: Precisi
 }
 
 /// `dE/d(leaf)` for every differentiable leaf, by reverse mode with the given rules.
-pub fn backpropagate(graph: &Graph, rules: &impl Rules) -> Gradients {
+pub(crate) fn backpropagate(graph: &Graph, rules: &impl Rules) -> Gradients {
     let values = graph.forward_in(rules.precision());
     let mut gradient_of: Vec<Option<Value>> = vec![None; graph.len()];
     for id in graph.ids().rev() {

@@ -39,6 +39,7 @@
 //! those the magnitudes hold, and the rounding of the bound's own arithmetic).
 
 mod rules;
+#[doc(hidden)]
 pub mod signed_bounds;
 
 pub use rules::{
@@ -67,12 +68,13 @@ pub const SAFETY: f64 = 2.0;
 /// How many units of round-off of its magnitude a value's or adjoint's bound may reach
 /// before [`EngineBounds::sharpen`] computes the signed bounds (a 40-layer chain of 3×3
 /// matrix-vector products reaches 1e11; the fuzzer's small graphs rarely reach this).
-pub const LOOSE: f64 = 4096.0;
+pub(crate) const LOOSE: f64 = 4096.0;
 
 /// A bound on the rounding error of every entry of every vector and scalar node's value
 /// (leaves are exact: they were rounded to the precision before the check). Weights are
 /// leaves, exact, and stored empty.
 #[derive(Clone, Debug)]
+#[doc(hidden)]
 pub struct ForwardErrors {
     precision: Precision,
     by_node: Vec<Vec<f64>>,
@@ -105,6 +107,7 @@ fn beyond(precision: Precision, values: &[f64], errors: &[f64]) -> bool {
 
 /// The forward errors of a computation in `precision` whose exact values are (to within
 /// their own small error) `values`.
+#[doc(hidden)]
 pub fn forward_errors(
     graph: &Graph,
     values: &Values,
@@ -195,7 +198,7 @@ pub fn forward_errors(
 /// For each node, whether its value underflowed somewhere: a sigmoid below the smallest
 /// normal number, a product of nonzero numbers that is, or a sum that is a nonzero
 /// subnormal. (Only the verdict asks, to tell a derivative lost to underflow.)
-pub fn underflowed_nodes(graph: &Graph, values: &Values) -> Vec<bool> {
+pub(crate) fn underflowed_nodes(graph: &Graph, values: &Values) -> Vec<bool> {
     graph
         .ids()
         .map(|id| {
@@ -236,6 +239,7 @@ fn products_underflow(w: &faer::Mat<f64>, o: &[f64]) -> bool {
 
 /// What a textbook reverse-mode engine in a precision can get wrong: a bound on the error of
 /// each of its gradient entries.
+#[doc(hidden)]
 pub struct EngineBounds {
     precision: Precision,
     summation: Summation,
@@ -307,7 +311,7 @@ impl EngineBounds {
 
     /// [`EngineBounds::new`], reusing `own`, the `f64` forward errors the oracles computed,
     /// when the engine's precision is `f64` too.
-    pub fn reusing(
+    pub(crate) fn reusing(
         graph: &Graph,
         values: &Values,
         precision: Precision,
@@ -322,7 +326,7 @@ impl EngineBounds {
     }
 
     /// [`EngineBounds::new`] from the forward errors of the engine's precision.
-    pub fn with_forward(
+    pub(crate) fn with_forward(
         graph: &Graph,
         values: &Values,
         forward: ForwardErrors,
@@ -530,7 +534,7 @@ impl EngineBounds {
     /// weight: `Σ_ij alpha_i beta_j bound_ij`, for nonnegative `alpha` (per row) and `beta`
     /// (per column), in `rows + cols` operations per use, since each use's bound is a sum of
     /// outer products.
-    pub fn weight_along(
+    pub(crate) fn weight_along(
         &self,
         values: &Values,
         weight: NodeId,

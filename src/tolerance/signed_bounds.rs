@@ -16,7 +16,7 @@
 //! becomes a site of its own.
 //!
 //! The cost is a product of the graph's size and its number of sites, so it is done only
-//! where that is small ([`BUDGET`]); the verdict takes the smaller of the two bounds, both
+//! where that is small (`BUDGET`); the verdict takes the smaller of the two bounds, both
 //! of which hold.
 
 use super::rules::{
@@ -29,7 +29,7 @@ use crate::value::entries;
 
 /// The most work (multiply-adds over generator rows) spent on one graph: a few
 /// milliseconds.
-pub const BUDGET: usize = 4_000_000;
+pub(crate) const BUDGET: usize = 4_000_000;
 
 /// The errors of a vector's entries: one generator row of `sites` coefficients per entry.
 #[derive(Clone)]
@@ -148,7 +148,7 @@ fn work(graph: &Graph, sites: usize) -> usize {
 type Adjoint = (Vec<f64>, Form, Vec<f64>);
 
 /// Whether [`sharpened`] fits [`BUDGET`] on `graph` (and has anything to do).
-pub fn affordable(graph: &Graph) -> bool {
+pub(crate) fn affordable(graph: &Graph) -> bool {
     let total = count_sites(graph);
     total > 0 && work(graph, total) <= BUDGET
 }
@@ -160,7 +160,7 @@ struct Partial {
 }
 
 /// Bounds on the engine's error for every entry of every differentiable leaf (row-major,
-/// without the safety factor), or `None` where the graph is too large for [`BUDGET`].
+/// without the safety factor), or `None` where the graph is too large for `BUDGET`.
 // Rows and columns index the weight, the values and the generators alike.
 #[allow(clippy::needless_range_loop)]
 pub fn sharpened(
