@@ -169,7 +169,16 @@ pub fn fuzz(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> String 
     if cases.is_empty() {
         cases.push(TestCase {
             classname,
-            name: format!("seed {}: {} graphs", config.seed, summary.graphs),
+            name: format!(
+                "seed {}: {} graphs{}",
+                config.seed,
+                summary.graphs,
+                if summary.interrupted {
+                    " (interrupted: the run stopped before its budget)"
+                } else {
+                    ""
+                }
+            ),
             outcome: Outcome::Passed,
         });
     }

@@ -4,7 +4,7 @@
 use super::raw::{Ordered, RawArray, RawCase, RawOp, RawTolerance};
 use super::{Case, CaseError, CaseErrorKind, Expect, SizeLimits};
 use crate::check::Tolerance;
-use crate::engine::{Gradients, answer};
+use crate::engine::{Gradients, validation};
 use crate::gate::{Gate, Value};
 use crate::graph::{Graph, LeafKind, Node, NodeId, Op};
 use faer::{Col, Mat};
@@ -365,7 +365,7 @@ impl Validator<'_> {
             let line = Some(key.referenced.line());
             let name = &key.value;
             let what = format!("key `gradients.{name}`");
-            let leaf = answer::leaf_named(graph, name)
+            let leaf = validation::leaf_named(graph, name)
                 .map_err(|e| self.error(line, format!("{what}: {e}")))?;
             let value = match &array.value {
                 // A claimed gradient may be NaN or infinite: that is a verdict of its own
@@ -373,11 +373,11 @@ impl Validator<'_> {
                 RawArray::Vector(v) => self.vector(&what, "gradient", v, line, Numbers::Any),
                 RawArray::Matrix(rows) => self.matrix(&what, "gradient", rows, line, Numbers::Any),
             }?;
-            answer::shaped(graph, leaf, &value)
+            validation::shaped(graph, leaf, &value)
                 .map_err(|e| self.error(line, format!("{what}: {e}")))?;
             gradients.set(leaf, value);
         }
-        answer::validate(graph, &gradients)
+        validation::validate(graph, &gradients)
             .map_err(|e| self.error(None, format!("key `gradients`: {e}")))?;
         Ok(gradients)
     }

@@ -1,6 +1,6 @@
 //! How an engine fails to produce gradients.
 
-use super::answer::AnswerError;
+use super::validation::AnswerError;
 use crate::precision::Precision;
 use std::fmt;
 

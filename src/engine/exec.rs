@@ -11,7 +11,7 @@
 //! With several worker threads, each thread that needs the engine gets a program of its own
 //! (at most one per thread at a time), so `--jobs N` runs N copies.
 
-use super::answer::{self, AnswerError};
+use super::validation::{self, AnswerError};
 use super::{Engine, EngineError, Gradients};
 use crate::gate::Value;
 use crate::graph::{Graph, Op, Shape};
@@ -308,7 +308,7 @@ impl Exec {
         };
         let mut gradients = Gradients::empty(graph.len());
         for (name, array) in claimed {
-            let leaf = answer::leaf_named(graph, name).map_err(|e| self.wrong(e))?;
+            let leaf = validation::leaf_named(graph, name).map_err(|e| self.wrong(e))?;
             let value = json_value(array, graph.shape(leaf)).map_err(|problem| {
                 self.wrong(AnswerError::Unreadable {
                     leaf: name.clone(),
@@ -317,7 +317,7 @@ impl Exec {
             })?;
             gradients.set(leaf, value);
         }
-        answer::validate(graph, &gradients).map_err(|e| self.wrong(e))?;
+        validation::validate(graph, &gradients).map_err(|e| self.wrong(e))?;
         if let Some(loss) = answer.get("loss") {
             // A non-finite loss is the engine's answer, checked like a Rust engine's: a
             // loss mismatch in the report, not a broken protocol.

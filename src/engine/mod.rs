@@ -4,22 +4,22 @@
 //! implements for their own backward code; gradfuzz ships the [`reference`](mod@reference) engine and the
 //! engine that replays gradients claimed in a case file ([`Claimed`]).
 
-pub mod answer;
 mod error;
 #[cfg(unix)]
 pub mod exec;
 pub mod mutant;
 pub mod reference;
+pub mod validation;
 
 use crate::gate::Value;
 use crate::graph::{Graph, NodeId};
 use crate::precision::Precision;
 pub use crate::tolerance::Summation;
 
-pub use answer::AnswerError;
 pub use error::EngineError;
 pub use mutant::Mutant;
 pub use reference::{Reference, ReferenceIn};
+pub use validation::AnswerError;
 
 /// Something that computes `dE/d(leaf)` for every `input` and `weight` of a graph.
 ///
@@ -316,9 +316,9 @@ impl Gradients {
     }
 
     /// Checks that exactly the differentiable leaves have a gradient of their own shape
-    /// ([`answer::validate`]).
+    /// ([`validation::validate`]).
     pub fn validate(&self, graph: &Graph) -> Result<(), AnswerError> {
-        answer::validate(graph, self)
+        validation::validate(graph, self)
     }
 }
 
