@@ -103,6 +103,26 @@ fn completions_are_written_for_bash_zsh_and_fish() {
             assert!(script.contains(word), "{shell}: `{word}` missing");
         }
     }
+    // The bash script completes: `gradfuzz fuzz --shr<TAB>`.
+    let folder = scratch("completions");
+    let script = folder.join("gradfuzz.bash");
+    std::fs::write(&script, outcome(&gradfuzz(&["completions", "bash"])).1).expect("write");
+    let completed = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {}; COMP_WORDS=(gradfuzz fuzz --shr); COMP_CWORD=2; \
+             COMP_LINE='gradfuzz fuzz --shr'; COMP_POINT=${{#COMP_LINE}}; \
+             _gradfuzz gradfuzz --shr fuzz; echo \"${{COMPREPLY[@]}}\"",
+            script.display()
+        ))
+        .output()
+        .expect("bash runs (CI has it)");
+    assert_eq!(
+        String::from_utf8_lossy(&completed.stdout).trim(),
+        "--shrink-candidates",
+        "{}",
+        String::from_utf8_lossy(&completed.stderr)
+    );
     let (code, _, stderr) = outcome(&gradfuzz(&["completions", "tcsh"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("tcsh"), "{stderr}");
