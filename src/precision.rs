@@ -16,21 +16,26 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// A floating-point format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Precision {
-    /// IEEE binary64: 53 significand bits.
-    #[default]
+/// A floating-point format an engine computes in, and whether its arithmetic flushes
+/// subnormal numbers to zero (as XLA on the CPU, most GPU kernels and `-ffast-math` code
+/// do): then a result below the smallest normal number may be zero, and a subnormal operand
+/// may be read as zero.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Precision {
+    format: Format,
+    flushes_subnormals: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Format {
     F64,
-    /// IEEE binary32: 24 significand bits.
     F32,
-    /// IEEE binary16: 11 significand bits, largest finite 65504.
     F16,
-    /// bfloat16: 8 significand bits, the exponent range of `f32`.
     Bf16,
 }
 
-/// Every precision, widest first.
+/// Every format with gradual underflow, widest first (each also comes flushing, as
+/// [`Precision::flushing_subnormals`]).
 pub const ALL: [Precision; 4] = [
     Precision::F64,
     Precision::F32,
@@ -38,42 +43,89 @@ pub const ALL: [Precision; 4] = [
     Precision::Bf16,
 ];
 
+impl Default for Precision {
+    fn default() -> Self {
+        Precision::F64
+    }
+}
+
+impl fmt::Debug for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl Precision {
+    /// IEEE binary64: 53 significand bits.
+    pub const F64: Precision = Precision::of(Format::F64);
+    /// IEEE binary32: 24 significand bits.
+    pub const F32: Precision = Precision::of(Format::F32);
+    /// IEEE binary16: 11 significand bits, largest finite 65504.
+    pub const F16: Precision = Precision::of(Format::F16);
+    /// bfloat16: 8 significand bits, the exponent range of `f32`.
+    #[allow(non_upper_case_globals)] // the name it had as an enum variant
+    pub const Bf16: Precision = Precision::of(Format::Bf16);
+
+    const fn of(format: Format) -> Precision {
+        Precision {
+            format,
+            flushes_subnormals: false,
+        }
+    }
+
+    /// The same format with arithmetic that flushes subnormal results (and operands) to
+    /// zero: named `f32-ftz` and so on.
+    pub const fn flushing_subnormals(self) -> Precision {
+        Precision {
+            flushes_subnormals: true,
+            ..self
+        }
+    }
+
+    /// Whether results below the smallest normal number may be flushed to zero.
+    pub fn flushes_subnormals(self) -> bool {
+        self.flushes_subnormals
+    }
+
     /// The name on the command line and in case files.
     pub fn name(self) -> &'static str {
-        match self {
-            Precision::F64 => "f64",
-            Precision::F32 => "f32",
-            Precision::F16 => "f16",
-            Precision::Bf16 => "bf16",
+        match (self.format, self.flushes_subnormals) {
+            (Format::F64, false) => "f64",
+            (Format::F32, false) => "f32",
+            (Format::F16, false) => "f16",
+            (Format::Bf16, false) => "bf16",
+            (Format::F64, true) => "f64-ftz",
+            (Format::F32, true) => "f32-ftz",
+            (Format::F16, true) => "f16-ftz",
+            (Format::Bf16, true) => "bf16-ftz",
         }
     }
 
     /// Significand bits, the implicit one included.
     pub fn significand_bits(self) -> i32 {
-        match self {
-            Precision::F64 => 53,
-            Precision::F32 => 24,
-            Precision::F16 => 11,
-            Precision::Bf16 => 8,
+        match self.format {
+            Format::F64 => 53,
+            Format::F32 => 24,
+            Format::F16 => 11,
+            Format::Bf16 => 8,
         }
     }
 
     /// The exponent of the smallest normal number.
     fn min_exponent(self) -> i32 {
-        match self {
-            Precision::F64 => -1022,
-            Precision::F32 | Precision::Bf16 => -126,
-            Precision::F16 => -14,
+        match self.format {
+            Format::F64 => -1022,
+            Format::F32 | Format::Bf16 => -126,
+            Format::F16 => -14,
         }
     }
 
     /// The exponent of the largest finite number.
     fn max_exponent(self) -> i32 {
-        match self {
-            Precision::F64 => 1023,
-            Precision::F32 | Precision::Bf16 => 127,
-            Precision::F16 => 15,
+        match self.format {
+            Format::F64 => 1023,
+            Format::F32 | Format::Bf16 => 127,
+            Format::F16 => 15,
         }
     }
 
@@ -83,9 +135,13 @@ impl Precision {
         exp2(-self.significand_bits())
     }
 
-    /// Half the smallest subnormal number: the most a rounding to nearest can move a number
-    /// in the subnormal range, where the relative bound no longer holds.
+    /// The most a rounding can move a number where the relative bound no longer holds: half
+    /// the smallest subnormal number with gradual underflow; the smallest normal number
+    /// where results below it are flushed to zero.
     pub fn underflow_unit(self) -> f64 {
+        if self.flushes_subnormals {
+            return self.smallest_normal();
+        }
         // 2^(emin − p) is half of the smallest subnormal 2^(emin − p + 1); for f64 that is
         // below the smallest f64 subnormal, so the smallest f64 subnormal stands in for it.
         let exponent = self.min_exponent() - self.significand_bits();
@@ -107,12 +163,18 @@ impl Precision {
         (2.0 - exp2(1 - self.significand_bits())) * exp2(self.max_exponent())
     }
 
-    /// `x` rounded to nearest (ties to even) in this format; beyond its range, `±∞`.
+    /// `x` rounded to nearest (ties to even) in this format; beyond its range, `±∞`; below
+    /// the smallest normal number, zero of its sign where the arithmetic flushes.
     pub fn round(self, x: f64) -> f64 {
-        match self {
-            Precision::F64 => x,
-            Precision::F32 => x as f32 as f64,
-            Precision::F16 | Precision::Bf16 => self.round_narrow(x),
+        let rounded = match self.format {
+            Format::F64 => x,
+            Format::F32 => x as f32 as f64,
+            Format::F16 | Format::Bf16 => self.round_narrow(x),
+        };
+        if self.flushes_subnormals && rounded.abs() < self.smallest_normal() {
+            0.0f64.copysign(rounded)
+        } else {
+            rounded
         }
     }
 
@@ -173,15 +235,59 @@ impl FromStr for Precision {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, String> {
-        ALL.into_iter()
-            .find(|p| p.name() == name)
-            .ok_or_else(|| format!("unknown precision `{name}` (one of f64, f32, f16, bf16)"))
+        let (format, flushing) = match name.strip_suffix("-ftz") {
+            Some(format) => (format, true),
+            None => (name, false),
+        };
+        let precision = ALL
+            .into_iter()
+            .find(|p| p.name() == format)
+            .ok_or_else(|| {
+                format!(
+                    "unknown precision `{name}` (one of f64, f32, f16, bf16, each also with -ftz \
+                 for arithmetic that flushes subnormal numbers to zero)"
+                )
+            })?;
+        Ok(match flushing {
+            true => precision.flushing_subnormals(),
+            false => precision,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flushing_formats_round_subnormals_to_zero_and_allow_the_smallest_normal() {
+        for format in ALL {
+            let flushing = format.flushing_subnormals();
+            assert!(flushing.flushes_subnormals() && !format.flushes_subnormals());
+            assert_eq!(flushing.name().parse::<Precision>(), Ok(flushing));
+            assert_eq!(flushing.name(), format!("{}-ftz", format.name()));
+            let normal = format.smallest_normal();
+            assert_eq!(flushing.underflow_unit(), normal);
+            assert!(format.underflow_unit() < normal);
+            // Below the smallest normal number: zero of its sign; at it and above, as before.
+            for x in [normal / 2.0, normal * 0.75, -normal / 3.0] {
+                let rounded = flushing.round(x);
+                assert!(rounded == 0.0 && rounded.is_sign_negative() == x.is_sign_negative());
+            }
+            for x in [normal, -normal, 1.0, 3.0e4, f64::INFINITY] {
+                assert_eq!(
+                    flushing.round(x).to_bits(),
+                    format.round(x).to_bits(),
+                    "{x:e}"
+                );
+            }
+            // The model's absolute error bound holds for every flushed result.
+            let x = normal * 0.999;
+            assert!((flushing.round(x) - x).abs() <= flushing.underflow_unit());
+        }
+        assert!("f32-ftz-ftz".parse::<Precision>().is_err());
+        assert!("ftz".parse::<Precision>().unwrap_err().contains("-ftz"));
+    }
 
     #[test]
     fn powers_of_two_from_bits_are_exact() {

@@ -95,6 +95,9 @@ fn the_reference_engine_stays_within_its_bound_on_every_family_and_precision() {
             Precision::F32,
             Precision::F16,
             Precision::Bf16,
+            // Arithmetic that flushes subnormal results to zero, as XLA and GPUs do.
+            Precision::F32.flushing_subnormals(),
+            Precision::Bf16.flushing_subnormals(),
         ] {
             if graph.rounded_to(precision).is_err() {
                 continue; // the family's leaves do not fit the format
@@ -111,7 +114,13 @@ fn the_reference_engine_stays_within_its_bound_on_fuzzed_graphs() {
     for values in [ValueMode::Normal, ValueMode::Wide, ValueMode::Extreme] {
         for index in 0..150 {
             let graph = build(&recipe_for(7, index, &limits, values), &limits);
-            for precision in [Precision::F64, Precision::F32, Precision::Bf16] {
+            for precision in [
+                Precision::F64,
+                Precision::F32,
+                Precision::Bf16,
+                Precision::F32.flushing_subnormals(),
+                Precision::Bf16.flushing_subnormals(),
+            ] {
                 let rounded = match graph.rounded_to(precision) {
                     Ok(rounded) => rounded.into_owned(),
                     Err(_) => continue,

@@ -20,8 +20,10 @@ class AnswerError(ValueError):
 def dtype_of(precision: str):
     """The numpy dtype leaf values are given in for an engine in ``precision`` (numpy has
     no bfloat16: a bf16 engine gets float64 arrays, already rounded to bf16, to cast)."""
+    # "f32-ftz": the same arrays; the arithmetic flushes subnormal numbers to zero.
+    base = precision[: -len("-ftz")] if precision.endswith("-ftz") else precision
     try:
-        return DTYPES[precision]
+        return DTYPES[base]
     except KeyError:
         raise ValueError(f"precision {precision!r}: expected one of {', '.join(DTYPES)}") from None
 

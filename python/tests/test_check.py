@@ -50,6 +50,17 @@ def test_the_four_gate_engine_in_f32_passes_and_a_wrong_precision_is_caught():
     assert not claimed_f64.passed
 
 
+def test_an_engine_that_flushes_subnormals_is_checked_as_declared():
+    # numpy's float32 keeps subnormals; declared f32-ftz it is held to the looser underflow
+    # bound, which a gradual-underflow engine meets too.
+    report = gradfuzz.check(
+        four_gates.make_backward(), graphs=500, seed=2, values="extreme", precision="f32-ftz"
+    )
+    assert report.passed, report
+    with pytest.raises(ValueError, match="f8"):
+        gradfuzz.check(four_gates.make_backward(), graphs=1, precision="f8-ftz")
+
+
 def _as_f32(graph):
     for node in graph.nodes:
         if node.is_leaf:

@@ -360,7 +360,7 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
         ),
         (
             "reference@P".to_string(),
-            "the reference with every operation rounded to P (f32, f16 or bf16); also mutant:NAME@P",
+            "the reference with every operation rounded to P (f32, f16 or bf16; P-ftz flushes subnormal results to zero); also mutant:NAME@P",
         ),
     ];
     for (name, _, about) in mutant::CATALOGUE {
