@@ -56,7 +56,7 @@ pub fn document(suite: &str, cases: &[TestCase], output: &str) -> String {
                 let _ = writeln!(out, "{head}>");
                 let _ = writeln!(
                     out,
-                    "      <failure message=\"{}\" type=\"gradient mismatch\">{}</failure>",
+                    "      <failure message=\"{}\" type=\"fail\">{}</failure>",
                     attribute(message),
                     escape(details, false)
                 );

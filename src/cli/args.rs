@@ -20,12 +20,11 @@ use std::time::Duration;
         Random graphs of four gates (add, matvec, sigmoid, sqerr), an engine's analytic \
         gradients against central differences and forward mode, a sound tolerance, and a \
         report of every mismatch with the gate to blame and a minimal YAML case.",
-    after_help = "Engines: `gradfuzz engines` lists them (reference, mutant:NAME, exec:COMMAND, \
-        each with an optional @PRECISION).\n\
+    after_help = "Engines: `gradfuzz engines` lists them (reference and mutant:NAME, each with \
+        an optional @PRECISION, and exec:COMMAND).\n\
         Exit status: 0 nothing wrong, 1 a mismatch was found, 2 bad usage or invalid input.",
     subcommand_required = true,
-    arg_required_else_help = true,
-    args_override_self = false
+    arg_required_else_help = true
 )]
 pub struct Cli {
     #[command(subcommand)]
