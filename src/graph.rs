@@ -56,14 +56,10 @@ impl Op {
 
 impl Node {
     /// The node's op as `KEY: ARGS` in the case format (`input: [..]`, `add: [a, b]`,
-    /// `sigmoid: s`), with names and arrays written by the caller.
-    pub fn op_text(
-        &self,
-        name_of: impl Fn(NodeId) -> String,
-        array: impl Fn(&Value) -> String,
-    ) -> String {
+    /// `sigmoid: s`), with names written by the caller.
+    pub fn op_text(&self, name_of: impl Fn(NodeId) -> String) -> String {
         match &self.op {
-            Op::Leaf(kind, value) => format!("{}: {}", kind.name(), array(value)),
+            Op::Leaf(kind, value) => format!("{}: {}", kind.name(), flow_list(value)),
             Op::Gate(gate) => {
                 let names: Vec<String> = gate.operands().iter().map(|&id| name_of(id)).collect();
                 let args = match names.as_slice() {
@@ -154,7 +150,7 @@ impl fmt::Debug for Graph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Graph with {} nodes:", self.nodes.len())?;
         for node in &self.nodes {
-            let body = node.op_text(|id| self.nodes[id.0].name.clone(), flow_list);
+            let body = node.op_text(|id| self.nodes[id.0].name.clone());
             writeln!(f, "  {}: {{{body}}}", node.name)?;
         }
         Ok(())

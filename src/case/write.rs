@@ -33,7 +33,7 @@ pub fn to_yaml(case: &Case) -> String {
     let graph = &case.graph;
     let name = |id: NodeId| key(&graph.node(id).name);
     for node in graph.nodes() {
-        let body = node.op_text(name, flow_list);
+        let body = node.op_text(name);
         out.push_str(&format!("  {}: {{{body}}}\n", key(&node.name)));
     }
     if let Some(gradients) = &case.gradients {
