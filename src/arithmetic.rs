@@ -7,7 +7,6 @@
 //! arithmetic of a textbook engine in `f32`, `f16` or `bf16`. Sums are taken in increasing
 //! index order.
 
-use crate::gate::sigmoid;
 use crate::kernels;
 use crate::precision::Precision;
 use faer::{Col, Mat};
@@ -62,8 +61,8 @@ impl Precision {
         self.round(0.5 * sum)
     }
 
-    /// `σ(s)`: in `f64` the logistic function of [`crate::gate`]; narrower, the same
-    /// formula with each of its three steps rounded.
+    /// `σ(s)`: in `f64` the logistic function below; narrower, the same formula with each of
+    /// its three steps rounded.
     pub fn sigmoid(self, s: f64) -> f64 {
         if self == Precision::F64 {
             return sigmoid(s);
@@ -83,5 +82,17 @@ impl Precision {
     /// `Σ x_k y_k`, each product and each partial sum rounded, in order.
     fn dot(self, terms: impl Iterator<Item = (f64, f64)>) -> f64 {
         terms.fold(0.0, |sum, (x, y)| self.round(sum + self.round(x * y)))
+    }
+}
+
+/// The logistic function the rules compute, written so that neither branch overflows: for
+/// very negative `s`, `e^(−s)` would be infinite, so the algebraically equal `e^s / (1 + e^s)`
+/// is used. (The oracles have their own, [`crate::function::sigmoid::value`].)
+fn sigmoid(s: f64) -> f64 {
+    if s >= 0.0 {
+        1.0 / (1.0 + (-s).exp())
+    } else {
+        let e = s.exp();
+        e / (1.0 + e)
     }
 }

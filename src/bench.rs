@@ -4,13 +4,14 @@
 //! and noisy: compare the ratios measured in one run, not absolute figures across runs.
 
 use crate::case::Case;
+use crate::check::fast::{DIRECTIONS, fast_check};
 use crate::check::{Tolerance, check};
 use crate::engine::Reference;
 use crate::fuzz::{Budget, FuzzConfig, fuzz};
-use crate::gate::Value;
-use crate::graph::{Graph, NodeId, Op, Values};
+use crate::gate::{Value, forward_in};
+use crate::graph::{Graph, NodeId, Operation, Values};
 use crate::oracle::RELATIVE_STEP;
-use crate::oracle::fast::{DIRECTIONS, fast_check};
+use crate::precision::Precision;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
@@ -46,14 +47,13 @@ fn naive_gradients(graph: &Graph) -> Vec<f64> {
             let loss_at = |x: f64| {
                 let mut values: Vec<Value> = Vec::with_capacity(graph.len());
                 for id in graph.ids() {
-                    let value = match &graph.node(id).op {
-                        Op::Leaf(_, v) if id == leaf => {
+                    let value = match graph.operation(id) {
+                        Operation::Leaf(_, v) if id == leaf => {
                             let mut v = v.clone();
                             *v.entry_mut(entry) = x;
                             v
                         }
-                        Op::Leaf(_, v) => v.clone(),
-                        Op::Gate(gate) => gate.forward(|n: NodeId| &values[n.0]),
+                        gate => forward_in(gate, Precision::F64, |n: NodeId| &values[n.0]),
                     };
                     values.push(value);
                 }

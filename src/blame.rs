@@ -13,9 +13,9 @@
 
 use crate::check::{Tolerance, check};
 use crate::engine::{Engine, EngineError};
-use crate::gate::{Gate, GateKind, Value};
-use crate::graph::{Graph, LeafKind, Node, NodeId, Op, Values};
-use faer::Col;
+use crate::graph::{Graph, LeafKind, NodeId, Operation, Values};
+use crate::op::{GateKind, Loss};
+use crate::value::Value;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -81,9 +81,9 @@ pub fn blame(
     let live = live_nodes(graph);
     let gates: Vec<NodeId> = graph
         .ids()
-        .filter(|&id| live[id.0] && graph.gate(id).is_some())
+        .filter(|&id| live[id.0] && graph.is_gate(id))
         .collect();
-    // The sqerr checks first: every other check passes through an sqerr.
+    // The losses first: every other check passes through an sqerr.
     let (losses, others): (Vec<NodeId>, Vec<NodeId>) =
         gates.iter().partition(|&&id| graph.is_loss(id));
     let mut failing_gates = Vec::new();
@@ -99,8 +99,8 @@ pub fn blame(
     }
     let culprit = match failing_gates.first() {
         Some(&id) => Culprit::Gate {
-            node: graph.node(id).name.clone(),
-            kind: graph.gate(id).expect("a gate").kind(),
+            node: graph.name(id).to_string(),
+            kind: graph.operation(id).kind().expect("a gate"),
         },
         None => fan_out_culprit(engine, graph, &values, &live, tolerance)?,
     };
@@ -108,7 +108,7 @@ pub fn blame(
         culprit,
         failing_gates: failing_gates
             .iter()
-            .map(|&id| graph.node(id).name.clone())
+            .map(|&id| graph.name(id).to_string())
             .collect(),
     })
 }
@@ -122,7 +122,7 @@ fn fan_out_culprit(
 ) -> Result<Culprit, EngineError> {
     let users = graph.users();
     for id in graph.ids() {
-        let is_target = matches!(graph.node(id).op, Op::Leaf(LeafKind::Target, _));
+        let is_target = graph.operation(id).is_target();
         if is_target || users[id.0].len() < 2 || !live[id.0] {
             continue;
         }
@@ -131,7 +131,7 @@ fn fan_out_culprit(
         };
         if !check(engine, &local, tolerance)?.passed() {
             return Ok(Culprit::FanOut {
-                node: graph.node(id).name.clone(),
+                node: graph.name(id).to_string(),
             });
         }
     }
@@ -142,10 +142,8 @@ fn fan_out_culprit(
 pub fn live_nodes(graph: &Graph) -> Vec<bool> {
     let mut live: Vec<bool> = graph.ids().map(|id| graph.is_loss(id)).collect();
     for id in graph.ids().rev() {
-        if live[id.0]
-            && let Some(gate) = graph.gate(id)
-        {
-            for &operand in gate.operands().iter() {
+        if live[id.0] {
+            for &operand in graph.operation(id).operands().iter() {
                 live[operand.0] = true;
             }
         }
@@ -157,7 +155,7 @@ pub fn live_nodes(graph: &Graph) -> Vec<bool> {
 struct LocalGraph<'g> {
     graph: &'g Graph,
     values: &'g Values<'g>,
-    nodes: Vec<Node>,
+    nodes: Vec<(String, Operation)>,
     rng: ChaCha8Rng,
 }
 
@@ -175,7 +173,7 @@ impl<'g> LocalGraph<'g> {
     /// The gate alone: one fresh leaf per operand slot, then the upstream loss; `None` when
     /// an operand's value is not finite (an overflow upstream), so no leaf can hold it.
     fn of_gate(mut self, id: NodeId) -> Option<Graph> {
-        let gate = *self.graph.gate(id).expect("a gate");
+        let gate = self.graph.operation(id).clone();
         let mut slot = 0;
         let local_gate = gate.map_operands(|operand| {
             slot += 1;
@@ -187,7 +185,7 @@ impl<'g> LocalGraph<'g> {
             self.leaf_copy(operand, suffix)
         });
         self.gate_with_upstream(id, local_gate, "");
-        Graph::new(self.nodes).ok()
+        Graph::with_operations(self.nodes).ok()
     }
 
     /// The node as a leaf and each of its users, their other operands as fresh leaves.
@@ -199,8 +197,8 @@ impl<'g> LocalGraph<'g> {
                 continue; // add(x, x): one user, both slots already point at the shared leaf
             }
             seen.push(user);
-            let gate = *self.graph.gate(user).expect("users are gates");
-            let suffix = format!("@{}", self.graph.node(user).name);
+            let gate = self.graph.operation(user).clone();
+            let suffix = format!("@{}", self.graph.name(user));
             let local_gate = gate.map_operands(|operand| {
                 if operand == id {
                     shared
@@ -210,44 +208,49 @@ impl<'g> LocalGraph<'g> {
             });
             self.gate_with_upstream(user, local_gate, &suffix);
         }
-        Graph::new(self.nodes).ok()
+        Graph::with_operations(self.nodes).ok()
     }
 
     /// A leaf with the value `operand` had: constant if it was a target, else differentiable.
     fn leaf_copy(&mut self, operand: NodeId, suffix: &str) -> NodeId {
         let value = self.values[operand.0].clone();
-        let kind = match (&self.graph.node(operand).op, &value) {
-            (Op::Leaf(LeafKind::Target, _), _) => LeafKind::Target,
+        let kind = match (self.graph.operation(operand), &value) {
+            (Operation::Leaf(LeafKind::Target, _), _) => LeafKind::Target,
+            (Operation::Leaf(LeafKind::Weight, _), _) => LeafKind::Weight,
+            // A matrix that is not a leaf: a `weight` as the four gates know matrices.
             (_, Value::Matrix(_)) => LeafKind::Weight,
             _ => LeafKind::Input,
         };
-        let name = format!("{}{suffix}", self.graph.node(operand).name);
-        self.push(name, Op::Leaf(kind, value))
+        let name = format!("{}{suffix}", self.graph.name(operand));
+        self.push(name, Operation::Leaf(kind, value))
     }
 
     /// The gate, and unless it is a loss, `sqerr(y, y − g)` with a random upstream `g`.
-    fn gate_with_upstream(&mut self, original: NodeId, gate: Gate, suffix: &str) {
-        let name = format!("{}{suffix}", self.graph.node(original).name);
-        let output = self.push(name.clone(), Op::Gate(gate));
-        if let Value::Vector(y) = &self.values[original.0] {
-            let upstream: Vec<f64> = (0..y.nrows())
-                .map(|_| StandardNormal.sample(&mut self.rng))
-                .collect();
-            // dE/dy = y − t = g when t = y − g.
-            let target = Col::from_fn(y.nrows(), |i| y[i] - upstream[i]);
-            let target = self.push(
-                format!("{name}.upstream"),
-                Op::Leaf(LeafKind::Target, Value::Vector(target)),
-            );
-            self.push(
-                format!("{name}.loss"),
-                Op::Gate(Gate::Sqerr { output, target }),
-            );
+    fn gate_with_upstream(&mut self, original: NodeId, gate: Operation, suffix: &str) {
+        let name = format!("{}{suffix}", self.graph.name(original));
+        let output = self.push(name.clone(), gate);
+        let y = &self.values[original.0];
+        if let Value::Scalar(_) = y {
+            return;
         }
+        // dE/dy = y − t = g when t = y − g (each entry in row-major order).
+        let mut target = y.clone();
+        for k in 0..target.len() {
+            let upstream: f64 = StandardNormal.sample(&mut self.rng);
+            *target.entry_mut(k) = y.entry(k) - upstream;
+        }
+        let target = self.push(
+            format!("{name}.upstream"),
+            Operation::Leaf(LeafKind::Target, target),
+        );
+        self.push(
+            format!("{name}.loss"),
+            Operation::Loss(Loss::Sqerr, output, target),
+        );
     }
 
-    fn push(&mut self, name: String, op: Op) -> NodeId {
-        self.nodes.push(Node { name, op });
+    fn push(&mut self, name: String, operation: Operation) -> NodeId {
+        self.nodes.push((name, operation));
         NodeId(self.nodes.len() - 1)
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::blame::{Blame, Culprit};
 use crate::check::Report;
-use crate::graph::{Graph, LeafKind, Op, Shape};
+use crate::graph::{Graph, LeafKind, Operation, Shape};
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
@@ -31,36 +31,36 @@ pub fn dot(graph: &Graph, name: &str, failure: Option<(&Report, &Blame)>) -> Str
         "  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", fontsize=9];"
     );
     for id in graph.ids() {
-        let node = graph.node(id);
-        let (shape, kind) = match &node.op {
-            Op::Leaf(LeafKind::Input, _) => ("box", "input"),
-            Op::Leaf(LeafKind::Weight, _) => ("box3d", "weight"),
-            Op::Leaf(LeafKind::Target, _) => ("note", "target"),
-            Op::Gate(gate) if graph.is_loss(id) => ("doubleoctagon", gate.kind().name()),
-            Op::Gate(gate) => ("ellipse", gate.kind().name()),
+        let name = graph.name(id);
+        let operation = graph.operation(id);
+        let (shape, kind) = match (operation, operation.kind()) {
+            (Operation::Leaf(LeafKind::Input, _), _) => ("box", "input"),
+            (Operation::Leaf(LeafKind::Weight, _), _) => ("box3d", "weight"),
+            (Operation::Leaf(LeafKind::Target, _), _) => ("note", "target"),
+            (gate, Some(kind)) if gate.is_loss() => ("doubleoctagon", kind.name()),
+            (_, kind) => ("ellipse", kind.expect("a gate").name()),
         };
         let mut style = String::new();
-        if blamed == Some(node.name.as_str()) {
+        if blamed == Some(name) {
             style.push_str(", style=filled, fillcolor=\"#f4a3a3\", color=\"#b00000\", penwidth=2");
         } else if failing_leaves.contains(&id.0) {
             style.push_str(", style=filled, fillcolor=\"#ffd98a\"");
         }
-        let label = format!("{}\\n{kind} {}", node.name, shape_text(graph.shape(id)));
+        let label = format!("{name}\\n{kind} {}", shape_text(graph.shape(id)));
         let _ = writeln!(
             out,
             "  {} [shape={shape}, label={}{style}];",
-            quote(&node.name),
+            quote(name),
             quote(&label)
         );
     }
     for id in graph.ids() {
-        let Some(gate) = graph.gate(id) else { continue };
-        for &operand in gate.operands().iter() {
+        for &operand in graph.operation(id).operands().iter() {
             let _ = writeln!(
                 out,
                 "  {} -> {} [label={}];",
-                quote(&graph.node(operand).name),
-                quote(&graph.node(id).name),
+                quote(graph.name(operand)),
+                quote(graph.name(id)),
                 quote(&shape_text(graph.shape(operand)))
             );
         }

@@ -5,11 +5,11 @@
 
 use crate::blame::{Blame, blame};
 use crate::case::{Case, Expect};
+use crate::check::fast::{DIRECTIONS, fast_check};
 use crate::check::{EntryCheck, Report, Tolerance, check};
 use crate::engine::{Engine, EngineError, Gradients};
 use crate::generate::{ValueMode, recipe_for};
 use crate::graph::Graph;
-use crate::oracle::fast::{DIRECTIONS, fast_check};
 use crate::precision::Precision;
 use crate::recipe::{Limits, build};
 use crate::shrink::Shrinker;
@@ -69,7 +69,7 @@ impl Default for FuzzConfig {
 pub enum Mode {
     /// Every entry of every leaf.
     Full,
-    /// [`crate::oracle::fast::DIRECTIONS`] seeded random directions; a graph whose directions
+    /// [`crate::check::fast::DIRECTIONS`] seeded random directions; a graph whose directions
     /// disagree is checked in full, which decides and reports.
     Fast,
 }

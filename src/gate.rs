@@ -1,28 +1,20 @@
-//! The four gates: every forward and backward rule of gradfuzz, side by side.
+//! The rules under test: every forward and backward rule of gradfuzz, side by side.
 //!
-//! This file is all the calculus there is. Each rule is one arm of a `match` over the
-//! closed [`Gate`] enum, so a new gate does not compile until it has both a forward and a
-//! backward rule. A backward rule returns one [`Partial`] per operand and never touches a
-//! gradient store: summing partials at fan-out is the engine's job, done in one place.
+//! This file is all the calculus of the engines: [`forward_in`] and [`backward_in`] are one
+//! `match` each over the closed families of [`Operation`], so a new gate does not compile
+//! until it has both rules. A backward rule returns one [`Partial`] per operand and never
+//! touches a gradient store: summing partials at fan-out is the engine's job, done in one
+//! place. The oracles and the tolerance know the same functions through modules of their own
+//! ([`crate::function`]) and never call these rules.
 
+use crate::op::{Binary, Loss, Operation, Unary};
 use crate::precision::Precision;
 use crate::value::NodeId;
-// Values are the gates' operands and results; re-exported here, where the rules that make
-// them are.
+// The four gates' view, and the values the rules take and make, re-exported here where the
+// rules are.
+pub use crate::lecture::Gate;
+pub use crate::op::{GateKind, Operands};
 pub use crate::value::{Value, matrix, scalar, vector};
-
-/// A gate and its operands, as node ids of earlier nodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Gate {
-    /// `a + b`.
-    Add(NodeId, NodeId),
-    /// `s = W o`, with `W` a weight leaf (m×n) and `o` a vector of length n.
-    Matvec { weight: NodeId, vector: NodeId },
-    /// `σ(s) = 1 / (1 + e^(−s))`, elementwise.
-    Sigmoid(NodeId),
-    /// `½‖o − t‖²`, a scalar loss term.
-    Sqerr { output: NodeId, target: NodeId },
-}
 
 /// The gradient a backward rule sends to one operand.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,67 +23,90 @@ pub struct Partial {
     pub gradient: Value,
 }
 
-/// The kinds of gate, for reports and blame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum GateKind {
-    Add,
-    Matvec,
-    Sigmoid,
-    Sqerr,
+impl Partial {
+    pub fn new(operand: NodeId, gradient: Value) -> Self {
+        Partial { operand, gradient }
+    }
 }
 
-impl GateKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            GateKind::Add => "add",
-            GateKind::Matvec => "matvec",
-            GateKind::Sigmoid => "sigmoid",
-            GateKind::Sqerr => "sqerr",
+/// The forward rule with every operation in `precision`. `value_of` returns the value of an
+/// earlier node; shapes were checked when the graph was built, so a shape error here is a bug
+/// in the graph builder. A leaf is its own value.
+pub fn forward_in<'v>(
+    operation: &Operation,
+    precision: Precision,
+    value_of: impl Fn(NodeId) -> &'v Value,
+) -> Value {
+    match *operation {
+        Operation::Leaf(_, ref value) => value.clone(),
+        Operation::Binary(Binary::Add, a, b) => {
+            Value::Vector(precision.add(vector(value_of(a)), vector(value_of(b))))
+        }
+        Operation::Binary(Binary::Matvec, weight, o) => {
+            Value::Vector(precision.matvec(matrix(value_of(weight)), vector(value_of(o))))
+        }
+        Operation::Unary(Unary::Sigmoid, s) => {
+            Value::Vector(vector(value_of(s)).map(|&s| precision.sigmoid(s)))
+        }
+        Operation::Loss(Loss::Sqerr, output, target) => {
+            let residual = precision.sub(vector(value_of(output)), vector(value_of(target)));
+            Value::Scalar(precision.half_sum_of_squares(&residual))
         }
     }
 }
 
+/// The backward rule with every operation in `precision`: given the upstream gradient
+/// `dE/d(this gate's output)`, the partial gradient for each operand, in operand order.
+/// `output` is this gate's forward value. A leaf has no operands, and no partials.
+pub fn backward_in<'v>(
+    operation: &Operation,
+    precision: Precision,
+    value_of: impl Fn(NodeId) -> &'v Value,
+    output: &Value,
+    upstream: &Value,
+) -> Vec<Partial> {
+    match *operation {
+        Operation::Leaf(..) => Vec::new(),
+        // c = a + b: the Jacobian with respect to either operand is the identity.
+        Operation::Binary(Binary::Add, a, b) => vec![
+            Partial::new(a, upstream.clone()),
+            Partial::new(b, upstream.clone()),
+        ],
+        // s = W o: ds/do = W, so dE/do = Wᵀ g; ds_j/dW[j,i] = o_i, so dE/dW = g ⊗ o.
+        Operation::Binary(Binary::Matvec, weight, o) => {
+            let g = vector(upstream);
+            let w = matrix(value_of(weight));
+            vec![
+                Partial::new(
+                    weight,
+                    Value::Matrix(precision.outer(g, vector(value_of(o)))),
+                ),
+                Partial::new(o, Value::Vector(precision.matvec_transposed(w, g))),
+            ]
+        }
+        // o = σ(s): the Jacobian is diagonal with σ'(s_i) = o_i (1 − o_i), taken from the
+        // output, which is both cheaper and what the lecture's rule says.
+        Operation::Unary(Unary::Sigmoid, s) => {
+            let local = precision.sigmoid_slope_times(vector(upstream), vector(output));
+            vec![Partial::new(s, Value::Vector(local))]
+        }
+        // E = ½‖o − t‖²: dE/do = (o − t), dE/dt = (t − o), both times the upstream scalar.
+        Operation::Loss(Loss::Sqerr, output, target) => {
+            let g = scalar(upstream);
+            let residual = precision.sub(vector(value_of(output)), vector(value_of(target)));
+            vec![
+                Partial::new(output, Value::Vector(precision.scale(&residual, g))),
+                Partial::new(target, Value::Vector(precision.scale(&residual, -g))),
+            ]
+        }
+    }
+}
+
+/// The four gates' rules, as they were called before every gate became an [`Operation`].
 impl Gate {
-    pub fn kind(&self) -> GateKind {
-        match self {
-            Gate::Add(..) => GateKind::Add,
-            Gate::Matvec { .. } => GateKind::Matvec,
-            Gate::Sigmoid(..) => GateKind::Sigmoid,
-            Gate::Sqerr { .. } => GateKind::Sqerr,
-        }
-    }
-
-    /// The operands in their written order (`add: [a, b]`, `matvec: [W, o]`, `sqerr: [o, t]`).
-    pub fn operands(&self) -> Operands {
-        match *self {
-            Gate::Add(a, b) => Operands::two(a, b),
-            Gate::Matvec { weight, vector } => Operands::two(weight, vector),
-            Gate::Sigmoid(s) => Operands::one(s),
-            Gate::Sqerr { output, target } => Operands::two(output, target),
-        }
-    }
-
-    /// The same gate with its operands renamed (used when nodes are renumbered).
-    pub fn map_operands(&self, mut rename: impl FnMut(NodeId) -> NodeId) -> Gate {
-        match *self {
-            Gate::Add(a, b) => Gate::Add(rename(a), rename(b)),
-            Gate::Matvec { weight, vector } => Gate::Matvec {
-                weight: rename(weight),
-                vector: rename(vector),
-            },
-            Gate::Sigmoid(s) => Gate::Sigmoid(rename(s)),
-            Gate::Sqerr { output, target } => Gate::Sqerr {
-                output: rename(output),
-                target: rename(target),
-            },
-        }
-    }
-
-    /// The forward rule in `f64`. `value_of` returns the value of an earlier node; shapes
-    /// were checked when the graph was built, so a shape error here is a bug in the graph
-    /// builder.
+    /// The forward rule in `f64`.
     pub fn forward<'v>(&self, value_of: impl Fn(NodeId) -> &'v Value) -> Value {
-        self.forward_in(Precision::F64, value_of)
+        forward_in(&self.operation(), Precision::F64, value_of)
     }
 
     /// The forward rule with every operation in `precision`.
@@ -100,31 +115,23 @@ impl Gate {
         precision: Precision,
         value_of: impl Fn(NodeId) -> &'v Value,
     ) -> Value {
-        match *self {
-            Gate::Add(a, b) => {
-                Value::Vector(precision.add(vector(value_of(a)), vector(value_of(b))))
-            }
-            Gate::Matvec { weight, vector: o } => {
-                Value::Vector(precision.matvec(matrix(value_of(weight)), vector(value_of(o))))
-            }
-            Gate::Sigmoid(s) => Value::Vector(vector(value_of(s)).map(|&s| precision.sigmoid(s))),
-            Gate::Sqerr { output, target } => {
-                let residual = precision.sub(vector(value_of(output)), vector(value_of(target)));
-                Value::Scalar(precision.half_sum_of_squares(&residual))
-            }
-        }
+        forward_in(&self.operation(), precision, value_of)
     }
 
-    /// The backward rule in `f64`: given the upstream gradient `dE/d(this gate's output)`,
-    /// the partial gradient for each operand, in operand order. `output` is this gate's
-    /// forward value.
+    /// The backward rule in `f64`.
     pub fn backward<'v>(
         &self,
         value_of: impl Fn(NodeId) -> &'v Value,
         output: &Value,
         upstream: &Value,
     ) -> Vec<Partial> {
-        self.backward_in(Precision::F64, value_of, output, upstream)
+        backward_in(
+            &self.operation(),
+            Precision::F64,
+            value_of,
+            output,
+            upstream,
+        )
     }
 
     /// The backward rule with every operation in `precision`.
@@ -135,85 +142,6 @@ impl Gate {
         output: &Value,
         upstream: &Value,
     ) -> Vec<Partial> {
-        match *self {
-            // c = a + b: the Jacobian with respect to either operand is the identity.
-            Gate::Add(a, b) => vec![
-                Partial::new(a, upstream.clone()),
-                Partial::new(b, upstream.clone()),
-            ],
-            // s = W o: ds/do = W, so dE/do = Wᵀ g; ds_j/dW[j,i] = o_i, so dE/dW = g ⊗ o.
-            Gate::Matvec { weight, vector: o } => {
-                let g = vector(upstream);
-                let w = matrix(value_of(weight));
-                vec![
-                    Partial::new(
-                        weight,
-                        Value::Matrix(precision.outer(g, vector(value_of(o)))),
-                    ),
-                    Partial::new(o, Value::Vector(precision.matvec_transposed(w, g))),
-                ]
-            }
-            // o = σ(s): the Jacobian is diagonal with σ'(s_i) = o_i (1 − o_i), taken from the
-            // output, which is both cheaper and what the lecture's rule says.
-            Gate::Sigmoid(s) => {
-                let local = precision.sigmoid_slope_times(vector(upstream), vector(output));
-                vec![Partial::new(s, Value::Vector(local))]
-            }
-            // E = ½‖o − t‖²: dE/do = (o − t), dE/dt = (t − o), both times the upstream scalar.
-            Gate::Sqerr { output, target } => {
-                let g = scalar(upstream);
-                let residual = precision.sub(vector(value_of(output)), vector(value_of(target)));
-                vec![
-                    Partial::new(output, Value::Vector(precision.scale(&residual, g))),
-                    Partial::new(target, Value::Vector(precision.scale(&residual, -g))),
-                ]
-            }
-        }
-    }
-}
-
-impl Partial {
-    pub fn new(operand: NodeId, gradient: Value) -> Self {
-        Partial { operand, gradient }
-    }
-}
-
-/// Up to two operand ids, usable as a slice.
-#[derive(Clone, Copy, Debug)]
-pub struct Operands {
-    ids: [NodeId; 2],
-    len: usize,
-}
-
-impl Operands {
-    fn one(a: NodeId) -> Self {
-        Operands {
-            ids: [a, a],
-            len: 1,
-        }
-    }
-    fn two(a: NodeId, b: NodeId) -> Self {
-        Operands {
-            ids: [a, b],
-            len: 2,
-        }
-    }
-}
-
-impl std::ops::Deref for Operands {
-    type Target = [NodeId];
-    fn deref(&self) -> &[NodeId] {
-        &self.ids[..self.len]
-    }
-}
-
-/// The logistic function, written so that neither branch overflows: for very negative `s`,
-/// `e^(−s)` would be infinite, so the algebraically equal `e^s / (1 + e^s)` is used.
-pub fn sigmoid(s: f64) -> f64 {
-    if s >= 0.0 {
-        1.0 / (1.0 + (-s).exp())
-    } else {
-        let e = s.exp();
-        e / (1.0 + e)
+        backward_in(&self.operation(), precision, value_of, output, upstream)
     }
 }

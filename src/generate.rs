@@ -4,6 +4,7 @@
 //! `(s, i)`, so a graph does not depend on how many graphs came before it or on which worker
 //! made it: the same seed and flags give the same graphs on every machine.
 
+use crate::op::GateKind;
 use crate::recipe::{Limits, Recipe, Step};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -80,7 +81,9 @@ pub fn recipe_for(seed: u64, index: u64, limits: &Limits, values: ValueMode) -> 
 pub(crate) fn random_recipe(rng: &mut ChaCha8Rng, limits: &Limits, values: ValueMode) -> Recipe {
     let limits = limits.sanitized();
     let step_count = rng.random_range(1..=limits.max_nodes);
-    let steps = (0..step_count).map(|_| random_step(rng)).collect();
+    let steps = (0..step_count)
+        .map(|_| random_step(rng, &GateKind::LECTURE))
+        .collect();
     // Enough numbers that no leaf entry repeats another in graphs of the default size
     // (repeats could hide bugs that need asymmetry, such as a missing transpose).
     let number_count = (limits.max_nodes * limits.max_dim * limits.max_dim).min(4096);
@@ -88,23 +91,45 @@ pub(crate) fn random_recipe(rng: &mut ChaCha8Rng, limits: &Limits, values: Value
     Recipe { steps, numbers }
 }
 
-fn random_step(rng: &mut ChaCha8Rng) -> Step {
+/// The shares of random steps that make a fresh `input` and a fresh `target` (the gates'
+/// shares are in the table of facts): fresh leaves come both from these steps and from
+/// operand choices.
+const INPUT_WEIGHT: u32 = 10;
+const TARGET_WEIGHT: u32 = 5;
+
+/// A step: its kind drawn by the shares of the leaves and of `gates` (out of their total:
+/// 100 for the four gates, where matvec and sigmoid make layers and add and sqerr make
+/// fan-out), then as many raw choices as the builder reads for it.
+fn random_step(rng: &mut ChaCha8Rng, gates: &[GateKind]) -> Step {
     let mut raw = || rng.random::<u16>();
-    // Percentages of each step kind: matvec and sigmoid make layers; add and sqerr make
-    // fan-out; fresh leaves come both from these steps and from operand choices.
-    match raw() % 100 {
-        0..10 => Step::Input { dim: raw() },
-        10..15 => Step::Target { dim: raw() },
-        15..30 => Step::Add { a: raw(), b: raw() },
-        30..60 => Step::Matvec {
-            vector: raw(),
-            weight: raw(),
-            rows: raw(),
-        },
-        60..82 => Step::Sigmoid { input: raw() },
-        _ => Step::Sqerr {
-            output: raw(),
-            target: raw(),
-        },
+    let total: u32 = INPUT_WEIGHT
+        + TARGET_WEIGHT
+        + gates
+            .iter()
+            .map(|g| g.facts().generation_weight)
+            .sum::<u32>();
+    let mut draw = u32::from(raw()) % total;
+    if draw < INPUT_WEIGHT {
+        return Step::Input { dim: raw() };
     }
+    draw -= INPUT_WEIGHT;
+    if draw < TARGET_WEIGHT {
+        return Step::Target { dim: raw() };
+    }
+    draw -= TARGET_WEIGHT;
+    let mut kind = *gates.last().expect("at least one gate");
+    for &gate in gates {
+        let weight = gate.facts().generation_weight;
+        if draw < weight {
+            kind = gate;
+            break;
+        }
+        draw -= weight;
+    }
+    let (count, _) = crate::recipe::choices(kind);
+    let mut choices = [0u16; 3];
+    for choice in &mut choices[..count] {
+        *choice = raw();
+    }
+    Step::gate(kind, choices)
 }

@@ -1,83 +1,24 @@
-//! The graph model: nodes in topological order, the shape rules of the four gates, and the
+//! The graph model: nodes in topological order, the shape rules of the gates, and the
 //! forward pass.
 //!
-//! A [`Graph`] can only be made through [`Graph::new`], which enforces every rule of the
-//! gate semantics (operands come earlier, shapes agree, `matvec` takes a weight leaf, losses
-//! are never operands, at least one loss, finite non-empty leaves). Everything downstream
-//! can therefore evaluate and differentiate without error cases.
+//! A [`Graph`] can only be made through [`Graph::with_operations`] (or [`Graph::new`], in
+//! the four gates' terms), which enforces every rule of the gate semantics (operands come
+//! earlier, shapes agree, `matvec` takes a weight leaf, losses are never operands, at least
+//! one loss, finite non-empty leaves). Everything downstream can therefore evaluate and
+//! differentiate without error cases.
 
-use crate::gate::Gate;
+use crate::gate::forward_in;
+pub use crate::lecture::{Node, Op};
+use crate::op::{Arg, ShapeError, output_shape};
+pub use crate::op::{GateKind, LeafKind, Operation};
 use crate::precision::Precision;
+use crate::value::Value;
 pub use crate::value::{NodeId, Shape};
-use crate::value::{Value, flow_list};
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Index;
-
-/// The three kinds of leaf.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum LeafKind {
-    /// A differentiable vector.
-    Input,
-    /// A differentiable matrix.
-    Weight,
-    /// A constant vector: no gradient is asked for it.
-    Target,
-}
-
-impl LeafKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            LeafKind::Input => "input",
-            LeafKind::Weight => "weight",
-            LeafKind::Target => "target",
-        }
-    }
-
-    /// Whether the engine must report a gradient for leaves of this kind.
-    pub fn is_differentiable(self) -> bool {
-        !matches!(self, LeafKind::Target)
-    }
-}
-
-/// What a node is: a leaf with its value, or a gate.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Op {
-    Leaf(LeafKind, Value),
-    Gate(Gate),
-}
-
-impl Op {
-    /// Whether this is a `weight` leaf (the only operand `matvec` takes as its matrix).
-    pub fn is_weight(&self) -> bool {
-        matches!(self, Op::Leaf(LeafKind::Weight, _))
-    }
-}
-
-impl Node {
-    /// The node's op as `KEY: ARGS` in the case format (`input: [..]`, `add: [a, b]`,
-    /// `sigmoid: s`), with names written by the caller.
-    pub fn op_text(&self, name_of: impl Fn(NodeId) -> String) -> String {
-        match &self.op {
-            Op::Leaf(kind, value) => format!("{}: {}", kind.name(), flow_list(value)),
-            Op::Gate(gate) => {
-                let names: Vec<String> = gate.operands().iter().map(|&id| name_of(id)).collect();
-                let args = match names.as_slice() {
-                    [one] => one.clone(),
-                    many => format!("[{}]", many.join(", ")),
-                };
-                format!("{}: {args}", gate.kind().name())
-            }
-        }
-    }
-}
-
-/// A named node.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Node {
-    pub name: String,
-    pub op: Op,
-}
+use std::sync::OnceLock;
 
 /// A rule of the gate semantics that a list of nodes breaks, naming the node (none when the
 /// rule is about the whole graph).
@@ -85,6 +26,8 @@ pub struct Node {
 pub struct GraphError {
     pub node: Option<String>,
     pub message: String,
+    /// The shape rule broken, when it is one.
+    pub shape: Option<Box<ShapeError>>,
 }
 
 impl fmt::Display for GraphError {
@@ -95,6 +38,8 @@ impl fmt::Display for GraphError {
         }
     }
 }
+
+impl std::error::Error for GraphError {}
 
 /// Every node's value after the forward pass, indexed by node number. Leaves are borrowed
 /// from the graph rather than copied: a 256×256 weight is half a megabyte, and copying it
@@ -136,10 +81,20 @@ impl From<Vec<Value>> for Values<'static> {
 }
 
 /// A valid computation graph, nodes in topological order (operands before users).
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Graph {
-    nodes: Vec<Node>,
+    names: Vec<String>,
+    operations: Vec<Operation>,
     shapes: Vec<Shape>,
+    /// The nodes in the four gates' terms, made the first time an engine asks
+    /// ([`Graph::nodes`]): gradfuzz itself reads the operations.
+    lecture: OnceLock<Vec<Node>>,
+}
+
+impl PartialEq for Graph {
+    fn eq(&self, other: &Graph) -> bool {
+        self.names == other.names && self.operations == other.operations
+    }
 }
 
 /// The nodes as a case file writes them (`x0: {input: [0.5, -1.0]}`, numbers in shortest
@@ -148,48 +103,106 @@ pub struct Graph {
 /// every matrix.
 impl fmt::Debug for Graph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "Graph with {} nodes:", self.nodes.len())?;
-        for node in &self.nodes {
-            let body = node.op_text(|id| self.nodes[id.0].name.clone());
-            writeln!(f, "  {}: {{{body}}}", node.name)?;
+        writeln!(f, "Graph with {} nodes:", self.len())?;
+        for id in self.ids() {
+            let body = self.operation(id).text(|id| self.name(id).to_string());
+            writeln!(f, "  {}: {{{body}}}", self.name(id))?;
         }
         Ok(())
     }
 }
 
 impl Graph {
-    /// Checks every rule of the gate semantics; `nodes` must be in topological order.
+    /// A graph of the four gates, from nodes in their terms; `nodes` must be in topological
+    /// order. (Every rule is checked as by [`Graph::with_operations`].)
     pub fn new(nodes: Vec<Node>) -> Result<Graph, GraphError> {
+        Graph::with_operations(
+            nodes
+                .into_iter()
+                .map(|node| (node.name, node.op.operation()))
+                .collect(),
+        )
+    }
+
+    /// Checks every rule of the gate semantics; `nodes` (name and operation) must be in
+    /// topological order.
+    pub fn with_operations(nodes: Vec<(String, Operation)>) -> Result<Graph, GraphError> {
         let mut shapes = Vec::with_capacity(nodes.len());
-        for (index, node) in nodes.iter().enumerate() {
-            let fail = |message: String| GraphError {
-                node: Some(node.name.clone()),
+        for (index, (name, operation)) in nodes.iter().enumerate() {
+            let fail = |message: String, shape: Option<Box<ShapeError>>| GraphError {
+                node: Some(name.clone()),
                 message,
+                shape,
             };
-            let shape = match &node.op {
-                Op::Leaf(kind, value) => leaf_shape(*kind, value).map_err(fail)?,
-                Op::Gate(gate) => gate_shape(gate, index, &nodes, &shapes).map_err(fail)?,
+            let shape = match operation {
+                Operation::Leaf(kind, value) => {
+                    leaf_shape(*kind, value).map_err(|message| fail(message, None))?
+                }
+                gate => gate_shape(gate, index, &nodes, &shapes)
+                    .map_err(|(message, shape)| fail(message, shape))?,
             };
             shapes.push(shape);
         }
-        if !nodes
-            .iter()
-            .any(|n| matches!(n.op, Op::Gate(Gate::Sqerr { .. })))
-        {
+        if !nodes.iter().any(|(_, operation)| operation.is_loss()) {
             return Err(GraphError {
                 node: None,
                 message: "the graph has no `sqerr` node, so it has no loss".into(),
+                shape: None,
             });
         }
-        Ok(Graph { nodes, shapes })
+        let (names, operations) = nodes.into_iter().unzip();
+        Ok(Graph {
+            names,
+            operations,
+            shapes,
+            lecture: OnceLock::new(),
+        })
     }
 
+    /// The nodes in the four gates' terms, for an engine written for them: a node of another
+    /// gate shows [`Op::NOT_A_LECTURE_GATE`] (read [`Graph::operation`] for it).
     pub fn nodes(&self) -> &[Node] {
-        &self.nodes
+        self.lecture.get_or_init(|| {
+            self.ids()
+                .map(|id| Node {
+                    name: self.name(id).to_string(),
+                    op: Op::of(self.operation(id)),
+                })
+                .collect()
+        })
     }
 
+    /// A node in the four gates' terms ([`Graph::nodes`]).
     pub fn node(&self, id: NodeId) -> &Node {
-        &self.nodes[id.0]
+        &self.nodes()[id.0]
+    }
+
+    /// The node's name.
+    pub fn name(&self, id: NodeId) -> &str {
+        &self.names[id.0]
+    }
+
+    /// What the node computes.
+    pub fn operation(&self, id: NodeId) -> &Operation {
+        &self.operations[id.0]
+    }
+
+    /// Every node's name and operation, in node order.
+    pub fn operations(&self) -> impl ExactSizeIterator<Item = (&str, &Operation)> + '_ {
+        self.names
+            .iter()
+            .map(String::as_str)
+            .zip(self.operations.iter())
+    }
+
+    /// The nodes as names and operations, to change and rebuild with
+    /// [`Graph::with_operations`].
+    pub fn to_operations(&self) -> Vec<(String, Operation)> {
+        self.names
+            .iter()
+            .cloned()
+            .zip(self.operations.iter().cloned())
+            .collect()
     }
 
     pub fn shape(&self, id: NodeId) -> Shape {
@@ -197,50 +210,61 @@ impl Graph {
     }
 
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.operations.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.operations.is_empty()
     }
 
-    pub fn ids(&self) -> impl DoubleEndedIterator<Item = NodeId> + '_ {
-        (0..self.nodes.len()).map(NodeId)
+    pub fn ids(&self) -> impl DoubleEndedIterator<Item = NodeId> + ExactSizeIterator + '_ {
+        (0..self.operations.len()).map(NodeId)
     }
 
     /// The id of the node with this name.
     pub fn find(&self, name: &str) -> Option<NodeId> {
-        self.nodes.iter().position(|n| n.name == name).map(NodeId)
+        self.names.iter().position(|n| n == name).map(NodeId)
     }
 
     /// The leaves whose gradient is asked for (`input` and `weight`), in node order.
     pub fn differentiable_leaves(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.ids().filter(|&id| match self.node(id).op {
-            Op::Leaf(kind, _) => kind.is_differentiable(),
-            Op::Gate(_) => false,
+        self.ids().filter(|&id| match self.operation(id) {
+            Operation::Leaf(kind, _) => kind.is_differentiable(),
+            _ => false,
         })
     }
 
-    /// The gate of a node, if it is one.
-    pub fn gate(&self, id: NodeId) -> Option<&Gate> {
+    /// The node as one of the four gates, if it is one.
+    pub fn gate(&self, id: NodeId) -> Option<&crate::lecture::Gate> {
         match &self.node(id).op {
             Op::Gate(gate) => Some(gate),
             Op::Leaf(..) => None,
         }
     }
 
+    /// The leaf's kind and value, if the node is a leaf.
+    pub fn leaf(&self, id: NodeId) -> Option<(LeafKind, &Value)> {
+        self.operation(id).leaf()
+    }
+
+    /// Whether the node is a gate (not a leaf).
+    pub fn is_gate(&self, id: NodeId) -> bool {
+        self.operation(id).kind().is_some()
+    }
+
     /// Whether the node is a loss term.
     pub fn is_loss(&self, id: NodeId) -> bool {
-        matches!(self.gate(id), Some(Gate::Sqerr { .. }))
+        self.operation(id).is_loss()
+    }
+
+    /// The gates the graph uses, each once.
+    pub fn gate_kinds(&self) -> BTreeSet<GateKind> {
+        self.operations.iter().filter_map(Operation::kind).collect()
     }
 
     /// The number of scalars in a node's value.
     pub fn shape_len(&self, id: NodeId) -> usize {
-        match self.shape(id) {
-            Shape::Scalar => 1,
-            Shape::Vector(n) => n,
-            Shape::Matrix(m, n) => m * n,
-        }
+        self.shape(id).len()
     }
 
     /// The largest vector length or matrix side in the graph.
@@ -264,12 +288,12 @@ impl Graph {
     /// The forward pass with every operation in `precision` (the leaves as they are).
     pub fn forward_in(&self, precision: Precision) -> Values<'_> {
         let mut values = Values {
-            slots: Vec::with_capacity(self.nodes.len()),
+            slots: Vec::with_capacity(self.len()),
         };
-        for node in &self.nodes {
-            let value = match &node.op {
-                Op::Leaf(_, value) => Cow::Borrowed(value),
-                Op::Gate(gate) => Cow::Owned(gate.forward_in(precision, |id| &values[id.0])),
+        for operation in &self.operations {
+            let value = match operation {
+                Operation::Leaf(_, value) => Cow::Borrowed(value),
+                gate => Cow::Owned(forward_in(gate, precision, |id| &values[id.0])),
             };
             values.slots.push(value);
         }
@@ -290,21 +314,23 @@ impl Graph {
             (0..value.len()).any(|k| precision.round(value.entry(k)) != value.entry(k))
         };
         let leaves_change = self
-            .nodes
+            .operations
             .iter()
-            .any(|n| matches!(&n.op, Op::Leaf(_, value) if changes(value)));
+            .any(|op| matches!(op, Operation::Leaf(_, value) if changes(value)));
         if !leaves_change {
             return Ok(Cow::Borrowed(self));
         }
-        let mut nodes = self.nodes.clone();
-        for node in &mut nodes {
-            if let Op::Leaf(_, value) = &mut node.op {
+        let mut operations = self.operations.clone();
+        for operation in &mut operations {
+            if let Operation::Leaf(_, value) = operation {
                 *value = value.rounded(precision);
             }
         }
         Ok(Cow::Owned(Graph {
-            nodes,
+            names: self.names.clone(),
+            operations,
             shapes: self.shapes.clone(),
+            lecture: OnceLock::new(),
         }))
     }
 
@@ -312,8 +338,8 @@ impl Graph {
     /// nonzero and rounding to zero, is an error naming its node. (Checked without copying
     /// the graph: the fuzz loop asks it of every graph in a narrow precision.)
     pub fn fits(&self, precision: Precision) -> Result<(), GraphError> {
-        for node in &self.nodes {
-            let Op::Leaf(kind, value) = &node.op else {
+        for (name, operation) in self.operations() {
+            let Operation::Leaf(kind, value) = operation else {
                 continue;
             };
             for k in 0..value.len() {
@@ -328,19 +354,20 @@ impl Graph {
                     format!("is beyond the range of {precision} (largest {range:e})")
                 };
                 return Err(GraphError {
-                    node: Some(node.name.clone()),
+                    node: Some(name.to_string()),
                     message: format!("`{}` entry {k}, {x:e}, {why}", kind.name()),
+                    shape: None,
                 });
             }
         }
         Ok(())
     }
 
-    /// The loss: the sum of the `sqerr` nodes, in node order.
+    /// The loss: the sum of the loss nodes, in node order.
     pub fn loss(&self, values: &Values) -> f64 {
         self.ids()
             .filter(|&id| self.is_loss(id))
-            .map(|id| crate::gate::scalar(&values[id.0]))
+            .map(|id| crate::value::scalar(&values[id.0]))
             .sum()
     }
 
@@ -358,11 +385,12 @@ impl Graph {
             }
         };
         for id in self.ids() {
-            match &self.nodes[id.0].op {
-                Op::Leaf(kind, _) => eat(*kind as u64),
-                Op::Gate(gate) => {
-                    eat(16 + gate.kind() as u64);
-                    for operand in gate.operands().iter() {
+            let operation = self.operation(id);
+            match (operation, operation.kind()) {
+                (Operation::Leaf(kind, _), _) => eat(*kind as u64),
+                (_, kind) => {
+                    eat(16 + kind.expect("a gate") as u64);
+                    for operand in operation.operands().iter() {
                         eat(operand.0 as u64);
                     }
                 }
@@ -382,12 +410,10 @@ impl Graph {
 
     /// For each node, the nodes that use it as an operand (once per use), in node order.
     pub fn users(&self) -> Vec<Vec<NodeId>> {
-        let mut users = vec![Vec::new(); self.nodes.len()];
+        let mut users = vec![Vec::new(); self.len()];
         for id in self.ids() {
-            if let Some(gate) = self.gate(id) {
-                for &operand in gate.operands().iter() {
-                    users[operand.0].push(id);
-                }
+            for &operand in self.operation(id).operands().iter() {
+                users[operand.0].push(id);
             }
         }
         users
@@ -395,13 +421,11 @@ impl Graph {
 
     /// The nodes whose value depends on `source` (not `source` itself), in node order.
     pub fn downstream(&self, source: NodeId) -> Vec<NodeId> {
-        let mut reached = vec![false; self.nodes.len()];
+        let mut reached = vec![false; self.len()];
         reached[source.0] = true;
         let mut cone = Vec::new();
         for id in self.ids().skip(source.0 + 1) {
-            if let Some(gate) = self.gate(id)
-                && gate.operands().iter().any(|op| reached[op.0])
-            {
+            if self.operation(id).operands().iter().any(|op| reached[op.0]) {
                 reached[id.0] = true;
                 cone.push(id);
             }
@@ -434,76 +458,40 @@ fn leaf_shape(kind: LeafKind, value: &Value) -> Result<Shape, String> {
     Ok(shape)
 }
 
+/// The gate's shape, or why its operands break a rule (with the shape rule, when it is one).
 fn gate_shape(
-    gate: &Gate,
+    gate: &Operation,
     index: usize,
-    nodes: &[Node],
+    nodes: &[(String, Operation)],
     shapes: &[Shape],
-) -> Result<Shape, String> {
-    let name = gate.kind().name();
+) -> Result<Shape, (String, Option<Box<ShapeError>>)> {
+    let kind = gate.kind().expect("a gate");
+    let name = kind.name();
     for &operand in gate.operands().iter() {
         if operand.0 >= index {
-            return Err(format!("`{name}` uses a node that does not come before it"));
+            return Err((
+                format!("`{name}` uses a node that does not come before it"),
+                None,
+            ));
         }
-        if matches!(nodes[operand.0].op, Op::Gate(Gate::Sqerr { .. })) {
-            return Err(format!(
-                "`{name}` uses the `sqerr` node `{}`; losses are never arguments",
-                nodes[operand.0].name
+        let (operand_name, operand_op) = &nodes[operand.0];
+        if let Some(loss) = operand_op.kind().filter(|k| k.is_loss()) {
+            return Err((
+                format!(
+                    "`{name}` uses the `{loss}` node `{operand_name}`; losses are never arguments"
+                ),
+                None,
             ));
         }
     }
-    let vector_len = |id: crate::graph::NodeId, role: &str| match shapes[id.0] {
-        Shape::Vector(n) => Ok(n),
-        other => Err(format!(
-            "`{name}` needs a vector as its {role}, but `{}` is a {other}",
-            nodes[id.0].name
-        )),
-    };
-    match *gate {
-        Gate::Add(a, b) => {
-            let (la, lb) = (
-                vector_len(a, "first argument")?,
-                vector_len(b, "second argument")?,
-            );
-            if la != lb {
-                return Err(format!(
-                    "`add` needs vectors of equal length, but `{}` has {la} and `{}` has {lb}",
-                    nodes[a.0].name, nodes[b.0].name
-                ));
-            }
-            Ok(Shape::Vector(la))
-        }
-        Gate::Matvec { weight, vector } => {
-            let (rows, cols) = match (&nodes[weight.0].op, shapes[weight.0]) {
-                (Op::Leaf(LeafKind::Weight, _), Shape::Matrix(m, n)) => (m, n),
-                _ => {
-                    return Err(format!(
-                        "`matvec` needs a `weight` leaf as its first argument, but `{}` is not one",
-                        nodes[weight.0].name
-                    ));
-                }
-            };
-            let len = vector_len(vector, "second argument")?;
-            if len != cols {
-                return Err(format!(
-                    "`matvec` multiplies the {rows}×{cols} weight `{}` by `{}` of length {len}; \
-                     the length must be {cols}",
-                    nodes[weight.0].name, nodes[vector.0].name
-                ));
-            }
-            Ok(Shape::Vector(rows))
-        }
-        Gate::Sigmoid(s) => Ok(Shape::Vector(vector_len(s, "argument")?)),
-        Gate::Sqerr { output, target } => {
-            let lo = vector_len(output, "first argument")?;
-            let lt = vector_len(target, "second argument")?;
-            if lo != lt {
-                return Err(format!(
-                    "`sqerr` needs vectors of equal length, but `{}` has {lo} and `{}` has {lt}",
-                    nodes[output.0].name, nodes[target.0].name
-                ));
-            }
-            Ok(Shape::Scalar)
-        }
-    }
+    let args: Vec<Arg> = gate
+        .operands()
+        .iter()
+        .map(|&id| Arg {
+            name: &nodes[id.0].0,
+            shape: shapes[id.0],
+            is_weight: nodes[id.0].1.is_weight(),
+        })
+        .collect();
+    output_shape(kind, &args, &mut |_, _| {}).map_err(|e| (e.to_string(), Some(Box::new(e))))
 }

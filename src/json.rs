@@ -22,7 +22,7 @@ pub fn entry(graph: &Graph, entry: &EntryCheck) -> Json {
         _ => vec![entry.entry],
     };
     json!({
-        "leaf": graph.node(entry.leaf).name,
+        "leaf": graph.name(entry.leaf),
         "index": index,
         "label": entry.label(graph),
         "analytic": number(entry.analytic),
@@ -190,7 +190,7 @@ pub fn explain(
         "nodes": graph.ids().map(|id| {
             let value = &values[id.0];
             json!({
-                "node": graph.node(id).name,
+                "node": graph.name(id),
                 "value": (0..value.len()).map(|k| number(value.entry(k))).collect::<Vec<_>>(),
                 "shape": graph.shape(id).to_string(),
             })

@@ -47,17 +47,21 @@ pub mod case;
 pub mod check;
 pub mod dot;
 pub mod engine;
+#[doc(hidden)]
+pub mod function;
 pub mod fuzz;
 pub mod gate;
 pub mod generate;
 pub mod graph;
 pub mod json;
 pub mod junit;
+mod lecture;
 // Internals, public only for the test suite and the measurement examples: hidden from the
 // documentation, not part of the API, free to change.
 #[doc(hidden)]
 pub mod kernels;
 pub mod merge;
+pub mod op;
 #[doc(hidden)]
 pub mod oracle;
 pub mod precision;
@@ -78,5 +82,6 @@ pub use engine::{Engine, EngineError, Gradients, Reference};
 /// needs no dependency of its own to read them.
 pub use faer;
 pub use gate::{Gate, Value};
-pub use graph::{Graph, LeafKind, NodeId, Op, Shape};
+pub use graph::{Graph, LeafKind, Node, NodeId, Op, Shape};
+pub use op::{GateKind, Operation};
 pub use precision::Precision;

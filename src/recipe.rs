@@ -8,11 +8,12 @@
 //! weight. Every source of randomness (a seeded RNG, a proptest strategy, fuzzer bytes)
 //! therefore only has to produce a recipe, and every shrunk or mutated recipe still builds.
 
-use crate::gate::{Gate, Value};
-use crate::graph::{Graph, LeafKind, Node, NodeId, Op, Shape};
+use crate::graph::{Graph, LeafKind, NodeId, Operation, Shape};
+use crate::op::{Arg, GateKind, output_shape};
+use crate::value::Value;
 use faer::{Col, Mat};
 
-/// One construction step. Operand fields are raw choices, taken modulo the candidates.
+/// One construction step. Raw choices are taken modulo the candidates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Step {
@@ -20,27 +21,66 @@ pub enum Step {
     Input { dim: u16 },
     /// A fresh `target` of length `1 + dim % max_dim`.
     Target { dim: u16 },
-    /// `add(a, b)`: `a` among the vectors, `b` among the vectors of `a`'s length (which
-    /// include `a` itself, so `add(x, x)` happens).
-    Add { a: u16, b: u16 },
-    /// `matvec(W, o)`: `o` among the vectors; `W` among the weights with as many columns as
-    /// `o` has entries, or a fresh `(1 + rows % max_dim)×len(o)` weight (the last choice).
-    Matvec { vector: u16, weight: u16, rows: u16 },
-    /// `sigmoid(s)`, `s` among the vectors.
-    Sigmoid { input: u16 },
-    /// `sqerr(o, t)`: `o` among the vectors; `t` among the targets and computed vectors of
-    /// `o`'s length, or a fresh target (the last choice).
-    Sqerr { output: u16, target: u16 },
+    /// A gate of kind `kind`, its operands picked by the raw `choices` as the builder's rule
+    /// for that gate says (`Step::add`, `Step::matvec`, … document each).
+    Gate { kind: GateKind, choices: [u16; 3] },
 }
 
 impl Step {
+    /// `add(a, b)`: `a` among the vectors, `b` among the vectors of `a`'s length (which
+    /// include `a` itself, so `add(x, x)` happens).
+    pub fn add(a: u16, b: u16) -> Step {
+        Step::gate(GateKind::Add, [a, b, 0])
+    }
+
+    /// `matvec(W, o)`: `o` among the vectors; `W` among the weights with as many columns as
+    /// `o` has entries, or a fresh `(1 + rows % max_dim)×len(o)` weight (the last choice).
+    pub fn matvec(vector: u16, weight: u16, rows: u16) -> Step {
+        Step::gate(GateKind::Matvec, [vector, weight, rows])
+    }
+
+    /// `sigmoid(s)`, `s` among the vectors.
+    pub fn sigmoid(input: u16) -> Step {
+        Step::gate(GateKind::Sigmoid, [input, 0, 0])
+    }
+
+    /// `sqerr(o, t)`: `o` among the vectors; `t` among the targets and computed vectors of
+    /// `o`'s length, or a fresh target (the last choice).
+    pub fn sqerr(output: u16, target: u16) -> Step {
+        Step::gate(GateKind::Sqerr, [output, target, 0])
+    }
+
+    /// A gate step with its raw choices.
+    pub fn gate(kind: GateKind, choices: [u16; 3]) -> Step {
+        Step::Gate { kind, choices }
+    }
+
     /// The most nodes this step can add: its own node and the fresh leaves it may need.
     fn most_nodes(&self) -> usize {
         match self {
             Step::Input { .. } | Step::Target { .. } => 1,
-            Step::Add { .. } | Step::Sigmoid { .. } => 2,
-            Step::Matvec { .. } | Step::Sqerr { .. } => 3,
+            Step::Gate { kind, .. } => 1 + fresh_leaves(*kind),
         }
+    }
+}
+
+/// How many raw choices the builder reads for a gate (the generator draws as many), and
+/// which of them, if any, is the size of a fresh leaf (shrinking sets it to its smallest).
+pub(crate) fn choices(kind: GateKind) -> (usize, Option<usize>) {
+    match kind {
+        GateKind::Add | GateKind::Sqerr => (2, None),
+        GateKind::Matvec => (3, Some(2)),
+        GateKind::Sigmoid => (1, None),
+    }
+}
+
+/// The fresh leaves a gate's step may make besides its own node.
+fn fresh_leaves(kind: GateKind) -> usize {
+    match kind {
+        // A vector operand when there is none yet; `add`'s second operand can be its first.
+        GateKind::Add | GateKind::Sigmoid => 1,
+        // The vector and the weight; the output and the target.
+        GateKind::Matvec | GateKind::Sqerr => 2,
     }
 }
 
@@ -84,7 +124,7 @@ impl Limits {
 }
 
 /// The nodes the closing loss may need: a fresh input (when no vector depends on an input
-/// or a weight yet), a fresh target and the `sqerr`.
+/// or a weight yet), a fresh target and the loss.
 const NODES_FOR_CLOSING_LOSS: usize = 3;
 
 /// Builds the graph a recipe describes. Total: every recipe gives a valid graph.
@@ -99,18 +139,19 @@ pub fn build(recipe: &Recipe, limits: &Limits) -> Graph {
         }
     }
     builder.close();
-    Graph::new(builder.nodes).expect("the recipe builder only makes valid graphs")
+    Graph::with_operations(builder.nodes).expect("the recipe builder only makes valid graphs")
 }
 
 struct Builder<'r> {
     numbers: &'r [f64],
     next_number: usize,
     limits: Limits,
-    nodes: Vec<Node>,
+    nodes: Vec<(String, Operation)>,
     shapes: Vec<Shape>,
     /// Per node: whether its value depends on an input or a weight.
     live: Vec<bool>,
-    counters: [usize; 7],
+    /// Per name prefix, the next number (gates may share a prefix, names never repeat).
+    counters: Vec<(&'static str, usize)>,
 }
 
 impl<'r> Builder<'r> {
@@ -122,7 +163,7 @@ impl<'r> Builder<'r> {
             nodes: Vec::new(),
             shapes: Vec::new(),
             live: Vec::new(),
-            counters: [0; 7],
+            counters: Vec::new(),
         }
     }
 
@@ -134,34 +175,37 @@ impl<'r> Builder<'r> {
             Step::Target { dim } => {
                 self.leaf(LeafKind::Target, self.dim(dim), 0);
             }
-            Step::Add { a, b } => {
-                let a = self.vector(a, None);
-                let b = self.vector(b, Some(self.len_of(a)));
-                self.push("a", Op::Gate(Gate::Add(a, b)));
+            Step::Gate { kind, choices } => {
+                let operands = self.operands(kind, choices);
+                self.gate(kind, &operands);
             }
-            Step::Matvec {
-                vector,
-                weight,
-                rows,
-            } => {
-                let vector = self.vector(vector, None);
+        }
+    }
+
+    /// The operands of a gate step, picked by its raw choices (fresh leaves made as needed).
+    fn operands(&mut self, kind: GateKind, [first, second, third]: [u16; 3]) -> Vec<NodeId> {
+        match kind {
+            GateKind::Add => {
+                let a = self.vector(first, None);
+                let b = self.vector(second, Some(self.len_of(a)));
+                vec![a, b]
+            }
+            GateKind::Matvec => {
+                let vector = self.vector(first, None);
                 let cols = self.len_of(vector);
-                let weight = self.weight(weight, rows, cols);
-                self.push("s", Op::Gate(Gate::Matvec { weight, vector }));
+                let weight = self.weight(second, third, cols);
+                vec![weight, vector]
             }
-            Step::Sigmoid { input } => {
-                let input = self.vector(input, None);
-                self.push("o", Op::Gate(Gate::Sigmoid(input)));
-            }
-            Step::Sqerr { output, target } => {
-                let output = self.vector(output, None);
+            GateKind::Sigmoid => vec![self.vector(first, None)],
+            GateKind::Sqerr => {
+                let output = self.vector(first, None);
                 let len = self.len_of(output);
                 let candidates = self.vectors_of_len(Some(len), true);
-                let target = match pick(&candidates, target) {
+                let target = match pick(&candidates, second) {
                     Some(id) => id,
                     None => self.leaf(LeafKind::Target, len, 0),
                 };
-                self.push("E", Op::Gate(Gate::Sqerr { output, target }));
+                vec![output, target]
             }
         }
     }
@@ -175,8 +219,11 @@ impl<'r> Builder<'r> {
         let last = self.nodes.len().checked_sub(1).map(NodeId);
         // `sqerr(v, v)` is zero whatever `v`: it does not count.
         let has_live_loss = (0..self.nodes.len()).any(|i| {
-            self.live[i]
-                && matches!(self.nodes[i].op, Op::Gate(Gate::Sqerr { output, target }) if output != target)
+            let operation = &self.nodes[i].1;
+            self.live[i] && operation.is_loss() && {
+                let operands = operation.operands();
+                operands[0] != operands[1]
+            }
         });
         let last_is_loss = last.is_some_and(|id| self.shapes[id.0] == Shape::Scalar);
         if last_is_loss && has_live_loss {
@@ -201,7 +248,7 @@ impl<'r> Builder<'r> {
             },
         };
         let target = self.leaf(LeafKind::Target, self.len_of(output), 0);
-        self.push("E", Op::Gate(Gate::Sqerr { output, target }));
+        self.gate(GateKind::Sqerr, &[output, target]);
     }
 
     /// The vector [`Builder::vector`] would pick for `raw` among the existing nodes, if any.
@@ -230,7 +277,7 @@ impl<'r> Builder<'r> {
     fn vectors_of_len(&self, len: Option<usize>, with_targets: bool) -> Vec<NodeId> {
         (0..self.nodes.len())
             .filter(|&i| matches!(self.shapes[i], Shape::Vector(n) if len.is_none_or(|l| l == n)))
-            .filter(|&i| with_targets || !matches!(self.nodes[i].op, Op::Leaf(LeafKind::Target, _)))
+            .filter(|&i| with_targets || !self.nodes[i].1.is_target())
             .map(NodeId)
             .collect()
     }
@@ -281,12 +328,31 @@ impl<'r> Builder<'r> {
                 Value::Matrix(Mat::from_fn(rows, cols, |i, j| entries[i * cols + j]))
             }
         };
+        let shape = value.shape();
         let prefix = match kind {
             LeafKind::Input => "x",
             LeafKind::Weight => "W",
             LeafKind::Target => "t",
         };
-        self.push(prefix, Op::Leaf(kind, value))
+        self.push(prefix, Operation::Leaf(kind, value), shape)
+    }
+
+    /// The gate on `operands`, named and shaped by the table.
+    fn gate(&mut self, kind: GateKind, operands: &[NodeId]) -> NodeId {
+        let args: Vec<Arg> = operands
+            .iter()
+            .map(|&id| Arg {
+                name: &self.nodes[id.0].0,
+                shape: self.shapes[id.0],
+                is_weight: self.nodes[id.0].1.is_weight(),
+            })
+            .collect();
+        let shape = output_shape(kind, &args, &mut |_, _| {})
+            .expect("the builder picks operands of the shapes a gate takes");
+        let operation = kind
+            .on(operands)
+            .expect("as many operands as the gate takes");
+        self.push(kind.facts().name_prefix, operation, shape)
     }
 
     fn next_number(&mut self) -> f64 {
@@ -298,34 +364,24 @@ impl<'r> Builder<'r> {
         if raw.is_finite() { raw } else { 0.0 }
     }
 
-    fn push(&mut self, prefix: &str, op: Op) -> NodeId {
-        let slot = ["x", "W", "t", "a", "s", "o", "E"]
-            .iter()
-            .position(|p| *p == prefix)
-            .expect("a known prefix");
-        let name = format!("{prefix}{}", self.counters[slot]);
-        self.counters[slot] += 1;
-        let shape = self.shape_of(&op);
-        let live = match &op {
-            Op::Leaf(kind, _) => kind.is_differentiable(),
-            Op::Gate(gate) => gate.operands().iter().any(|o| self.live[o.0]),
+    fn push(&mut self, prefix: &'static str, operation: Operation, shape: Shape) -> NodeId {
+        let count = match self.counters.iter_mut().find(|(p, _)| *p == prefix) {
+            Some((_, count)) => count,
+            None => {
+                self.counters.push((prefix, 0));
+                &mut self.counters.last_mut().expect("just pushed").1
+            }
         };
-        self.nodes.push(Node { name, op });
+        let name = format!("{prefix}{count}");
+        *count += 1;
+        let live = match &operation {
+            Operation::Leaf(kind, _) => kind.is_differentiable(),
+            gate => gate.operands().iter().any(|o| self.live[o.0]),
+        };
+        self.nodes.push((name, operation));
         self.live.push(live);
         self.shapes.push(shape);
         NodeId(self.nodes.len() - 1)
-    }
-
-    fn shape_of(&self, op: &Op) -> Shape {
-        match op {
-            Op::Leaf(_, value) => value.shape(),
-            Op::Gate(Gate::Add(a, _)) | Op::Gate(Gate::Sigmoid(a)) => self.shapes[a.0],
-            Op::Gate(Gate::Matvec { weight, .. }) => match self.shapes[weight.0] {
-                Shape::Matrix(rows, _) => Shape::Vector(rows),
-                _ => unreachable!("a matvec's weight is a matrix"),
-            },
-            Op::Gate(Gate::Sqerr { .. }) => Shape::Scalar,
-        }
     }
 }
 

@@ -6,7 +6,7 @@ use crate::case;
 use crate::check::{EntryCheck, Oracle, Report, Verdict, worst_first};
 use crate::fuzz::{Budget, Failure, FuzzConfig, FuzzSummary, Mode};
 use crate::gate::Value;
-use crate::graph::{Graph, Op};
+use crate::graph::Graph;
 use std::fmt::Write;
 
 /// At most this many entry lines per graph; the rest are counted.
@@ -110,15 +110,15 @@ pub fn explain_text(
     let _ = writeln!(out, "forward values");
     let values = graph.forward();
     for id in graph.ids() {
-        let node = graph.node(id);
-        let role = match &node.op {
-            Op::Leaf(kind, _) => kind.name(),
-            Op::Gate(gate) => gate.kind().name(),
+        let operation = graph.operation(id);
+        let role = match (operation.leaf(), operation.kind()) {
+            (Some((kind, _)), _) => kind.name(),
+            (None, kind) => kind.expect("a gate").name(),
         };
         let _ = writeln!(
             out,
             "  {:<12} {:<8} {}",
-            node.name,
+            graph.name(id),
             role,
             value_text(&values[id.0])
         );

@@ -11,9 +11,10 @@
 use crate::blame::{blame, live_nodes};
 use crate::check::{Tolerance, check};
 use crate::engine::Engine;
-use crate::gate::{Gate, Value};
-use crate::graph::{Graph, LeafKind, Node, NodeId, Op, Shape};
+use crate::graph::{Graph, LeafKind, NodeId, Operation, Shape};
+use crate::op::{Arg, Axis, output_shape};
 use crate::recipe::{Limits, Recipe, Step, build};
+use crate::value::Value;
 use faer::{Col, Mat};
 
 /// At most this many candidate checks per shrink: each costs one check and one blame.
@@ -111,7 +112,7 @@ impl<'e> Shrinker<'e> {
     /// Replaces each leaf entry by the simplest number that keeps the failure.
     fn simplify_values(&mut self, mut best: Graph) -> Graph {
         for id in best.ids().collect::<Vec<_>>() {
-            let Op::Leaf(_, value) = &best.node(id).op else {
+            let Some((_, value)) = best.leaf(id) else {
                 continue;
             };
             for entry in 0..value.len() {
@@ -145,14 +146,12 @@ fn recipe_candidates(recipe: &Recipe) -> Vec<Recipe> {
         let smaller = match recipe.steps[at] {
             Step::Input { dim } if dim != 0 => Step::Input { dim: 0 },
             Step::Target { dim } if dim != 0 => Step::Target { dim: 0 },
-            Step::Matvec {
-                vector,
-                weight,
-                rows,
-            } if rows != 0 => Step::Matvec {
-                vector,
-                weight,
-                rows: 0,
+            Step::Gate { kind, mut choices } => match crate::recipe::choices(kind).1 {
+                Some(size) if choices[size] != 0 => {
+                    choices[size] = 0;
+                    Step::Gate { kind, choices }
+                }
+                _ => continue,
             },
             _ => continue,
         };
@@ -171,13 +170,13 @@ fn structure_candidates(graph: &Graph) -> Vec<Graph> {
         for &loss in &losses {
             let mut keep = vec![true; graph.len()];
             keep[loss.0] = false;
-            candidates.extend(rebuild(graph.nodes().to_vec(), &keep));
+            candidates.extend(rebuild(graph.to_operations(), &keep));
         }
     }
     let values = graph.forward();
     for id in graph.ids().rev() {
-        let Some(gate) = graph.gate(id) else { continue };
-        if graph.is_loss(id) {
+        let gate = graph.operation(id);
+        if !graph.is_gate(id) || graph.is_loss(id) {
             continue;
         }
         // Replace the gate by an operand of the same shape.
@@ -191,7 +190,7 @@ fn structure_candidates(graph: &Graph) -> Vec<Graph> {
         for (slot, &operand) in gate.operands().iter().enumerate() {
             for other in graph.ids().take(id.0) {
                 let same_kind =
-                    graph.node(other).op.is_weight() == graph.node(operand).op.is_weight();
+                    graph.operation(other).is_weight() == graph.operation(operand).is_weight();
                 if other != operand
                     && same_kind
                     && graph.shape(other) == graph.shape(operand)
@@ -202,8 +201,8 @@ fn structure_candidates(graph: &Graph) -> Vec<Graph> {
             }
         }
         // Replace the gate by a leaf holding its value.
-        let mut nodes = graph.nodes().to_vec();
-        nodes[id.0].op = Op::Leaf(LeafKind::Input, values[id.0].clone());
+        let mut nodes = graph.to_operations();
+        nodes[id.0].1 = Operation::Leaf(LeafKind::Input, values[id.0].clone());
         candidates.extend(rebuild(nodes, &vec![true; graph.len()]));
     }
     candidates
@@ -211,44 +210,37 @@ fn structure_candidates(graph: &Graph) -> Vec<Graph> {
 
 /// The graph with operand `slot` of gate `id` replaced by `to`.
 fn with_operand(graph: &Graph, id: NodeId, slot: usize, to: NodeId) -> Option<Graph> {
-    let mut nodes = graph.nodes().to_vec();
-    if let Op::Gate(gate) = &nodes[id.0].op {
-        let mut position = 0;
-        let changed = gate.map_operands(|o| {
-            position += 1;
-            if position == slot + 1 { to } else { o }
-        });
-        nodes[id.0].op = Op::Gate(changed);
-    }
+    let mut nodes = graph.to_operations();
+    let mut position = 0;
+    nodes[id.0].1 = nodes[id.0].1.map_operands(|o| {
+        position += 1;
+        if position == slot + 1 { to } else { o }
+    });
     rebuild(nodes, &vec![true; graph.len()])
 }
 
 /// The graph with every use of `from` pointing at `to` instead.
 fn redirect(graph: &Graph, from: NodeId, to: NodeId) -> Option<Graph> {
     let nodes = graph
-        .nodes()
-        .iter()
-        .map(|node| match &node.op {
-            Op::Gate(gate) => Node {
-                name: node.name.clone(),
-                op: Op::Gate(gate.map_operands(|o| if o == from { to } else { o })),
-            },
-            Op::Leaf(..) => node.clone(),
+        .operations()
+        .map(|(name, operation)| {
+            let renamed = operation.map_operands(|o| if o == from { to } else { o });
+            (name.to_string(), renamed)
         })
         .collect();
     rebuild(nodes, &vec![true; graph.len()])
 }
 
 /// The kept nodes, renumbered, without the nodes that no loss uses; `None` if invalid.
-fn rebuild(nodes: Vec<Node>, keep: &[bool]) -> Option<Graph> {
+fn rebuild(nodes: Vec<(String, Operation)>, keep: &[bool]) -> Option<Graph> {
     let graph = renumber(nodes, |i| keep[i])?;
     let live = live_nodes(&graph);
-    renumber(graph.nodes().to_vec(), |i| live[i])
+    renumber(graph.to_operations(), |i| live[i])
 }
 
 /// Keeps the nodes at the positions `keep` accepts, renumbering the operands; `None` when a
 /// kept gate uses a dropped node or the result breaks a shape rule.
-fn renumber(nodes: Vec<Node>, keep: impl Fn(usize) -> bool) -> Option<Graph> {
+fn renumber(nodes: Vec<(String, Operation)>, keep: impl Fn(usize) -> bool) -> Option<Graph> {
     let mut position: Vec<Option<usize>> = vec![None; nodes.len()];
     let mut kept = Vec::new();
     for (i, slot) in position.iter_mut().enumerate() {
@@ -259,30 +251,21 @@ fn renumber(nodes: Vec<Node>, keep: impl Fn(usize) -> bool) -> Option<Graph> {
     }
     let mut renumbered = Vec::with_capacity(kept.len());
     for &i in &kept {
-        let node = &nodes[i];
-        let op = match &node.op {
-            Op::Gate(gate) => {
-                let mut valid = true;
-                let gate = gate.map_operands(|o| match position.get(o.0).copied().flatten() {
-                    Some(p) => NodeId(p),
-                    None => {
-                        valid = false;
-                        o
-                    }
-                });
-                if !valid {
-                    return None;
-                }
-                Op::Gate(gate)
+        let (name, operation) = &nodes[i];
+        let mut valid = true;
+        let operation = operation.map_operands(|o| match position.get(o.0).copied().flatten() {
+            Some(p) => NodeId(p),
+            None => {
+                valid = false;
+                o
             }
-            leaf => leaf.clone(),
-        };
-        renumbered.push(Node {
-            name: node.name.clone(),
-            op,
         });
+        if !valid {
+            return None;
+        }
+        renumbered.push((name.clone(), operation));
     }
-    Graph::new(renumbered).ok()
+    Graph::with_operations(renumbered).ok()
 }
 
 /// Graphs with one index deleted along a class of dimensions that must stay equal.
@@ -315,20 +298,32 @@ impl Axes {
             of_node: (0..graph.len()).map(|i| (2 * i, 2 * i + 1)).collect(),
         };
         for id in graph.ids() {
-            let Some(gate) = graph.gate(id) else { continue };
-            let row = |n: NodeId| 2 * n.0; // a vector's axis, or a matrix's rows
-            let col = |n: NodeId| 2 * n.0 + 1;
-            match *gate {
-                Gate::Add(a, b) => {
-                    axes.union(row(a), row(b));
-                    axes.union(row(a), row(id));
-                }
-                Gate::Matvec { weight, vector } => {
-                    axes.union(col(weight), row(vector));
-                    axes.union(row(weight), row(id));
-                }
-                Gate::Sigmoid(s) => axes.union(row(s), row(id)),
-                Gate::Sqerr { output, target } => axes.union(row(output), row(target)),
+            let operation = graph.operation(id);
+            let Some(kind) = operation.kind() else {
+                continue;
+            };
+            let operands = operation.operands();
+            let args: Vec<Arg> = operands
+                .iter()
+                .map(|&n| Arg {
+                    name: graph.name(n),
+                    shape: graph.shape(n),
+                    is_weight: graph.operation(n).is_weight(),
+                })
+                .collect();
+            // Axis `dim` of a node: 2n for a vector's length or a matrix's rows, 2n + 1 for
+            // a matrix's columns.
+            let node_axis = |axis: Axis| {
+                let node = axis.operand.map_or(id, |k| operands[k]);
+                2 * node.0 + axis.dim
+            };
+            let mut ties = Vec::new();
+            output_shape(kind, &args, &mut |a, b| {
+                ties.push((node_axis(a), node_axis(b)))
+            })
+            .expect("a valid graph's shapes");
+            for (a, b) in ties {
+                axes.union(a, b);
             }
         }
         axes
@@ -378,36 +373,32 @@ impl Axes {
     /// The graph with `index` deleted along every dimension in `class`.
     fn delete(&self, graph: &Graph, class: usize, index: usize) -> Option<Graph> {
         let nodes = graph
-            .nodes()
-            .iter()
+            .operations()
             .enumerate()
-            .map(|(i, node)| {
+            .map(|(i, (name, operation))| {
                 let (row, col) = self.of_node[i];
                 let (cut_rows, cut_cols) = (self.root(row) == class, self.root(col) == class);
-                let op = match &node.op {
-                    Op::Leaf(kind, Value::Vector(v)) if cut_rows => Op::Leaf(
+                let operation = match operation {
+                    Operation::Leaf(kind, Value::Vector(v)) if cut_rows => Operation::Leaf(
                         *kind,
                         Value::Vector(Col::from_fn(v.nrows() - 1, |k| v[skip(k, index)])),
                     ),
-                    Op::Leaf(kind, Value::Matrix(m)) if cut_rows || cut_cols => {
+                    Operation::Leaf(kind, Value::Matrix(m)) if cut_rows || cut_cols => {
                         let rows = m.nrows() - cut_rows as usize;
                         let cols = m.ncols() - cut_cols as usize;
                         let r = |k| if cut_rows { skip(k, index) } else { k };
                         let c = |k| if cut_cols { skip(k, index) } else { k };
-                        Op::Leaf(
+                        Operation::Leaf(
                             *kind,
                             Value::Matrix(Mat::from_fn(rows, cols, |i, j| m[(r(i), c(j))])),
                         )
                     }
                     other => other.clone(),
                 };
-                Node {
-                    name: node.name.clone(),
-                    op,
-                }
+                (name.to_string(), operation)
             })
             .collect();
-        Graph::new(nodes).ok()
+        Graph::with_operations(nodes).ok()
     }
 }
 
@@ -417,18 +408,18 @@ fn skip(k: usize, deleted: usize) -> usize {
 }
 
 fn leaf_entry(graph: &Graph, id: NodeId, entry: usize) -> f64 {
-    match &graph.node(id).op {
-        Op::Leaf(_, value) => value.entry(entry),
-        Op::Gate(_) => unreachable!("only leaves are simplified"),
+    match graph.leaf(id) {
+        Some((_, value)) => value.entry(entry),
+        None => unreachable!("only leaves are simplified"),
     }
 }
 
 fn with_leaf_entry(graph: &Graph, id: NodeId, entry: usize, number: f64) -> Graph {
-    let mut nodes = graph.nodes().to_vec();
-    if let Op::Leaf(_, value) = &mut nodes[id.0].op {
+    let mut nodes = graph.to_operations();
+    if let Operation::Leaf(_, value) = &mut nodes[id.0].1 {
         *value.entry_mut(entry) = number;
     }
-    Graph::new(nodes).expect("changing a finite leaf entry keeps a graph valid")
+    Graph::with_operations(nodes).expect("changing a finite leaf entry keeps a graph valid")
 }
 
 /// Simpler numbers to try in place of `x`, simplest first, all different from `x`.

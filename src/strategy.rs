@@ -81,22 +81,24 @@ fn step(gates: Vec<GateKind>) -> impl Strategy<Value = Step> {
         raw().prop_map(|dim| Step::Input { dim }).boxed(),
         raw().prop_map(|dim| Step::Target { dim }).boxed(),
         (raw(), raw())
-            .prop_map(|(output, target)| Step::Sqerr { output, target })
+            .prop_map(|(output, target)| Step::sqerr(output, target))
             .boxed(),
     ];
     for gate in gates {
-        choices.push(match gate {
-            GateKind::Add => (raw(), raw()).prop_map(|(a, b)| Step::Add { a, b }).boxed(),
-            GateKind::Matvec => (raw(), raw(), raw())
-                .prop_map(|(vector, weight, rows)| Step::Matvec {
-                    vector,
-                    weight,
-                    rows,
-                })
+        if gate == GateKind::Sqerr {
+            continue;
+        }
+        // Only the choices the builder reads: an unused one would be shrunk for nothing.
+        let step = match crate::recipe::choices(gate).0 {
+            1 => raw().prop_map(move |a| Step::gate(gate, [a, 0, 0])).boxed(),
+            2 => (raw(), raw())
+                .prop_map(move |(a, b)| Step::gate(gate, [a, b, 0]))
                 .boxed(),
-            GateKind::Sigmoid => raw().prop_map(|input| Step::Sigmoid { input }).boxed(),
-            GateKind::Sqerr => continue,
-        });
+            _ => (raw(), raw(), raw())
+                .prop_map(move |choices| Step::gate(gate, choices.into()))
+                .boxed(),
+        };
+        choices.push(step);
     }
     proptest::strategy::Union::new(choices)
 }

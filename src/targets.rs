@@ -3,9 +3,10 @@
 //! properties hold under `cargo fuzz` and under `cargo test`.
 
 use crate::case::{self, SizeLimits};
-use crate::gate::{Gate, Value};
-use crate::graph::{Graph, LeafKind, Op, Shape};
+use crate::graph::{Graph, LeafKind, Operation, Shape};
+use crate::op::{Arg, output_shape};
 use crate::recipe::Limits;
+use crate::value::Value;
 #[cfg(feature = "arbitrary")]
 use crate::{
     check::{Tolerance, check},
@@ -103,7 +104,9 @@ pub fn build_invariants(data: &[u8]) {
 }
 
 /// The first rule of the gate semantics (or of the limits) that `graph` breaks, checked
-/// directly from the nodes.
+/// directly from the nodes: operands before their users and never losses, each gate's shape
+/// rule (the table's, [`output_shape`]) giving the shape the graph holds, leaves finite and
+/// non-empty, dimensions within the limits, and a loss that depends on an input or a weight.
 pub fn violations(graph: &Graph, limits: &Limits) -> Result<(), String> {
     let limits = limits.sanitized();
     if graph.len() > limits.max_nodes {
@@ -112,39 +115,43 @@ pub fn violations(graph: &Graph, limits: &Limits) -> Result<(), String> {
     let users = graph.users();
     let mut losses = 0;
     for id in graph.ids() {
-        let node = graph.node(id);
-        match &node.op {
-            Op::Leaf(kind, value) => {
+        let name = graph.name(id);
+        match graph.operation(id) {
+            Operation::Leaf(kind, value) => {
                 if !value.is_finite() || value.is_empty() {
-                    return Err(format!("{}: an empty or non-finite leaf", node.name));
+                    return Err(format!("{name}: an empty or non-finite leaf"));
                 }
                 if matches!(value, Value::Matrix(_)) != (*kind == LeafKind::Weight) {
-                    return Err(format!("{}: its kind and value disagree", node.name));
+                    return Err(format!("{name}: its kind and value disagree"));
+                }
+                if value.shape() != graph.shape(id) {
+                    return Err(format!("{name}: its value is not of its shape"));
                 }
             }
-            Op::Gate(gate) => {
-                if gate
-                    .operands()
-                    .iter()
-                    .any(|op| op.0 >= id.0 || graph.is_loss(*op))
-                {
-                    return Err(format!("{}: an operand after it, or a loss", node.name));
+            gate => {
+                let operands = gate.operands();
+                if operands.iter().any(|op| op.0 >= id.0 || graph.is_loss(*op)) {
+                    return Err(format!("{name}: an operand after it, or a loss"));
                 }
-                let vector = |s: Shape| matches!(s, Shape::Vector(_));
-                let ok = match *gate {
-                    Gate::Add(a, b) => graph.shape(a) == graph.shape(b) && vector(graph.shape(a)),
-                    Gate::Matvec { weight, vector: o } => matches!(
-                        (&graph.node(weight).op, graph.shape(weight), graph.shape(o)),
-                        (Op::Leaf(LeafKind::Weight, _), Shape::Matrix(_, n), Shape::Vector(k)) if n == k
-                    ),
-                    Gate::Sigmoid(s) => vector(graph.shape(s)),
-                    Gate::Sqerr { output, target } => {
-                        losses += 1;
-                        graph.shape(output) == graph.shape(target) && vector(graph.shape(output))
+                let kind = gate.kind().expect("a gate");
+                losses += kind.is_loss() as usize;
+                let args: Vec<Arg> = operands
+                    .iter()
+                    .map(|&n| Arg {
+                        name: graph.name(n),
+                        shape: graph.shape(n),
+                        is_weight: graph.operation(n).is_weight(),
+                    })
+                    .collect();
+                match output_shape(kind, &args, &mut |_, _| {}) {
+                    Ok(shape) if shape == graph.shape(id) => {}
+                    Ok(shape) => {
+                        return Err(format!(
+                            "{name}: shaped {}, but its rule makes {shape}",
+                            graph.shape(id)
+                        ));
                     }
-                };
-                if !ok {
-                    return Err(format!("{}: a shape rule is broken", node.name));
+                    Err(rule) => return Err(format!("{name}: {rule}")),
                 }
             }
         }
@@ -155,7 +162,7 @@ pub fn violations(graph: &Graph, limits: &Limits) -> Result<(), String> {
             Shape::Scalar => users[id.0].is_empty(),
         };
         if !dims_ok {
-            return Err(format!("{}: a dimension out of range", node.name));
+            return Err(format!("{name}: a dimension out of range"));
         }
     }
     if losses == 0 {
@@ -163,7 +170,8 @@ pub fn violations(graph: &Graph, limits: &Limits) -> Result<(), String> {
     }
     let live_loss = graph.differentiable_leaves().any(|leaf| {
         graph.downstream(leaf).iter().any(|&id| {
-            matches!(graph.gate(id), Some(Gate::Sqerr { output, target }) if output != target)
+            let operation = graph.operation(id);
+            operation.is_loss() && operation.operands()[0] != operation.operands()[1]
         })
     });
     if !live_loss {
@@ -175,16 +183,19 @@ pub fn violations(graph: &Graph, limits: &Limits) -> Result<(), String> {
 /// Whether two graphs have the same nodes, numbers compared bit for bit.
 pub fn same_bits(a: &Graph, b: &Graph) -> bool {
     a.len() == b.len()
-        && a.nodes().iter().zip(b.nodes()).all(|(x, y)| {
-            x.name == y.name
-                && match (&x.op, &y.op) {
-                    (Op::Leaf(kx, vx), Op::Leaf(ky, vy)) => {
-                        kx == ky
-                            && vx.shape() == vy.shape()
-                            && (0..vx.len()).all(|k| vx.entry(k).to_bits() == vy.entry(k).to_bits())
+        && a.operations()
+            .zip(b.operations())
+            .all(|((nx, x), (ny, y))| {
+                nx == ny
+                    && match (x, y) {
+                        (Operation::Leaf(kx, vx), Operation::Leaf(ky, vy)) => {
+                            kx == ky
+                                && vx.shape() == vy.shape()
+                                && (0..vx.len())
+                                    .all(|k| vx.entry(k).to_bits() == vy.entry(k).to_bits())
+                        }
+                        (Operation::Leaf(..), _) | (_, Operation::Leaf(..)) => false,
+                        (gx, gy) => gx == gy,
                     }
-                    (Op::Gate(gx), Op::Gate(gy)) => gx == gy,
-                    _ => false,
-                }
-        })
+            })
 }

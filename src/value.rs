@@ -27,6 +27,22 @@ pub enum Shape {
     Matrix(usize, usize),
 }
 
+impl Shape {
+    /// The number of scalars of this shape.
+    pub fn len(self) -> usize {
+        match self {
+            Shape::Scalar => 1,
+            Shape::Vector(n) => n,
+            Shape::Matrix(m, n) => m * n,
+        }
+    }
+
+    /// Whether a value of this shape has no entries (no valid graph has one).
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl fmt::Display for Shape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

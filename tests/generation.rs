@@ -19,17 +19,10 @@ fn arbitrary_recipe(rng: &mut ChaCha8Rng) -> Recipe {
             match raw() % 6 {
                 0 => Step::Input { dim: raw() },
                 1 => Step::Target { dim: raw() },
-                2 => Step::Add { a: raw(), b: raw() },
-                3 => Step::Matvec {
-                    vector: raw(),
-                    weight: raw(),
-                    rows: raw(),
-                },
-                4 => Step::Sigmoid { input: raw() },
-                _ => Step::Sqerr {
-                    output: raw(),
-                    target: raw(),
-                },
+                2 => Step::add(raw(), raw()),
+                3 => Step::matvec(raw(), raw(), raw()),
+                4 => Step::sigmoid(raw()),
+                _ => Step::sqerr(raw(), raw()),
             }
         })
         .collect();
@@ -106,18 +99,9 @@ fn every_graph_has_a_loss_that_depends_on_an_input_or_a_weight() {
         vec![
             Step::Target { dim: 1 },
             Step::Target { dim: 1 },
-            Step::Sqerr {
-                output: 0,
-                target: 1,
-            },
+            Step::sqerr(0, 1),
         ],
-        vec![
-            Step::Input { dim: 1 },
-            Step::Sqerr {
-                output: 0,
-                target: 0,
-            },
-        ],
+        vec![Step::Input { dim: 1 }, Step::sqerr(0, 0)],
     ] {
         let recipe = Recipe {
             steps,

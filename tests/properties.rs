@@ -16,16 +16,11 @@ fn any_recipe() -> impl Strategy<Value = (Recipe, Limits)> {
     let step = prop_oneof![
         any::<u16>().prop_map(|dim| Step::Input { dim }),
         any::<u16>().prop_map(|dim| Step::Target { dim }),
-        (any::<u16>(), any::<u16>()).prop_map(|(a, b)| Step::Add { a, b }),
-        (any::<u16>(), any::<u16>(), any::<u16>()).prop_map(|(vector, weight, rows)| {
-            Step::Matvec {
-                vector,
-                weight,
-                rows,
-            }
-        }),
-        any::<u16>().prop_map(|input| Step::Sigmoid { input }),
-        (any::<u16>(), any::<u16>()).prop_map(|(output, target)| Step::Sqerr { output, target }),
+        (any::<u16>(), any::<u16>()).prop_map(|(a, b)| Step::add(a, b)),
+        (any::<u16>(), any::<u16>(), any::<u16>())
+            .prop_map(|(vector, weight, rows)| Step::matvec(vector, weight, rows)),
+        any::<u16>().prop_map(Step::sigmoid),
+        (any::<u16>(), any::<u16>()).prop_map(|(output, target)| Step::sqerr(output, target)),
     ];
     let numbers = prop::collection::vec(any::<f64>(), 0..40); // NaN, infinities, subnormals
     let limits =

@@ -26,17 +26,79 @@ pub(super) struct RawTolerance {
     pub(super) atol: Option<f64>,
 }
 
-/// A node: exactly one op key.
-#[derive(Deserialize)]
-#[serde(rename_all = "lowercase", deny_unknown_fields)]
-pub(super) enum RawOp {
-    Input(Vec<f64>),
-    Weight(Vec<Vec<f64>>),
-    Target(Vec<f64>),
-    Add(Vec<String>),
-    Matvec(Vec<String>),
-    Sigmoid(String),
-    Sqerr(Vec<String>),
+/// A node: exactly one op key, a leaf kind with its numbers or a gate with its operands.
+pub(super) struct RawOp {
+    /// The op as written (`input`, `matvec`, …), checked against the table by the validator.
+    pub(super) op: String,
+    pub(super) body: RawBody,
+}
+
+/// What an op key holds.
+pub(super) enum RawBody {
+    /// A leaf's numbers.
+    Numbers(RawArray),
+    /// A gate's operands: one name for a gate of one operand (`sigmoid: s`), else a list
+    /// (`add: [a, b]`), read as strings whatever they look like (`y` is a node name here,
+    /// not YAML 1.1's boolean).
+    Operands(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawOp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OpVisitor;
+        impl<'de> Visitor<'de> for OpVisitor {
+            type Value = RawOp;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("one op and its arguments, as `{input: [1.0, 2.0]}` or `{add: [a, b]}`")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<RawOp, E> {
+                Err(E::custom(format!("no op: {}", ops_known())))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<RawOp, E> {
+                self.visit_unit()
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawOp, A::Error> {
+                let Some(op) = map.next_key::<String>()? else {
+                    return Err(de::Error::custom(format!("no op: {}", ops_known())));
+                };
+                let body = if crate::op::LeafKind::by_name(&op).is_some() {
+                    RawBody::Numbers(map.next_value::<RawArray>()?)
+                } else if let Some(gate) = crate::op::GateKind::by_name(&op) {
+                    // One operand is written bare (`sigmoid: s`), several as a list.
+                    RawBody::Operands(match gate.arity() {
+                        1 => vec![map.next_value::<String>()?],
+                        _ => map.next_value::<Vec<String>>()?,
+                    })
+                } else {
+                    return Err(de::Error::custom(format!(
+                        "unknown op `{op}`, expected one of {}",
+                        op_names().join(", ")
+                    )));
+                };
+                if let Some(second) = map.next_key::<String>()? {
+                    return Err(de::Error::custom(format!(
+                        "two ops, `{op}` and `{second}`: a node has exactly one"
+                    )));
+                }
+                Ok(RawOp { op, body })
+            }
+        }
+        deserializer.deserialize_map(OpVisitor)
+    }
+}
+
+/// Every op a node may have: the leaf kinds, then the gates.
+fn op_names() -> Vec<&'static str> {
+    let leaves = crate::op::LeafKind::ALL.map(|kind| kind.name());
+    let gates = crate::op::GateKind::ALL.map(|kind| kind.name());
+    leaves.into_iter().chain(gates).collect()
+}
+
+fn ops_known() -> String {
+    format!(
+        "a node is `{{OP: ARGUMENTS}}`, OP one of {}",
+        op_names().join(", ")
+    )
 }
 
 /// A claimed gradient: a list of numbers or a list of rows.

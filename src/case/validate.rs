@@ -1,12 +1,13 @@
 //! Validation: from the raw file to a valid case, rule by rule, each message naming the
 //! file and the node or key.
 
-use super::raw::{Ordered, RawArray, RawCase, RawOp, RawTolerance};
+use super::raw::{Ordered, RawArray, RawBody, RawCase, RawOp, RawTolerance};
 use super::{Case, CaseError, CaseErrorKind, Expect, SizeLimits};
 use crate::check::Tolerance;
 use crate::engine::{Gradients, validation};
-use crate::gate::{Gate, Value};
-use crate::graph::{Graph, LeafKind, Node, NodeId, Op};
+use crate::graph::{Graph, NodeId};
+use crate::op::{GateKind, LeafKind, Operation};
+use crate::value::Value;
 use faer::{Col, Mat};
 use serde_saphyr::Spanned;
 
@@ -154,12 +155,9 @@ impl Validator<'_> {
             let line = Some(key.referenced.line());
             let ids: Vec<NodeId> = operands[old].iter().map(|&i| NodeId(position[i])).collect();
             let op = self.op(&key.value, &op.value, &ids, line)?;
-            nodes.push(Node {
-                name: key.value.clone(),
-                op,
-            });
+            nodes.push((key.value.clone(), op));
         }
-        Graph::new(nodes).map_err(|e| {
+        Graph::with_operations(nodes).map_err(|e| {
             let line = e
                 .node
                 .as_deref()
@@ -169,30 +167,29 @@ impl Validator<'_> {
         })
     }
 
-    /// The operand names of a gate, with its arity checked.
+    /// The operand names of a gate, with its arity checked (none for a leaf).
     fn operand_names(
         &self,
         node: &str,
         op: &RawOp,
         line: Option<u64>,
     ) -> Result<Vec<String>, CaseError> {
-        let (gate, names, arity) = match op {
-            RawOp::Input(_) | RawOp::Weight(_) | RawOp::Target(_) => return Ok(Vec::new()),
-            RawOp::Add(names) => ("add", names.clone(), 2),
-            RawOp::Matvec(names) => ("matvec", names.clone(), 2),
-            RawOp::Sqerr(names) => ("sqerr", names.clone(), 2),
-            RawOp::Sigmoid(name) => ("sigmoid", vec![name.clone()], 1),
+        let RawBody::Operands(names) = &op.body else {
+            return Ok(Vec::new());
         };
+        let gate = GateKind::by_name(&op.op).expect("the parser knows the op");
+        let arity = gate.arity();
         if names.len() != arity {
+            let plural = if arity == 1 { "argument" } else { "arguments" };
             return Err(self.error(
                 line,
                 format!(
-                    "node `{node}`: `{gate}` takes {arity} arguments, but {} are given",
+                    "node `{node}`: `{gate}` takes {arity} {plural}, but {} are given",
                     names.len()
                 ),
             ));
         }
-        Ok(names)
+        Ok(names.clone())
     }
 
     /// File positions with every node after its operands (file order where it already is).
@@ -251,32 +248,43 @@ impl Validator<'_> {
         op: &RawOp,
         ids: &[NodeId],
         line: Option<u64>,
-    ) -> Result<Op, CaseError> {
+    ) -> Result<Operation, CaseError> {
         let what = format!("node `{node}`");
-        Ok(match op {
-            RawOp::Input(v) => Op::Leaf(
-                LeafKind::Input,
-                self.vector(&what, "input", v, line, Numbers::Finite)?,
-            ),
-            RawOp::Target(v) => Op::Leaf(
-                LeafKind::Target,
-                self.vector(&what, "target", v, line, Numbers::Finite)?,
-            ),
-            RawOp::Weight(rows) => Op::Leaf(
-                LeafKind::Weight,
-                self.matrix(&what, "weight", rows, line, Numbers::Finite)?,
-            ),
-            RawOp::Add(_) => Op::Gate(Gate::Add(ids[0], ids[1])),
-            RawOp::Matvec(_) => Op::Gate(Gate::Matvec {
-                weight: ids[0],
-                vector: ids[1],
-            }),
-            RawOp::Sigmoid(_) => Op::Gate(Gate::Sigmoid(ids[0])),
-            RawOp::Sqerr(_) => Op::Gate(Gate::Sqerr {
-                output: ids[0],
-                target: ids[1],
-            }),
-        })
+        let numbers = match &op.body {
+            RawBody::Operands(_) => {
+                let gate = GateKind::by_name(&op.op).expect("the parser knows the op");
+                return Ok(gate.on(ids).expect("the arity was checked"));
+            }
+            RawBody::Numbers(numbers) => numbers,
+        };
+        let kind = LeafKind::by_name(&op.op).expect("the parser knows the op");
+        let value = match (kind, numbers) {
+            (LeafKind::Weight, RawArray::Matrix(rows)) => {
+                self.matrix(&what, kind.name(), rows, line, Numbers::Finite)?
+            }
+            (LeafKind::Weight, RawArray::Vector(v)) if v.is_empty() => {
+                return Err(self.error(line, format!("{what}: `weight` is empty")));
+            }
+            (LeafKind::Weight, RawArray::Vector(_)) => {
+                return Err(self.error(
+                    line,
+                    format!("{what}: a `weight` is a list of rows, as `[[1.0, 2.0], [3.0, 4.0]]`"),
+                ));
+            }
+            (_, RawArray::Vector(v)) => {
+                self.vector(&what, kind.name(), v, line, Numbers::Finite)?
+            }
+            (_, RawArray::Matrix(_)) => {
+                return Err(self.error(
+                    line,
+                    format!(
+                        "{what}: an `{}` is a list of numbers, as `[1.0, 2.0]`",
+                        kind.name()
+                    ),
+                ));
+            }
+        };
+        Ok(Operation::Leaf(kind, value))
     }
 
     fn check_dim(&self, what: &str, len: usize, line: Option<u64>) -> Result<(), CaseError> {

@@ -31,10 +31,10 @@ pub fn to_yaml(case: &Case) -> String {
     }
     out.push_str("nodes:\n");
     let graph = &case.graph;
-    let name = |id: NodeId| key(&graph.node(id).name);
-    for node in graph.nodes() {
-        let body = node.op_text(name);
-        out.push_str(&format!("  {}: {{{body}}}\n", key(&node.name)));
+    let name = |id: NodeId| key(graph.name(id));
+    for (node, operation) in graph.operations() {
+        let body = operation.text(name);
+        out.push_str(&format!("  {}: {{{body}}}\n", key(node)));
     }
     if let Some(gradients) = &case.gradients {
         out.push_str("gradients:\n");

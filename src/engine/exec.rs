@@ -14,7 +14,7 @@
 use super::validation::{self, AnswerError};
 use super::{Engine, EngineError, Gradients};
 use crate::gate::Value;
-use crate::graph::{Graph, Op, Shape};
+use crate::graph::{Graph, Operation, Shape};
 use faer::{Col, Mat};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value as Json;
@@ -220,7 +220,7 @@ pub fn request(graph: &Graph) -> String {
 /// would sort the keys, and the protocol promises topological order).
 struct Request<'g>(&'g Graph);
 struct Nodes<'g>(&'g Graph);
-struct NodeBody<'g>(&'g Graph, &'g crate::graph::Node);
+struct NodeBody<'g>(&'g Graph, &'g Operation);
 struct Entries<'v>(&'v Value);
 
 impl Serialize for Request<'_> {
@@ -233,10 +233,10 @@ impl Serialize for Request<'_> {
 
 impl Serialize for Nodes<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let nodes = self.0.nodes();
-        let mut map = serializer.serialize_map(Some(nodes.len()))?;
-        for node in nodes {
-            map.serialize_entry(&node.name, &NodeBody(self.0, node))?;
+        let graph = self.0;
+        let mut map = serializer.serialize_map(Some(graph.len()))?;
+        for (name, operation) in graph.operations() {
+            map.serialize_entry(name, &NodeBody(graph, operation))?;
         }
         map.end()
     }
@@ -246,17 +246,21 @@ impl Serialize for Nodes<'_> {
 impl Serialize for NodeBody<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(1))?;
-        match &self.1.op {
-            Op::Leaf(kind, value) => map.serialize_entry(kind.name(), &Entries(value))?,
-            Op::Gate(gate) => {
-                let names: Vec<&str> = gate
+        let operation = self.1;
+        match (operation, operation.kind()) {
+            (Operation::Leaf(kind, value), _) => {
+                map.serialize_entry(kind.name(), &Entries(value))?
+            }
+            (_, kind) => {
+                let kind = kind.expect("a gate").name();
+                let names: Vec<&str> = operation
                     .operands()
                     .iter()
-                    .map(|&id| self.0.node(id).name.as_str())
+                    .map(|&id| self.0.name(id))
                     .collect();
                 match names.as_slice() {
-                    [one] => map.serialize_entry(gate.kind().name(), one)?,
-                    many => map.serialize_entry(gate.kind().name(), many)?,
+                    [one] => map.serialize_entry(kind, one)?,
+                    many => map.serialize_entry(kind, many)?,
                 }
             }
         }

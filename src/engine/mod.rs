@@ -294,7 +294,7 @@ impl Gradients {
         let shape = graph.shape(leaf);
         let value =
             Value::from_row_major(shape, entries).ok_or_else(|| AnswerError::Unreadable {
-                leaf: graph.node(leaf).name.clone(),
+                leaf: graph.name(leaf).to_string(),
                 problem: format!("has {} entries, but the leaf is a {shape}", entries.len()),
             })?;
         self.set(leaf, value);

@@ -6,8 +6,9 @@
 
 use super::reference::{Rules, backpropagate, sum_into};
 use super::{Engine, EngineError, Gradients, Summation};
-use crate::gate::{Gate, Partial, Value, matrix, vector};
+use crate::gate::{Partial, Value, backward_in, matrix, vector};
 use crate::graph::{Graph, NodeId, Shape, Values};
+use crate::op::{Binary, Loss, Operation, Unary};
 use crate::precision::Precision;
 use faer::Col;
 
@@ -193,55 +194,57 @@ impl Rules for Mutant {
 
     fn partials(
         &self,
-        gate: &Gate,
+        gate: &Operation,
         values: &Values,
         output: &Value,
         upstream: &Value,
     ) -> Vec<Partial> {
         let p = self.precision;
-        let mut partials = gate.backward_in(p, |n| &values[n.0], output, upstream);
-        match (self.bug, *gate) {
-            (Bug::AddFirstOnly, Gate::Add(..)) => partials.truncate(1),
-            (Bug::AddSelfOnce, Gate::Add(a, b)) if a == b => partials.truncate(1),
-            (Bug::MatvecNoTranspose, Gate::Matvec { weight, .. }) => {
+        let mut partials = backward_in(gate, p, |n| &values[n.0], output, upstream);
+        match (self.bug, gate) {
+            (Bug::AddFirstOnly, Operation::Binary(Binary::Add, ..)) => partials.truncate(1),
+            (Bug::AddSelfOnce, Operation::Binary(Binary::Add, a, b)) if a == b => {
+                partials.truncate(1)
+            }
+            (Bug::MatvecNoTranspose, &Operation::Binary(Binary::Matvec, weight, _)) => {
                 let w = matrix(&values[weight.0]);
                 if w.nrows() == w.ncols() {
                     partials[1].gradient = Value::Vector(p.matvec(w, vector(upstream)));
                 }
             }
-            (Bug::MatvecOuterTransposed, Gate::Matvec { .. }) => {
+            (Bug::MatvecOuterTransposed, Operation::Binary(Binary::Matvec, ..)) => {
                 let outer = matrix(&partials[0].gradient);
                 if outer.nrows() == outer.ncols() {
                     partials[0].gradient = Value::Matrix(outer.transpose().to_owned());
                 }
             }
-            (Bug::SigmoidOfInput, Gate::Sigmoid(s)) => {
+            (Bug::SigmoidOfInput, &Operation::Unary(Unary::Sigmoid, s)) => {
                 let (g, s) = (vector(upstream), vector(&values[s.0]));
                 partials[0].gradient = Value::Vector(p.sigmoid_slope_times(g, s));
             }
-            (Bug::SigmoidNoOneMinus, Gate::Sigmoid(_)) => {
+            (Bug::SigmoidNoOneMinus, Operation::Unary(Unary::Sigmoid, _)) => {
                 let (g, o) = (vector(upstream), vector(output));
                 partials[0].gradient =
                     Value::Vector(Col::from_fn(o.nrows(), |i| p.round(g[i] * o[i])));
             }
-            (Bug::SigmoidF32, Gate::Sigmoid(_)) => {
+            (Bug::SigmoidF32, Operation::Unary(Unary::Sigmoid, _)) => {
                 let (g, o) = (vector(upstream), vector(output));
                 partials[0].gradient = Value::Vector(Col::from_fn(o.nrows(), |i| {
                     let (g, o) = (g[i] as f32, o[i] as f32);
                     p.round((g * o * (1.0 - o)) as f64)
                 }));
             }
-            (Bug::SqerrSign, Gate::Sqerr { .. }) => {
+            (Bug::SqerrSign, Operation::Loss(Loss::Sqerr, ..)) => {
                 for partial in &mut partials {
                     scale(&mut partial.gradient, -1.0);
                 }
             }
-            (Bug::SqerrNoHalf, Gate::Sqerr { .. }) => {
+            (Bug::SqerrNoHalf, Operation::Loss(Loss::Sqerr, ..)) => {
                 for partial in &mut partials {
                     scale(&mut partial.gradient, 2.0);
                 }
             }
-            (Bug::SqerrSecondDropped, Gate::Sqerr { .. }) => partials.truncate(1),
+            (Bug::SqerrSecondDropped, Operation::Loss(Loss::Sqerr, ..)) => partials.truncate(1),
             _ => {}
         }
         partials

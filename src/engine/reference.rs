@@ -11,8 +11,9 @@
 //! deliberate change; the reference uses the gate rules and the sum as they are.
 
 use super::{Engine, EngineError, Gradients, Summation};
-use crate::gate::{Gate, Partial, Value};
-use crate::graph::{Graph, NodeId, Op, Values};
+use crate::gate::{Partial, Value, backward_in};
+use crate::graph::{Graph, NodeId, Values};
+use crate::op::Operation;
 use crate::precision::Precision;
 
 /// The project's own reverse-mode engine.
@@ -77,12 +78,12 @@ pub(crate) trait Rules {
     /// The partials of one gate (by default, the gate's own backward rule).
     fn partials(
         &self,
-        gate: &Gate,
+        gate: &Operation,
         values: &Values,
         output: &Value,
         upstream: &Value,
     ) -> Vec<Partial> {
-        gate.backward_in(self.precision(), |n| &values[n.0], output, upstream)
+        backward_in(gate, self.precision(), |n| &values[n.0], output, upstream)
     }
 
     /// Adds a partial into a node's gradient (by default, the sum).
@@ -112,10 +113,11 @@ pub(crate) fn backpropagate(graph: &Graph, rules: &impl Rules) -> Gradients {
     let values = graph.forward_in(rules.precision());
     let mut gradient_of: Vec<Option<Value>> = vec![None; graph.len()];
     for id in graph.ids().rev() {
-        let Op::Gate(gate) = &graph.node(id).op else {
+        let gate = graph.operation(id);
+        if !graph.is_gate(id) {
             continue;
-        };
-        // The loss is the plain sum of the `sqerr` nodes, so each receives dE/dE_k = 1.
+        }
+        // The loss is the plain sum of the loss nodes, so each receives dE/dE_k = 1.
         let upstream = if graph.is_loss(id) {
             Value::Scalar(1.0)
         } else {

@@ -4,7 +4,7 @@
 //! same mistake, each adding only where it was made (the program, the file and line).
 
 use super::Gradients;
-use crate::graph::{Graph, LeafKind, NodeId, Op};
+use crate::graph::{Graph, LeafKind, NodeId, Operation};
 use crate::value::{Shape, Value};
 use std::fmt;
 
@@ -80,10 +80,10 @@ pub fn leaf_named(graph: &Graph, name: &str) -> Result<NodeId, AnswerError> {
 
 /// `id`, when it is a differentiable leaf (a gradient may be given for it).
 fn differentiable(graph: &Graph, id: NodeId) -> Result<NodeId, AnswerError> {
-    let name = || graph.node(id).name.clone();
-    match &graph.node(id).op {
-        Op::Leaf(kind, _) if kind.is_differentiable() => Ok(id),
-        Op::Leaf(LeafKind::Target, _) => Err(AnswerError::Target { name: name() }),
+    let name = || graph.name(id).to_string();
+    match graph.operation(id) {
+        Operation::Leaf(kind, _) if kind.is_differentiable() => Ok(id),
+        Operation::Leaf(LeafKind::Target, _) => Err(AnswerError::Target { name: name() }),
         _ => Err(AnswerError::Gate { name: name() }),
     }
 }
@@ -94,7 +94,7 @@ pub fn shaped(graph: &Graph, leaf: NodeId, gradient: &Value) -> Result<(), Answe
     match found == expected {
         true => Ok(()),
         false => Err(AnswerError::WrongShape {
-            leaf: graph.node(leaf).name.clone(),
+            leaf: graph.name(leaf).to_string(),
             found,
             expected,
         }),
@@ -118,7 +118,7 @@ pub fn validate(graph: &Graph, gradients: &Gradients) -> Result<(), AnswerError>
     for leaf in graph.differentiable_leaves() {
         let Some(gradient) = gradients.get(leaf) else {
             return Err(AnswerError::Missing {
-                leaf: graph.node(leaf).name.clone(),
+                leaf: graph.name(leaf).to_string(),
             });
         };
         shaped(graph, leaf, gradient)?;

@@ -20,16 +20,17 @@
 //!
 //! - `add`: `Δ(a + b) = Δa + Δb`;
 //! - `matvec`: `Δ(W o) = W Δo + ΔW (o + Δo)`;
-//! - `sigmoid`: `σ(y + d) − σ(y) = σ(y + d) · σ(−y) · (−expm1(−d))`, with `σ(−y)` and the
-//!   `e^(−|y|)` that gives `σ(y + d)` computed once per graph ([`super::base::Base`]);
+//! - an elementwise function: its own rule ([`crate::function`]; for `sigmoid`,
+//!   `σ(y + d) − σ(y) = σ(y + d) · σ(−y) · (−expm1(−d))`), with the constants it reuses
+//!   computed once per graph ([`super::base::Base`]);
 //! - `sqerr`: `½‖r + Δr‖² − ½‖r‖² = ½ Σ Δr (2r + Δr)`, with `r = o − t`, `Δr = Δo − Δt`.
 
-use super::base::{Base, SigmoidBase};
-use crate::gate::{Gate, sigmoid};
-use crate::graph::{Graph, NodeId};
+use super::base::Base;
+use crate::function::Function;
+use crate::graph::{Graph, NodeId, Operation};
 use crate::kernels;
+use crate::op::{Binary, Loss, Unary};
 use crate::precision::Precision;
-use crate::tolerance::{curvature_max, slope_max};
 use crate::value::entries;
 use faer::Mat;
 
@@ -50,14 +51,6 @@ pub const EXACT: Bound = 0.0;
 /// The unit round-off and underflow unit of the oracle's own arithmetic (`f64`).
 pub const U: f64 = f64::EPSILON / 2.0;
 const ETA: f64 = 5e-324;
-
-/// The roundings in a sigmoid's difference rule, relative to the change: `expm1` (its
-/// polynomial or the library's), `e(1 + m)`, a sum, a division and a product, with the
-/// constants `e^(−|y|)` and `σ(−y)` already a few units off.
-const SIGMOID_CHANGE_ROUNDINGS: f64 = 16.0;
-
-/// The largest `|σ'''|` (at `y = 0`): `1/8`.
-const LARGEST_THIRD: f64 = 0.125;
 
 /// The largest change among the first `covered` lanes (two or four). Plain comparisons
 /// rather than `f64::max`, whose NaN rules cost a fifth of the whole check here: a NaN change
@@ -175,90 +168,6 @@ impl Delta {
     }
 }
 
-/// Below this, `expm1` by its Taylor polynomial is exact to round-off: the first omitted
-/// term, `x⁶/720`, is below `1e-22·|x|`.
-const TAYLOR_REACH: f64 = 1e-4;
-
-fn expm1_taylor(x: f64) -> f64 {
-    x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0)))))
-}
-
-/// `expm1(x)`: by its Taylor polynomial where that is exact to round-off, by the library
-/// elsewhere. The steps of a perturbation make `|x|` tiny nearly always, so this saves the
-/// library call.
-pub fn expm1(x: f64) -> f64 {
-    if x.abs() < TAYLOR_REACH {
-        expm1_taylor(x)
-    } else {
-        x.exp_m1()
-    }
-}
-
-/// `σ(y + d) − σ(y)` in every lane, from `e = e^(−|y|)` and `complement = σ(−y)`, and
-/// `reach = max |d|`: with `m = expm1(−d)` (so `e^(−d) = 1 + m`), `σ(y + d) = 1 / (1 + e(1 + m))`
-/// for `y ≥ 0` and `e / ((1 + m) + e)` for `y < 0`, none computed as `1 −` another. Where
-/// that overflows (a change beyond ±709), the plain subtraction, which has nothing left to
-/// cancel. Written lane by lane without branches, so that the lanes are computed together.
-fn sigmoid_change(y: f64, e: f64, complement: f64, d: Lanes, reach: f64) -> Lanes {
-    let mut m = d;
-    if reach < TAYLOR_REACH {
-        for m in &mut m {
-            *m = expm1_taylor(-*m);
-        }
-    } else {
-        for m in &mut m {
-            *m = (-*m).exp_m1();
-        }
-    }
-    let mut change = m;
-    if y >= 0.0 {
-        for c in &mut change {
-            *c = complement * -*c / (1.0 + e * (1.0 + *c));
-        }
-    } else {
-        for c in &mut change {
-            *c = e * complement * -*c / ((1.0 + *c) + e);
-        }
-    }
-    if change.iter().all(|c| c.is_finite()) {
-        change
-    } else {
-        subtracted(y, d, change)
-    }
-}
-
-/// The steepest slope and the largest curvature of σ within `e_y` of `y` and a step of
-/// `reach` beyond. For short steps they come from the values at `y` (`table`): the slope's
-/// relative rate of change, `|1 − 2σ|`, is at most 1, so it grows by at most `1 + 3·reach`;
-/// so does the curvature's, `|σ'''/σ''|`, by at most `1 + 5·reach` away from `y = 0`, where
-/// `σ''` vanishes and only its largest derivative, `1/8`, bounds its growth.
-fn along_step(y: f64, e_y: f64, table: &SigmoidBase, p: usize, reach: f64) -> (f64, f64) {
-    if reach > 1e-3 {
-        let widest = e_y + reach;
-        return (slope_max(y, widest), curvature_max(y, widest));
-    }
-    let slope = table.slope[p] * (1.0 + 3.0 * reach);
-    let curvature = if y.abs() - e_y - reach >= 0.5 {
-        table.curvature[p] * (1.0 + 5.0 * reach)
-    } else {
-        table.curvature[p] + LARGEST_THIRD * reach
-    };
-    (slope, curvature)
-}
-
-/// The plain subtraction for the lanes where the rule overflowed. Kept out of line: inlined,
-/// the compiler computes its exponentials on every call, the common case included.
-#[cold]
-#[inline(never)]
-fn subtracted(y: f64, d: Lanes, mut change: Lanes) -> Lanes {
-    for (c, d) in change.iter_mut().zip(d) {
-        if !c.is_finite() && d.is_finite() {
-            *c = sigmoid(y + d) - sigmoid(y);
-        }
-    }
-    change
-}
-
 /// The positions where `a` or `b` changed, increasing; every position if either is dense.
 fn union(a: Option<&Delta>, b: Option<&Delta>, len: usize, out: &mut Vec<usize>) -> bool {
     out.clear();
@@ -367,7 +276,7 @@ impl Workspace {
     /// Propagates the seeded leaves' changes through `gates` (in node order) and returns
     /// the loss change in every lane with its bound; then forgets every delta (their buffers
     /// are kept) for the next perturbation.
-    pub fn loss_change(&mut self, gates: &[(NodeId, &Gate)], base: &Base) -> (Lanes, Bound) {
+    pub fn loss_change(&mut self, gates: &[(NodeId, &Operation)], base: &Base) -> (Lanes, Bound) {
         let (mut change, mut bound) = (NONE, EXACT);
         for &(id, gate) in gates {
             if let Some((loss_change, loss_bound)) = self.propagate(id, gate, base) {
@@ -389,7 +298,7 @@ impl Workspace {
     /// Evaluates `gate` (node `id`) on its operands' deltas. For an `sqerr`, returns the
     /// loss change in every lane and its bound; other gates store their delta and return
     /// `None`.
-    fn propagate(&mut self, id: NodeId, gate: &Gate, base: &Base) -> Option<(Lanes, Bound)> {
+    fn propagate(&mut self, id: NodeId, gate: &Operation, base: &Base) -> Option<(Lanes, Bound)> {
         if gate.operands().iter().all(|op| !self.active[op.0]) {
             return None; // unchanged (cannot happen inside a cone, but costs nothing)
         }
@@ -404,19 +313,23 @@ impl Workspace {
         };
         let positions = &mut self.positions;
         let loss = match *gate {
-            Gate::Add(a, b) => {
+            Operation::Leaf(..) => None,
+            Operation::Binary(Binary::Add, a, b) => {
                 earlier.add(out, a, b, base, positions);
                 None
             }
-            Gate::Sigmoid(s) => {
-                earlier.sigmoid(out, id, s, base);
+            Operation::Unary(op @ Unary::Sigmoid, s) => {
+                let function = Function::of(op).expect("an elementwise gate");
+                earlier.elementwise(out, function, id, s, base);
                 None
             }
-            Gate::Matvec { weight, vector } => {
+            Operation::Binary(Binary::Matvec, weight, vector) => {
                 earlier.matvec(out, weight, vector, base, &mut self.halves);
                 None
             }
-            Gate::Sqerr { output, target } => Some(earlier.sqerr(output, target, base, positions)),
+            Operation::Loss(Loss::Sqerr, output, target) => {
+                Some(earlier.sqerr(output, target, base, positions))
+            }
         };
         self.active[id.0] = loss.is_none();
         loss
@@ -458,26 +371,26 @@ impl<'a> Earlier<'a> {
         }
     }
 
-    fn sigmoid(&self, out: &mut Delta, id: NodeId, s: NodeId, base: &Base) {
+    /// `f(y + d) − f(y)`, entry by entry, by the function's own cancellation-free rule.
+    fn elementwise(&self, out: &mut Delta, function: Function, id: NodeId, s: NodeId, base: &Base) {
         let input = self.delta(s).expect("a changed operand");
         let y = entries(base.value(s));
         let e_y = base.errors.of(s);
-        let table = &base.sigmoids[id.0];
+        let points = &base.points[id.0];
+        let roundings = function.change_roundings();
         out.start(input.layout);
         for k in 0..input.entries() {
             let p = input.position(k);
             let (d, b) = (input.change[k], input.bound[k]);
-            let (e, complement) = (table.exp_neg_abs[p], table.complement[p]);
             let reach_in = reach(d, self.covered);
             let widest = reach(d, LANES);
-            let change = sigmoid_change(y[p], e, complement, d, widest);
+            let change = function.change(y[p], &points[p], d, widest);
             let reach_out = reach(change, self.covered);
-            // σ(y + d) − σ(y) from a d that is off by b and a y that is off by e_y is off by
-            // σ'(y + d)·b + (σ'(y + d) − σ'(y))·e_y, besides its own roundings.
-            let (slope, curvature) = along_step(y[p], e_y[p], table, p, reach_in);
-            let bound = slope * b
-                + curvature * e_y[p] * reach_in
-                + SIGMOID_CHANGE_ROUNDINGS * (U * reach_out + ETA);
+            // f(y + d) − f(y) from a d that is off by b and a y that is off by e_y is off by
+            // f'(y + d)·b + (f'(y + d) − f'(y))·e_y, besides its own roundings.
+            let (slope, curvature) = function.along_step(y[p], e_y[p], &points[p], reach_in);
+            let bound =
+                slope * b + curvature * e_y[p] * reach_in + roundings * (U * reach_out + ETA);
             out.change.push(change);
             out.bound.push(bound);
             if input.layout == Layout::Sparse {
@@ -494,7 +407,7 @@ impl<'a> Earlier<'a> {
         base: &Base,
         halves: &mut Halves,
     ) {
-        let w: &Mat<f64> = crate::gate::matrix(base.value(weight));
+        let w: &Mat<f64> = crate::value::matrix(base.value(weight));
         let (o, e_o) = (entries(base.value(vector)), base.errors.of(vector));
         let (dw, dv) = (self.delta(weight), self.delta(vector));
         let (rows, cols) = (w.nrows(), w.ncols());

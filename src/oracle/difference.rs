@@ -18,8 +18,7 @@
 use super::base::Base;
 use super::delta::{EXACT, U, Workspace};
 use super::{Estimate, RELATIVE_STEP};
-use crate::gate::Gate;
-use crate::graph::{Graph, NodeId};
+use crate::graph::{Graph, NodeId, Operation};
 use std::ops::Range;
 
 /// The primary oracle for a range of entries of one leaf.
@@ -40,9 +39,10 @@ pub fn leaf_estimates(
         };
         return vec![zero; entries.len()];
     }
-    let gates: Vec<(NodeId, &Gate)> = cone
+    let gates: Vec<(NodeId, &Operation)> = cone
         .iter()
-        .filter_map(|&id| graph.gate(id).map(|g| (id, g)))
+        .filter(|&&id| graph.is_gate(id))
+        .map(|&id| (id, graph.operation(id)))
         .collect();
     // The bounds cover the ±h lanes, whose difference is the derivative.
     workspace.cover(2);

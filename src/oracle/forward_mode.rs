@@ -15,17 +15,15 @@
 //! no code with the gate rules beyond the graph and the logistic function.
 
 use super::delta::U;
-use crate::gate::{Gate, Value, sigmoid};
-use crate::graph::{Graph, NodeId, Op, Values};
+use crate::function::Function;
+use crate::graph::{Graph, NodeId, Operation, Values};
+use crate::op::{Binary, Loss, Unary};
 use crate::precision::Precision;
-use crate::tolerance::{ForwardErrors, OWN_SUMMATION, curvature_max, forward_errors, slope_max};
+use crate::tolerance::{ForwardErrors, OWN_SUMMATION, forward_errors};
+use crate::value::Value;
 
 /// The smallest subnormal: what a rounding in the subnormal range may lose.
 const ETA: f64 = 5e-324;
-
-/// The roundings of the library's logistic function relative to its value (an exponential,
-/// a sum, a division).
-const SIGMOID_ROUNDINGS: f64 = 4.0;
 
 /// A value and its tangent, each with a bound on its rounding error.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -101,20 +99,22 @@ impl Dual {
         }
     }
 
-    fn sigmoid(self) -> Dual {
+    /// `f(y)`, with the tangent `f'(y)·t`.
+    fn apply(self, function: Function) -> Dual {
         let (y, e) = (self.value, self.error);
-        let (o, complement) = (sigmoid(y), sigmoid(-y));
-        let tangent = o * complement * self.tangent;
-        let (slope, curvature) = (slope_max(y, e), curvature_max(y, e));
+        let o = function.value(y);
+        let tangent = function.slope(y) * self.tangent;
+        let (slope, curvature) = (function.slope_max(y, e), function.curvature_max(y, e));
+        let roundings = function.value_roundings();
         Dual {
             value: o,
             tangent,
-            error: slope * e + SIGMOID_ROUNDINGS * (U * o + ETA),
-            // σ'(y)·t from a y off by e and a t off by its error; the slope takes two
-            // sigmoids and two products.
+            error: slope * e + roundings * (U * o.abs() + ETA),
+            // f'(y)·t from a y off by e and a t off by its error; the slope takes the
+            // function twice and two products.
             tangent_error: slope * self.tangent_error
                 + curvature * e * self.tangent.abs()
-                + 2.0 * (SIGMOID_ROUNDINGS + 1.0) * (U * tangent.abs() + ETA),
+                + 2.0 * (roundings + 1.0) * (U * tangent.abs() + ETA),
         }
     }
 }
@@ -153,9 +153,7 @@ pub fn derivative_with(
     duals[leaf.0] = Some(seeded);
     let mut loss = Dual::constant(0.0, 0.0);
     for node in graph.downstream(leaf) {
-        let Op::Gate(gate) = &graph.node(node).op else {
-            continue;
-        };
+        let gate = graph.operation(node);
         let value = forward(gate, values, errors, &duals);
         if let Duals::Scalar(e) = &value {
             loss = loss.plus(*e);
@@ -186,7 +184,12 @@ fn lift(value: &Value, errors: &[f64]) -> Duals {
     }
 }
 
-fn forward(gate: &Gate, values: &Values, errors: &ForwardErrors, duals: &[Option<Duals>]) -> Duals {
+fn forward(
+    gate: &Operation,
+    values: &Values,
+    errors: &ForwardErrors,
+    duals: &[Option<Duals>],
+) -> Duals {
     let get = |id: NodeId| {
         duals[id.0]
             .clone()
@@ -197,8 +200,9 @@ fn forward(gate: &Gate, values: &Values, errors: &ForwardErrors, duals: &[Option
         _ => unreachable!("shapes checked at build time"),
     };
     match *gate {
+        Operation::Leaf(_, ref value) => lift(value, &[]),
         // x + x = 2x is exact in binary: no rounding to bound.
-        Gate::Add(a, b) if a == b => Duals::Vector(
+        Operation::Binary(Binary::Add, a, b) if a == b => Duals::Vector(
             vector(get(a))
                 .into_iter()
                 .map(|x| Dual {
@@ -209,11 +213,11 @@ fn forward(gate: &Gate, values: &Values, errors: &ForwardErrors, duals: &[Option
                 })
                 .collect(),
         ),
-        Gate::Add(a, b) => {
+        Operation::Binary(Binary::Add, a, b) => {
             let (a, b) = (vector(get(a)), vector(get(b)));
             Duals::Vector(a.iter().zip(&b).map(|(x, y)| x.plus(*y)).collect())
         }
-        Gate::Matvec { weight, vector: o } => {
+        Operation::Binary(Binary::Matvec, weight, o) => {
             let Duals::Matrix { cols, entries } = get(weight) else {
                 unreachable!("shapes checked at build time")
             };
@@ -231,8 +235,16 @@ fn forward(gate: &Gate, values: &Values, errors: &ForwardErrors, duals: &[Option
                     .collect(),
             )
         }
-        Gate::Sigmoid(s) => Duals::Vector(vector(get(s)).into_iter().map(Dual::sigmoid).collect()),
-        Gate::Sqerr { output, target } => {
+        Operation::Unary(op @ Unary::Sigmoid, s) => {
+            let function = Function::of(op).expect("an elementwise gate");
+            Duals::Vector(
+                vector(get(s))
+                    .into_iter()
+                    .map(|x| x.apply(function))
+                    .collect(),
+            )
+        }
+        Operation::Loss(Loss::Sqerr, output, target) => {
             let (o, t) = (vector(get(output)), vector(get(target)));
             let sum = o
                 .iter()
@@ -270,9 +282,9 @@ pub struct LeafTangents<'a> {
     cone: Vec<NodeId>,
     /// For each vector node the cone reads or makes: its values and their error bounds.
     primal: Vec<Option<Vec<Dual>>>,
-    /// For each `sigmoid` node of the cone, per entry: `σ(y)σ(−y)`, the steepest slope and
+    /// For each elementwise node of the cone, per entry: `f'(y)`, the steepest slope and
     /// curvature within the input's error, and that error.
-    sigmoid: Vec<Option<Vec<[f64; 4]>>>,
+    elementwise: Vec<Option<Vec<[f64; 4]>>>,
     /// For each `sqerr` node of the cone: the residuals `o − t`.
     residual: Vec<Option<Vec<Dual>>>,
     /// Some value or bound is not finite: every entry goes through [`derivative_with`].
@@ -344,7 +356,7 @@ impl<'a> LeafTangents<'a> {
             leaf,
             cone,
             primal: vec![None; graph.len()],
-            sigmoid: vec![None; graph.len()],
+            elementwise: vec![None; graph.len()],
             residual: vec![None; graph.len()],
             entry_by_entry: false,
         };
@@ -355,9 +367,7 @@ impl<'a> LeafTangents<'a> {
         };
         let mut duals: Vec<Option<Duals>> = vec![None; graph.len()];
         for &node in &tangents.cone {
-            let Op::Gate(gate) = &graph.node(node).op else {
-                continue;
-            };
+            let gate = graph.operation(node);
             for &operand in gate.operands().iter() {
                 if tangents.primal[operand.0].is_none()
                     && !matches!(values[operand.0], Value::Matrix(_))
@@ -375,24 +385,25 @@ impl<'a> LeafTangents<'a> {
             }
             let value = forward(gate, values, errors, &duals);
             match *gate {
-                Gate::Sigmoid(s) => {
+                Operation::Unary(op, s) if Function::of(op).is_some() => {
+                    let function = Function::of(op).expect("an elementwise gate");
                     let input = tangents.primal[s.0].as_ref().expect("lifted above");
-                    tangents.sigmoid[node.0] = Some(
+                    tangents.elementwise[node.0] = Some(
                         input
                             .iter()
                             .map(|d| {
                                 let (y, e) = (d.value, d.error);
                                 [
-                                    sigmoid(y) * sigmoid(-y),
-                                    slope_max(y, e),
-                                    curvature_max(y, e),
+                                    function.slope(y),
+                                    function.slope_max(y, e),
+                                    function.curvature_max(y, e),
                                     e,
                                 ]
                             })
                             .collect(),
                     );
                 }
-                Gate::Sqerr { output, target } => {
+                Operation::Loss(Loss::Sqerr, output, target) => {
                     let (o, t) = (
                         tangents.primal[output.0].as_ref().expect("lifted above"),
                         tangents.primal[target.0].as_ref().expect("lifted above"),
@@ -436,21 +447,20 @@ impl<'a> LeafTangents<'a> {
         let none = Reached::default();
         let mut loss = (0.0, 0.0);
         for &node in &self.cone {
-            let Op::Gate(gate) = &self.graph.node(node).op else {
-                continue;
-            };
+            let gate = self.graph.operation(node);
             let of = |id: NodeId| reached[id.0].as_ref().unwrap_or(&none);
             let primal = |id: NodeId| self.primal[id.0].as_deref().expect("computed in new");
             let mut out = Reached::default();
             match *gate {
+                Operation::Leaf(..) => continue,
                 // x + x = 2x is exact in binary.
-                Gate::Add(a, b) if a == b => {
+                Operation::Binary(Binary::Add, a, b) if a == b => {
                     let a = of(a);
                     for (k, &index) in a.index.iter().enumerate() {
                         out.push(index, (2.0 * a.tangent[k], 2.0 * a.error[k]));
                     }
                 }
-                Gate::Add(a, b) => {
+                Operation::Binary(Binary::Add, a, b) => {
                     // A side the seed did not reach adds an exact zero.
                     for (index, a, b) in by_index(of(a), of(b)) {
                         out.push(
@@ -463,8 +473,8 @@ impl<'a> LeafTangents<'a> {
                         );
                     }
                 }
-                Gate::Matvec { weight, vector } => {
-                    let w = crate::gate::matrix(&self.values[weight.0]);
+                Operation::Binary(Binary::Matvec, weight, vector) => {
+                    let w = crate::value::matrix(&self.values[weight.0]);
                     let (o, reached_o) = (primal(vector), of(vector));
                     let seed = weight_seed.filter(|_| weight == self.leaf);
                     // `Dual::times` with a weight entry (tangent `at`, exact) and an operand
@@ -497,20 +507,24 @@ impl<'a> LeafTangents<'a> {
                         out.push(r, sum);
                     }
                 }
-                Gate::Sigmoid(s) => {
+                Operation::Unary(op @ Unary::Sigmoid, s) => {
+                    let function = Function::of(op).expect("an elementwise gate");
+                    let roundings = function.value_roundings();
                     let input = of(s);
-                    let factors = self.sigmoid[node.0].as_deref().expect("computed in new");
+                    let factors = self.elementwise[node.0]
+                        .as_deref()
+                        .expect("computed in new");
                     for (k, &index) in input.index.iter().enumerate() {
                         let [factor, slope, curvature, e] = factors[index];
                         let (t, te) = (input.tangent[k], input.error[k]);
                         let tangent = factor * t;
                         let error = slope * te
                             + curvature * e * t.abs()
-                            + 2.0 * (SIGMOID_ROUNDINGS + 1.0) * (U * tangent.abs() + ETA);
+                            + 2.0 * (roundings + 1.0) * (U * tangent.abs() + ETA);
                         out.push(index, (tangent, error));
                     }
                 }
-                Gate::Sqerr { output, target } => {
+                Operation::Loss(Loss::Sqerr, output, target) => {
                     let residual = self.residual[node.0].as_deref().expect("computed in new");
                     let mut sum = (0.0, 0.0);
                     for (k, o, t) in by_index(of(output), of(target)) {

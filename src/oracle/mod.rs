@@ -12,14 +12,12 @@
 //!   round-off and free of any step. It is asked about every entry the primary flags, and
 //!   about any entry where the primary's own error estimate is too large for a verdict.
 //! - [`precise`] (third): forward mode again, in double-double arithmetic
-//!   ([`double_double`]), asked only where the engine's allowance is tighter than what the
+//!   ([`crate::function::double_double`]), asked only where the engine's allowance is tighter than what the
 //!   other two can vouch for.
 
 pub mod base;
 pub mod delta;
 pub mod difference;
-pub mod double_double;
-pub mod fast;
 pub mod forward_mode;
 pub mod precise;
 
@@ -61,14 +59,14 @@ pub fn finite_differences(graph: &Graph, values: &Values) -> NumericGradients {
         crate::Precision::F64,
         crate::tolerance::OWN_SUMMATION,
     );
-    finite_differences_with(graph, values, errors)
+    finite_differences_with(graph, values, &errors)
 }
 
 /// [`finite_differences`] with the forward values' error bounds (in `f64`) at hand.
 pub fn finite_differences_with(
     graph: &Graph,
     values: &Values,
-    errors: crate::tolerance::ForwardErrors,
+    errors: &crate::tolerance::ForwardErrors,
 ) -> NumericGradients {
     let base = base::Base::with_errors(graph, values, errors);
     let leaves: Vec<NodeId> = graph.differentiable_leaves().collect();

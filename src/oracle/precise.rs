@@ -1,4 +1,4 @@
-//! The third oracle: forward mode in double-double arithmetic ([`super::double_double`]).
+//! The third oracle: forward mode in double-double arithmetic ([`crate::function::double_double`]).
 //!
 //! Asked only where the other two cannot decide: where the engine's allowance is tighter
 //! than their own uncertainty. That happens where `f64` error bounds compound, as along a
@@ -12,10 +12,11 @@
 //! cone, with a bound of its own, by the same rules as [`super::forward_mode`]'s. The last
 //! rounding, to `f64`, adds half an ulp of the derivative.
 
-use super::double_double::{DoubleDouble as Dd, EXP_UNITS, UNIT};
-use crate::gate::{Gate, Value, matrix};
-use crate::graph::{Graph, NodeId, Op, Values};
-use crate::tolerance::{curvature_max, slope_max};
+use crate::function::Function;
+use crate::function::double_double::{DoubleDouble as Dd, UNIT};
+use crate::graph::{Graph, NodeId, Operation, Values};
+use crate::op::{Binary, Loss, Unary};
+use crate::value::{Value, matrix};
 
 /// What one operation may lose in the subnormal range (the low word of a double-double
 /// underflows long before the high word does).
@@ -88,52 +89,55 @@ impl PreciseValues {
     pub fn new(graph: &Graph, values: &Values) -> PreciseValues {
         let mut by_node: Vec<Vec<Bounded>> = Vec::with_capacity(graph.len());
         for id in graph.ids() {
-            let node = match &graph.node(id).op {
-                Op::Leaf(_, value) => entries(value).into_iter().map(Bounded::exact).collect(),
-                Op::Gate(gate) => match *gate {
-                    Gate::Add(a, b) if a == b => {
-                        by_node[a.0].iter().map(Bounded::doubled).collect()
-                    }
-                    Gate::Add(a, b) => by_node[a.0]
-                        .iter()
-                        .zip(&by_node[b.0])
-                        .map(|(x, y)| x.plus(y))
-                        .collect(),
-                    Gate::Matvec { weight, vector } => {
-                        let w = matrix(&values[weight.0]);
-                        let o = &by_node[vector.0];
-                        let g = gamma(w.ncols());
-                        (0..w.nrows())
-                            .map(|i| {
-                                let (mut sum, mut spread) = (Dd::ZERO, 0.0);
-                                for (j, x) in o.iter().enumerate() {
-                                    let wij = w[(i, j)];
-                                    sum = sum.plus(Dd::from(wij).times(x.value));
-                                    spread += wij.abs() * (x.error + g * x.magnitude());
-                                }
-                                Bounded {
-                                    value: sum,
-                                    error: spread + 2.0 * w.ncols() as f64 * ETA,
-                                }
-                            })
-                            .collect()
-                    }
-                    Gate::Sigmoid(s) => by_node[s.0]
+            let node = match *graph.operation(id) {
+                Operation::Leaf(_, ref value) => {
+                    entries(value).into_iter().map(Bounded::exact).collect()
+                }
+                Operation::Binary(Binary::Add, a, b) if a == b => {
+                    by_node[a.0].iter().map(Bounded::doubled).collect()
+                }
+                Operation::Binary(Binary::Add, a, b) => by_node[a.0]
+                    .iter()
+                    .zip(&by_node[b.0])
+                    .map(|(x, y)| x.plus(y))
+                    .collect(),
+                Operation::Binary(Binary::Matvec, weight, vector) => {
+                    let w = matrix(&values[weight.0]);
+                    let o = &by_node[vector.0];
+                    let g = gamma(w.ncols());
+                    (0..w.nrows())
+                        .map(|i| {
+                            let (mut sum, mut spread) = (Dd::ZERO, 0.0);
+                            for (j, x) in o.iter().enumerate() {
+                                let wij = w[(i, j)];
+                                sum = sum.plus(Dd::from(wij).times(x.value));
+                                spread += wij.abs() * (x.error + g * x.magnitude());
+                            }
+                            Bounded {
+                                value: sum,
+                                error: spread + 2.0 * w.ncols() as f64 * ETA,
+                            }
+                        })
+                        .collect()
+                }
+                Operation::Unary(op @ Unary::Sigmoid, s) => {
+                    let function = Function::of(op).expect("an elementwise gate");
+                    by_node[s.0]
                         .iter()
                         .map(|y| {
                             let (center, e) = (y.value.to_f64(), y.error);
-                            let value = y.value.sigmoid();
+                            let value = function.double_double(y.value);
                             Bounded {
                                 value,
-                                error: slope_max(center, e) * e
-                                    + (EXP_UNITS + 4.0) * UNIT * value.abs()
+                                error: function.slope_max(center, e) * e
+                                    + function.double_double_units() * UNIT * value.abs()
                                     + 8.0 * ETA,
                             }
                         })
-                        .collect(),
-                    // The loss's value is not needed: only its tangent.
-                    Gate::Sqerr { .. } => vec![Bounded::default()],
-                },
+                        .collect()
+                }
+                // The loss's value is not needed: only its tangent.
+                Operation::Loss(Loss::Sqerr, ..) => vec![Bounded::default()],
             };
             by_node.push(node);
         }
@@ -158,7 +162,7 @@ impl PreciseValues {
         }
         let (mut loss, mut loss_error, mut loss_magnitude, mut losses) = (Dd::ZERO, 0.0, 0.0, 0);
         for id in graph.downstream(leaf) {
-            let Some(gate) = graph.gate(id) else { continue };
+            let gate = graph.operation(id);
             let zero = |n: usize| vec![Bounded::default(); n];
             let tangent = |of: NodeId| -> Vec<Bounded> {
                 tangents[of.0]
@@ -166,13 +170,16 @@ impl PreciseValues {
                     .unwrap_or_else(|| zero(self.by_node[of.0].len()))
             };
             let result = match *gate {
-                Gate::Add(a, b) if a == b => tangent(a).iter().map(Bounded::doubled).collect(),
-                Gate::Add(a, b) => tangent(a)
+                Operation::Leaf(..) => continue,
+                Operation::Binary(Binary::Add, a, b) if a == b => {
+                    tangent(a).iter().map(Bounded::doubled).collect()
+                }
+                Operation::Binary(Binary::Add, a, b) => tangent(a)
                     .iter()
                     .zip(&tangent(b))
                     .map(|(x, y)| x.plus(y))
                     .collect(),
-                Gate::Matvec { weight, vector } => {
+                Operation::Binary(Binary::Matvec, weight, vector) => {
                     let w = matrix(&values[weight.0]);
                     let (o, t_o) = (&self.by_node[vector.0], tangent(vector));
                     let g = gamma(w.ncols() + 1);
@@ -199,21 +206,23 @@ impl PreciseValues {
                         })
                         .collect()
                 }
-                Gate::Sigmoid(s) => {
+                Operation::Unary(op @ Unary::Sigmoid, s) => {
+                    let function = Function::of(op).expect("an elementwise gate");
                     let (y, t_y, o) = (&self.by_node[s.0], tangent(s), &self.by_node[id.0]);
                     (0..y.len())
                         .map(|i| {
                             let (center, e) = (y[i].value.to_f64(), y[i].error);
-                            let slope = o[i].value.times(Dd::ONE.minus(o[i].value));
-                            // The slope from a rounded o: off by the change of σ' within
-                            // y's error, and by o's own error through o(1 − o).
-                            let slope_error = curvature_max(center, e) * e
-                                + (1.0 + o[i].error) * o[i].error
+                            // The slope from a rounded o: off by the change of f' within
+                            // y's error, and by o's own error through the slope's formula.
+                            let (slope, from_output) =
+                                function.double_double_slope(o[i].value, o[i].error);
+                            let slope_error = function.curvature_max(center, e) * e
+                                + from_output
                                 + 3.0 * UNIT * slope.abs();
                             let value = slope.times(t_y[i].value);
                             Bounded {
                                 value,
-                                error: (slope_max(center, e) + slope_error) * t_y[i].error
+                                error: (function.slope_max(center, e) + slope_error) * t_y[i].error
                                     + slope_error * t_y[i].value.abs()
                                     + UNIT * value.abs()
                                     + 2.0 * ETA,
@@ -221,7 +230,7 @@ impl PreciseValues {
                         })
                         .collect()
                 }
-                Gate::Sqerr { output, target } => {
+                Operation::Loss(Loss::Sqerr, output, target) => {
                     let (o, t) = (&self.by_node[output.0], &self.by_node[target.0]);
                     let (t_o, t_t) = (tangent(output), tangent(target));
                     let (mut sum, mut error, mut magnitude) = (Dd::ZERO, 0.0, 0.0);
@@ -260,47 +269,33 @@ mod tests {
     #[test]
     fn a_sigmoid_unit_matches_its_closed_form() {
         // E = ½(σ(w·x) − t)², dE/dw = (o − t)·o(1 − o)·x.
-        let graph = Graph::new(vec![
-            crate::graph::Node {
-                name: "x".into(),
-                op: Op::Leaf(LeafKind::Input, Value::Vector(Col::from_fn(1, |_| 0.75))),
-            },
-            crate::graph::Node {
-                name: "W".into(),
-                op: Op::Leaf(
+        let vector = |x: f64| Value::Vector(Col::from_fn(1, |_| x));
+        let graph = Graph::with_operations(vec![
+            ("x".into(), Operation::Leaf(LeafKind::Input, vector(0.75))),
+            (
+                "W".into(),
+                Operation::Leaf(
                     LeafKind::Weight,
                     Value::Matrix(Mat::from_fn(1, 1, |_, _| -1.5)),
                 ),
-            },
-            crate::graph::Node {
-                name: "s".into(),
-                op: Op::Gate(Gate::Matvec {
-                    weight: NodeId(1),
-                    vector: NodeId(0),
-                }),
-            },
-            crate::graph::Node {
-                name: "o".into(),
-                op: Op::Gate(Gate::Sigmoid(NodeId(2))),
-            },
-            crate::graph::Node {
-                name: "t".into(),
-                op: Op::Leaf(LeafKind::Target, Value::Vector(Col::from_fn(1, |_| 0.25))),
-            },
-            crate::graph::Node {
-                name: "E".into(),
-                op: Op::Gate(Gate::Sqerr {
-                    output: NodeId(3),
-                    target: NodeId(4),
-                }),
-            },
+            ),
+            (
+                "s".into(),
+                Operation::Binary(Binary::Matvec, NodeId(1), NodeId(0)),
+            ),
+            ("o".into(), Operation::Unary(Unary::Sigmoid, NodeId(2))),
+            ("t".into(), Operation::Leaf(LeafKind::Target, vector(0.25))),
+            (
+                "E".into(),
+                Operation::Loss(Loss::Sqerr, NodeId(3), NodeId(4)),
+            ),
         ])
         .expect("a valid graph");
         let values = graph.forward();
         let precise = PreciseValues::new(&graph, &values);
         // The closed form in double-double: o − t cancels to 0.0049 from 0.245, which
         // plain f64 would get wrong in the 14th digit.
-        let o = Dd::from(-1.125).sigmoid();
+        let o = crate::function::sigmoid::double_double(Dd::from(-1.125));
         let delta = o.minus(Dd::from(0.25)).times(o.times(Dd::ONE.minus(o)));
         let (dw, error) = precise.derivative(&graph, &values, NodeId(1), 0);
         let expected = delta.times(Dd::from(0.75)).to_f64();

@@ -14,10 +14,11 @@
 //! - a sum's error is the sum of its parts' plus `u·|sum|`;
 //! - a product's is `|a|·e_b + |b|·e_a + u·|ab|`, and a dot product of `n` terms, taken in
 //!   any order, adds `γ(n)·Σ|a_i b_i|` ([`Precision::gamma`]);
-//! - the sigmoid adds a few `u` of its value to its input's error times its steepest slope
-//!   within that error, or the smallest normal number where its value may lie below it
-//!   ([`sigmoid_floor`]); its backward rule, a slope `o(1 − o)` taken from a rounded `o`,
-//!   carries `|1 − 2o|·e_o` besides;
+//! - an elementwise function adds a few `u` of its value to its input's error times its
+//!   steepest slope within that error (the sigmoid: or the smallest normal number where its
+//!   value may lie below it, [`crate::function::sigmoid::engine_floor`]); its backward rule,
+//!   a slope taken from a rounded output (the sigmoid's `o(1 − o)`), carries what that
+//!   output's error moves it by (`|1 − 2o|·e_o`) besides;
 //! - where a node feeds several gates, the sum of its partials (in any order) adds
 //!   `γ(k − 1)` times the sum of their magnitudes.
 //!
@@ -30,8 +31,8 @@
 //! [`EngineBounds`] bounds the error of a *textbook* reverse-mode engine in the engine's
 //! precision: one forward pass and one backward pass of this analysis over the graph, then
 //! for each gradient entry, its own rule. It holds for any order of summation, with or
-//! without fused multiply-adds, and for sigmoids computed to within
-//! [`SIGMOID_ROUNDINGS`] units of round-off of their value. The oracles bound their own
+//! without fused multiply-adds, and for functions computed to within a few units of
+//! round-off of their value ([`crate::function::sigmoid::ENGINE_ROUNDINGS`]). The oracles bound their own
 //! error in `f64` the same way, per entry, beside the derivative they compute
 //! ([`crate::oracle`]).
 //!
@@ -42,16 +43,15 @@ mod rules;
 #[doc(hidden)]
 pub mod signed_bounds;
 
-pub use rules::{
-    OWN_SUMMATION, SIGMOID_ROUNDINGS, Summation, curvature_max, dot_error, residual_error,
-    sigmoid_floor, slope_max,
-};
+pub use rules::{OWN_SUMMATION, Summation, dot_error, residual_error};
 
-use crate::gate::{Gate, Value, matrix, sigmoid, vector};
-use crate::graph::{Graph, NodeId, Op, Values};
+use crate::function::Function;
+use crate::graph::{Graph, NodeId, Operation, Values};
 use crate::kernels;
+use crate::op::{Binary, Loss, Unary};
 use crate::precision::Precision;
 use crate::value::entries;
+use crate::value::{Value, matrix, vector};
 
 /// Slack on top of the round-off bounds: an absolute and a relative part. Both are zero by
 /// default, since the bounds are sound by themselves; a user who wants to ignore errors
@@ -118,13 +118,14 @@ pub fn forward_errors(
     let eta = precision.underflow_unit();
     let mut by_node: Vec<Vec<f64>> = Vec::with_capacity(graph.len());
     for id in graph.ids() {
-        let errors = match &graph.node(id).op {
-            Op::Leaf(_, Value::Matrix(_)) => Vec::new(),
-            Op::Leaf(_, value) => vec![0.0; value.len()],
-            Op::Gate(gate) => {
+        let errors = match graph.operation(id) {
+            Operation::Leaf(_, Value::Matrix(_)) => Vec::new(),
+            Operation::Leaf(_, value) => vec![0.0; value.len()],
+            gate => {
                 let value = &values[id.0];
                 match *gate {
-                    Gate::Add(a, b) => {
+                    Operation::Leaf(..) => unreachable!("leaves are matched above"),
+                    Operation::Binary(Binary::Add, a, b) => {
                         let (ea, eb) = (&by_node[a.0], &by_node[b.0]);
                         if a == b {
                             // x + x = 2x is exact in binary, barring overflow.
@@ -137,7 +138,7 @@ pub fn forward_errors(
                                 .collect()
                         }
                     }
-                    Gate::Matvec { weight, vector: o } => {
+                    Operation::Binary(Binary::Matvec, weight, o) => {
                         let w = matrix(&values[weight.0]);
                         let (o_value, e_o) = (entries(&values[o.0]), &by_node[o.0]);
                         match summation {
@@ -163,18 +164,23 @@ pub fn forward_errors(
                                 .collect(),
                         }
                     }
-                    Gate::Sigmoid(s) => {
+                    Operation::Unary(op @ Unary::Sigmoid, s) => {
+                        // The function's value within its input's error times its steepest
+                        // slope there, and its own roundings (relative, and absolute near
+                        // underflow).
+                        let function = Function::of(op).expect("an elementwise gate");
                         let (y, e_y) = (entries(&values[s.0]), &by_node[s.0]);
+                        let roundings = function.engine_roundings();
                         y.iter()
                             .zip(e_y)
                             .map(|(&y, &e)| {
-                                let spread = slope_max(y, e) * e;
-                                let o = sigmoid(y) + spread;
-                                spread + SIGMOID_ROUNDINGS * u * o + sigmoid_floor(precision, o)
+                                let spread = function.slope_max(y, e) * e;
+                                let o = function.value(y).abs() + spread;
+                                spread + roundings * u * o + function.engine_floor(precision, o)
                             })
                             .collect()
                     }
-                    Gate::Sqerr { output, target } => {
+                    Operation::Loss(Loss::Sqerr, output, target) => {
                         let (o, t) = (entries(&values[output.0]), entries(&values[target.0]));
                         let (e_o, e_t) = (&by_node[output.0], &by_node[target.0]);
                         let gamma = precision.gamma(o.len() + 1);
@@ -203,14 +209,17 @@ pub(crate) fn underflowed_nodes(graph: &Graph, values: &Values) -> Vec<bool> {
         .ids()
         .map(|id| {
             let value = &values[id.0];
-            match graph.gate(id) {
-                Some(Gate::Add(..)) => entries(value).iter().any(|&c| subnormal(c)),
-                Some(Gate::Matvec { weight, vector }) => {
+            match *graph.operation(id) {
+                Operation::Binary(Binary::Add, ..) => entries(value).iter().any(|&c| subnormal(c)),
+                Operation::Binary(Binary::Matvec, weight, vector) => {
                     entries(value).iter().any(|&c| subnormal(c))
                         || products_underflow(matrix(&values[weight.0]), entries(&values[vector.0]))
                 }
-                Some(Gate::Sigmoid(_)) => entries(value).iter().any(|&o| o < f64::MIN_POSITIVE),
-                Some(Gate::Sqerr { .. }) | None => false,
+                Operation::Unary(op @ Unary::Sigmoid, _) => {
+                    let function = Function::of(op).expect("an elementwise gate");
+                    entries(value).iter().any(|&o| function.underflows(o))
+                }
+                Operation::Loss(Loss::Sqerr, ..) | Operation::Leaf(..) => false,
             }
         })
         .collect()
@@ -343,11 +352,12 @@ impl EngineBounds {
         let mut loss_error = 0.0;
         let uses: Vec<usize> = graph.users().iter().map(Vec::len).collect();
         for id in graph.ids().rev() {
-            let Op::Gate(gate) = &graph.node(id).op else {
+            let gate = graph.operation(id);
+            if !graph.is_gate(id) {
                 continue;
-            };
+            }
             let (upstream, upstream_error) = if graph.is_loss(id) {
-                losses.push(crate::gate::scalar(&values[id.0]));
+                losses.push(crate::value::scalar(&values[id.0]));
                 loss_error += forward.of(id)[0];
                 (vec![1.0], vec![0.0])
             } else {
@@ -357,7 +367,8 @@ impl EngineBounds {
                 }
             };
             match *gate {
-                Gate::Sqerr { output, target } => {
+                Operation::Leaf(..) => unreachable!("gates only"),
+                Operation::Loss(Loss::Sqerr, output, target) => {
                     let (o, t) = (entries(&values[output.0]), entries(&values[target.0]));
                     let (e_o, e_t) = (forward.of(output), forward.of(target));
                     let residual: Vec<f64> = o.iter().zip(t).map(|(o, t)| o - t).collect();
@@ -370,15 +381,15 @@ impl EngineBounds {
                 }
                 // A node whose only two uses are this `add(x, x)` receives ḡ + ḡ = 2ḡ,
                 // exact in binary, whatever the order.
-                Gate::Add(a, b) if a == b && uses[a.0] == 2 => {
+                Operation::Binary(Binary::Add, a, b) if a == b && uses[a.0] == 2 => {
                     let doubled = |v: &[f64]| v.iter().map(|x| 2.0 * x).collect::<Vec<f64>>();
                     incoming[a.0].add(&doubled(&upstream), &doubled(&upstream_error));
                 }
-                Gate::Add(a, b) => {
+                Operation::Binary(Binary::Add, a, b) => {
                     incoming[a.0].add(&upstream, &upstream_error);
                     incoming[b.0].add(&upstream, &upstream_error);
                 }
-                Gate::Matvec { weight, vector: o } => {
+                Operation::Binary(Binary::Matvec, weight, o) => {
                     let w = matrix(&values[weight.0]);
                     let gamma = precision.gamma(w.nrows());
                     let g = faer::Col::from_fn(upstream.len(), |i| upstream[i]);
@@ -397,16 +408,16 @@ impl EngineBounds {
                     incoming[o.0].add(kernels::slice(&partial), &error);
                     weight_uses[weight.0].push((id, o));
                 }
-                Gate::Sigmoid(s) => {
+                Operation::Unary(op @ Unary::Sigmoid, s) => {
+                    let function = Function::of(op).expect("an elementwise gate");
                     let o = entries(&values[id.0]);
                     let e_o = forward.of(id);
                     let mut partial = Vec::with_capacity(o.len());
                     let mut error = Vec::with_capacity(o.len());
                     for i in 0..o.len() {
-                        let slope = o[i] * (1.0 - o[i]);
-                        // The slope o(1 − o) from an o that is off by e_o is off by
-                        // (|1 − 2o| + e_o)·e_o; three roundings follow.
-                        let slope_error = ((1.0 - 2.0 * o[i]).abs() + e_o[i]) * e_o[i];
+                        // The rule's slope from its output (σ: o(1 − o)), off by what an o off
+                        // by e_o moves it (σ: (|1 − 2o| + e_o)·e_o); three roundings follow.
+                        let (slope, slope_error) = function.slope_from_output(o[i], e_o[i]);
                         let slope_magnitude = slope + slope_error;
                         let g = upstream[i].abs() + upstream_error[i];
                         partial.push(upstream[i] * slope);

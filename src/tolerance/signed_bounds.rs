@@ -19,13 +19,13 @@
 //! where that is small (`BUDGET`); the verdict takes the smaller of the two bounds, both
 //! of which hold.
 
-use super::rules::{
-    SIGMOID_ROUNDINGS, Summation, curvature_max, dot_error, sigmoid_floor, slope_max,
-};
-use crate::gate::{Gate, Value, matrix, sigmoid};
-use crate::graph::{Graph, NodeId, Op, Values};
+use super::rules::{Summation, dot_error};
+use crate::function::Function;
+use crate::graph::{Graph, NodeId, Operation, Values};
+use crate::op::{Binary, Loss, Unary};
 use crate::precision::Precision;
 use crate::value::entries;
+use crate::value::{Value, matrix};
 
 /// The most work (multiply-adds over generator rows) spent on one graph: a few
 /// milliseconds.
@@ -100,28 +100,29 @@ fn count_sites(graph: &Graph) -> usize {
     let mut incoming = vec![0usize; graph.len()];
     for id in graph.ids() {
         let len = graph.shape_len(id);
-        match graph.gate(id) {
-            Some(Gate::Add(a, b)) if a != b => sites += len,
-            Some(Gate::Add(..)) => {}
-            Some(Gate::Matvec { vector, .. }) => {
-                sites += len + graph.shape_len(*vector);
+        match *graph.operation(id) {
+            Operation::Binary(Binary::Add, a, b) => {
+                if a != b {
+                    sites += len;
+                }
+                incoming[a.0] += 1;
+                incoming[b.0] += 1;
+            }
+            Operation::Binary(Binary::Matvec, _, vector) => {
+                sites += len + graph.shape_len(vector);
                 incoming[vector.0] += 1;
             }
-            Some(Gate::Sigmoid(s)) => {
+            Operation::Unary(Unary::Sigmoid, s) => {
                 // Forward: rounding and curvature; backward: the remainder.
                 sites += 3 * len;
                 incoming[s.0] += 1;
             }
-            Some(Gate::Sqerr { output, target }) => {
-                sites += graph.shape_len(*output);
+            Operation::Loss(Loss::Sqerr, output, target) => {
+                sites += graph.shape_len(output);
                 incoming[output.0] += 1;
                 incoming[target.0] += 1;
             }
-            None => {}
-        }
-        if let Some(Gate::Add(a, b)) = graph.gate(id) {
-            incoming[a.0] += 1;
-            incoming[b.0] += 1;
+            Operation::Leaf(..) => {}
         }
     }
     sites
@@ -136,8 +137,8 @@ fn count_sites(graph: &Graph) -> usize {
 fn work(graph: &Graph, sites: usize) -> usize {
     let per_site: usize = graph
         .ids()
-        .map(|id| match graph.gate(id) {
-            Some(Gate::Matvec { weight, .. }) => 2 * graph.shape_len(*weight),
+        .map(|id| match *graph.operation(id) {
+            Operation::Binary(Binary::Matvec, weight, _) => 2 * graph.shape_len(weight),
             _ => 4 * graph.shape_len(id),
         })
         .sum();
@@ -180,18 +181,19 @@ pub fn sharpened(
     let mut forward: Vec<Option<Form>> = vec![None; graph.len()];
     let mut forward_bound: Vec<Vec<f64>> = vec![Vec::new(); graph.len()];
     for id in graph.ids() {
-        let form = match &graph.node(id).op {
-            Op::Leaf(_, Value::Matrix(_)) => continue,
-            Op::Leaf(_, value) => Form::zero(value.len(), total),
-            Op::Gate(gate) => {
+        let form = match graph.operation(id) {
+            Operation::Leaf(_, Value::Matrix(_)) => continue,
+            Operation::Leaf(_, value) => Form::zero(value.len(), total),
+            gate => {
                 let value = entries(&values[id.0]);
                 match *gate {
-                    Gate::Add(a, b) if a == b => {
+                    Operation::Leaf(..) => unreachable!("leaves are matched above"),
+                    Operation::Binary(Binary::Add, a, b) if a == b => {
                         let mut form = Form::zero(value.len(), total);
                         form.add_scaled(forward[a.0].as_ref()?, 2.0);
                         form
                     }
-                    Gate::Add(a, b) => {
+                    Operation::Binary(Binary::Add, a, b) => {
                         let mut form = forward[a.0].clone()?;
                         form.add_scaled(forward[b.0].as_ref()?, 1.0);
                         let (ea, eb) = (&forward_bound[a.0], &forward_bound[b.0]);
@@ -201,7 +203,7 @@ pub fn sharpened(
                         sites.add(&mut form, &rounding)?;
                         form
                     }
-                    Gate::Matvec { weight, vector } => {
+                    Operation::Binary(Binary::Matvec, weight, vector) => {
                         let w = matrix(&values[weight.0]);
                         let (o, f_o, e_o) = (
                             entries(&values[vector.0]),
@@ -228,7 +230,9 @@ pub fn sharpened(
                         sites.add(&mut form, &rounding)?;
                         form
                     }
-                    Gate::Sigmoid(s) => {
+                    Operation::Unary(op @ Unary::Sigmoid, s) => {
+                        let function = Function::of(op).expect("an elementwise gate");
+                        let roundings = function.engine_roundings();
                         let (y, f_y, e_y) = (
                             entries(&values[s.0]),
                             forward[s.0].as_ref()?,
@@ -238,22 +242,24 @@ pub fn sharpened(
                         let mut rounding = Vec::with_capacity(y.len());
                         let mut curvature = Vec::with_capacity(y.len());
                         for i in 0..y.len() {
-                            let slope = sigmoid(y[i]) * sigmoid(-y[i]);
+                            let slope = function.slope(y[i]);
                             for (r, c) in form.row_mut(i).iter_mut().zip(f_y.row(i)) {
                                 *r = slope * c;
                             }
-                            let largest = sigmoid(y[i]) + slope_max(y[i], e_y[i]) * e_y[i];
+                            let largest = function.value(y[i]).abs()
+                                + function.slope_max(y[i], e_y[i]) * e_y[i];
                             rounding.push(
-                                SIGMOID_ROUNDINGS * u * largest + sigmoid_floor(precision, largest),
+                                roundings * u * largest + function.engine_floor(precision, largest),
                             );
-                            // σ(y + ε) − σ(y) − σ'(y)ε ≤ ½·max|σ''|·ε².
-                            curvature.push(0.5 * curvature_max(y[i], e_y[i]) * e_y[i] * e_y[i]);
+                            // f(y + ε) − f(y) − f'(y)ε ≤ ½·max|f''|·ε².
+                            let curvature_max = function.curvature_max(y[i], e_y[i]);
+                            curvature.push(0.5 * curvature_max * e_y[i] * e_y[i]);
                         }
                         sites.add(&mut form, &rounding)?;
                         sites.add(&mut form, &curvature)?;
                         form
                     }
-                    Gate::Sqerr { .. } => continue,
+                    Operation::Loss(Loss::Sqerr, ..) => continue,
                 }
             }
         };
@@ -295,7 +301,10 @@ pub fn sharpened(
         Some((value, form, bounds))
     };
     for id in graph.ids().rev() {
-        let Some(gate) = graph.gate(id) else { continue };
+        let gate = graph.operation(id);
+        if !graph.is_gate(id) {
+            continue;
+        }
         let (upstream, b_up, e_up) = if graph.is_loss(id) {
             (vec![1.0], Form::zero(1, total), vec![0.0])
         } else {
@@ -305,7 +314,8 @@ pub fn sharpened(
             }
         };
         match *gate {
-            Gate::Sqerr { output, target } => {
+            Operation::Leaf(..) => unreachable!("gates only"),
+            Operation::Loss(Loss::Sqerr, output, target) => {
                 let (o, t) = (entries(&values[output.0]), entries(&values[target.0]));
                 let mut form = forward[output.0].clone()?;
                 form.add_scaled(forward[target.0].as_ref()?, -1.0);
@@ -326,7 +336,7 @@ pub fn sharpened(
                     form,
                 });
             }
-            Gate::Add(a, b) if a == b && uses[a.0] == 2 => {
+            Operation::Binary(Binary::Add, a, b) if a == b && uses[a.0] == 2 => {
                 let mut form = Form::zero(upstream.len(), total);
                 form.add_scaled(&b_up, 2.0);
                 incoming[a.0].push(Partial {
@@ -334,7 +344,7 @@ pub fn sharpened(
                     form,
                 });
             }
-            Gate::Add(a, b) => {
+            Operation::Binary(Binary::Add, a, b) => {
                 for operand in [a, b] {
                     incoming[operand.0].push(Partial {
                         value: upstream.clone(),
@@ -342,7 +352,7 @@ pub fn sharpened(
                     });
                 }
             }
-            Gate::Matvec { weight, vector } => {
+            Operation::Binary(Binary::Matvec, weight, vector) => {
                 let w = matrix(&values[weight.0]);
                 let gamma = precision.gamma(w.nrows());
                 let mut form = Form::zero(w.ncols(), total);
@@ -364,26 +374,30 @@ pub fn sharpened(
                 sites.add(&mut form, &rounding)?;
                 incoming[vector.0].push(Partial { value, form });
             }
-            Gate::Sigmoid(s) => {
+            Operation::Unary(op @ Unary::Sigmoid, s) => {
+                let function = Function::of(op).expect("an elementwise gate");
                 let o = entries(&values[id.0]);
                 let (f_o, e_o) = (forward[id.0].as_ref()?, &forward_bound[id.0]);
                 let mut form = Form::zero(o.len(), total);
                 let mut value = Vec::with_capacity(o.len());
                 let mut remainder = Vec::with_capacity(o.len());
+                let bend = function.output_slope_bend();
                 for i in 0..o.len() {
-                    let slope = o[i] * (1.0 - o[i]);
-                    let tilt = 1.0 - 2.0 * o[i];
+                    // The rule's slope from its output, s(o) (σ: o(1 − o)), and its tilt
+                    // s'(o) (σ: 1 − 2o).
+                    let (slope, tilt) = function.output_slope(o[i]);
                     let row = form.row_mut(i);
-                    // ḡ·o(1 − o) moves by slope·(ḡ's error) + ḡ·(1 − 2o)·(o's error).
+                    // ḡ·s(o) moves by s(o)·(ḡ's error) + ḡ·s'(o)·(o's error).
                     for ((r, b), f) in row.iter_mut().zip(b_up.row(i)).zip(f_o.row(i)) {
                         *r = slope * b + upstream[i] * tilt * f;
                     }
-                    let slope_error = (tilt.abs() + e_o[i]) * e_o[i];
+                    let slope_error = (tilt.abs() + bend * e_o[i]) * e_o[i];
                     let g = upstream[i].abs() + e_up[i];
                     value.push(upstream[i] * slope);
-                    // −ḡ·ε_o², the product of the two errors, and three roundings.
+                    // ḡ·½s''·ε_o² (σ: −ḡ·ε_o²), the product of the two errors, and three
+                    // roundings.
                     remainder.push(
-                        upstream[i].abs() * e_o[i] * e_o[i]
+                        upstream[i].abs() * (bend * e_o[i]) * e_o[i]
                             + e_up[i] * slope_error
                             + 3.0 * (u * g * (slope + slope_error) + eta),
                     );
@@ -401,9 +415,9 @@ pub fn sharpened(
             Value::Matrix(w) => {
                 let products: Vec<(NodeId, NodeId)> = users[leaf.0]
                     .iter()
-                    .filter_map(|&s| match graph.gate(s) {
-                        Some(Gate::Matvec { vector, .. }) if adjoint[s.0].is_some() => {
-                            Some((s, *vector))
+                    .filter_map(|&s| match *graph.operation(s) {
+                        Operation::Binary(Binary::Matvec, _, vector) if adjoint[s.0].is_some() => {
+                            Some((s, vector))
                         }
                         _ => None,
                     })

@@ -1,5 +1,5 @@
 //! Double-double numbers: an unevaluated sum `hi + lo` of two `f64`s with `|lo| ≤ ulp(hi)/2`,
-//! about 106 significant bits, for the third oracle ([`super::precise`]), whose own round-off
+//! about 106 significant bits, for the third oracle (`crate::oracle::precise`), whose own round-off
 //! must stay far below an `f64` engine's even where `f64` error bounds compound (long chains
 //! of matrix-vector products).
 //!
@@ -158,21 +158,6 @@ impl DoubleDouble {
         sum.scaled(exp2(half as i32))
             .scaled(exp2((k - half) as i32))
     }
-
-    /// The logistic function `1/(1 + e^(−y))`, from `e^(−|y|)`, which never overflows.
-    pub fn sigmoid(self) -> DoubleDouble {
-        let e = self.abs_dd().negated().exp();
-        let denominator = DoubleDouble::ONE.plus(e);
-        if self.hi >= 0.0 {
-            DoubleDouble::ONE.over(denominator)
-        } else {
-            e.over(denominator)
-        }
-    }
-
-    fn abs_dd(self) -> DoubleDouble {
-        if self.hi < 0.0 { self.negated() } else { self }
-    }
 }
 
 /// `1/n!` for `n = 1..=14`, to double-double precision (each the nearest `hi + lo`).
@@ -263,20 +248,5 @@ mod tests {
         assert_eq!(DoubleDouble::from(-800.0).exp(), DoubleDouble::ZERO);
         let tiny = DoubleDouble::from(-700.0).exp().to_f64();
         assert!((tiny / (-700f64).exp() - 1.0).abs() < 1e-15);
-    }
-
-    #[test]
-    fn the_sigmoid_is_symmetric_and_saturates() {
-        for y in [-30.0, -2.5, -1e-9, 0.0, 0.7, 12.0, 40.0] {
-            let (o, complement) = (
-                DoubleDouble::from(y).sigmoid(),
-                DoubleDouble::from(-y).sigmoid(),
-            );
-            assert!(
-                o.plus(complement).minus(DoubleDouble::ONE).abs() < 1e-30,
-                "{y}"
-            );
-        }
-        assert_eq!(DoubleDouble::from(0.0).sigmoid().to_f64(), 0.5);
     }
 }

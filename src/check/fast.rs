@@ -15,15 +15,16 @@
 //! entry's contribution, so an error confined to entries far smaller than the rest of the
 //! gradient can stay within the sum's tolerance (`tests/mutants.rs` measures how often).
 
+use super::decide::allowance;
+use super::prepare::Prepared;
 use crate::engine::{Engine, EngineError};
-use crate::gate::Value;
-use crate::graph::{Graph, NodeId};
+use crate::graph::{Graph, NodeId, Operation};
 use crate::kernels;
 use crate::oracle::base::Base;
 use crate::oracle::delta::{EXACT, LANES, Lanes, U, Workspace};
 use crate::precision::Precision;
-use crate::tolerance::{EngineBounds, SAFETY, Tolerance};
-use crate::value::entries;
+use crate::tolerance::Tolerance;
+use crate::value::{Value, entries};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -76,22 +77,20 @@ pub fn fast_check(
     seed: u64,
 ) -> Result<FastOutcome, EngineError> {
     let graph = crate::engine::rounded_for(engine, graph)?;
-    let graph = graph.as_ref();
-    let analytic = crate::engine::answer(engine, graph)?;
-    let values = graph.forward();
-    let base = Base::new(graph, &values);
-    let bounds = EngineBounds::reusing(
+    let Prepared {
         graph,
-        &values,
-        engine.precision(),
-        engine.summation(),
-        &base.errors,
-    );
+        analytic,
+        values,
+        own_errors,
+        bounds,
+    } = Prepared::new(engine, graph.as_ref(), false)?;
+    let base = Base::with_errors(graph, &values, &own_errors);
     let leaves: Vec<NodeId> = graph.differentiable_leaves().collect();
     let t = STEP;
-    let gates: Vec<_> = graph
+    let gates: Vec<(NodeId, &Operation)> = graph
         .ids()
-        .filter_map(|id| graph.gate(id).map(|g| (id, g)))
+        .filter(|&id| graph.is_gate(id))
+        .map(|id| (id, graph.operation(id)))
         .collect();
     let mut workspace = Workspace::new(graph);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -170,10 +169,14 @@ pub fn fast_check(
             // and the round-off of the sum ∇E·v.
             let oracle_error = 2.0 * bound / (2.0 * t) + 2.0 * U * numeric.abs();
             let sum_error = Precision::F64.gamma(sides.count) * sides.magnitude[d];
-            let allowed = tolerance.atol * sides.length[d]
-                + tolerance.rtol * directional.abs().max(numeric.abs())
-                + sides.engine[d]
-                + SAFETY * (oracle_error + sum_error);
+            let largest = directional.abs().max(numeric.abs());
+            let allowed = allowance(
+                tolerance,
+                sides.length[d],
+                largest,
+                sides.engine[d],
+                oracle_error + sum_error,
+            );
             let error = (directional - numeric).abs();
             let ratio = if error == 0.0 { 0.0 } else { error / allowed };
             // A NaN ratio (a non-finite side) disagrees too.

@@ -1,347 +1,28 @@
-//! Analytic against numeric: the verdict on each entry, and the per-graph [`Report`].
-//!
-//! The engine's precision comes first: the graph's leaves are rounded to it, so that the
-//! engine and the oracles differentiate the same function. For each entry, the
-//! *allowance* ([`crate::tolerance`]) is
-//!
-//! ```text
-//! atol + rtol·max(|analytic|, |numeric|) + engine bound + SAFETY·oracle bound
-//! ```
-//!
-//! where the engine bound is the error a textbook backward pass in the engine's precision
-//! can make at this entry, and the oracle bound the oracle's own rounding error, both from
-//! running error analyses. The primary oracle passes an entry when
-//! `|analytic − numeric| ≤ allowance + truncation`, its truncation estimate is within the
-//! allowance, and its own uncertainty is at most `PRIMARY_SHARE` times what the engine
-//! and the user are allowed. Otherwise (a flagged entry, a primary too coarse, or too
-//! imprecise) the forward-mode oracle decides, against the allowance alone, unless the
-//! primary's pass was the sharper of the two. An entry that neither oracle
-//! can decide is *unchecked*; one where a gradient is NaN or infinite is *non-finite*.
-//! Neither is ever a pass.
+//! The verdict on one entry: which oracle decides, against which allowance.
 
-use crate::engine::{Engine, EngineError};
-use crate::graph::{Graph, NodeId, Shape};
-use crate::oracle::forward_mode::LeafTangents;
-use crate::oracle::precise::PreciseValues;
-use crate::oracle::{Estimate, finite_differences_with};
-use crate::precision::Precision;
-use crate::tolerance::{EngineBounds, OWN_SUMMATION, SAFETY, forward_errors, underflowed_nodes};
+use super::{EntryCheck, Oracle, Tolerance, Undecided, Verdict};
+use crate::graph::NodeId;
+use crate::oracle::Estimate;
+use crate::tolerance::SAFETY;
 
-pub use crate::tolerance::Tolerance;
-
-/// Which oracle gave an entry's verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Oracle {
-    /// The cancellation-free central difference (the primary).
-    CentralDifference,
-    /// Forward mode with dual numbers (asked when the primary flags an entry or is too coarse).
-    ForwardMode,
-    /// Forward mode in double-double arithmetic (asked when the allowance is tighter than
-    /// what the other two can vouch for).
-    PreciseForwardMode,
-}
-
-/// The outcome for one entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Pass,
-    Mismatch,
-    /// A gradient is NaN or infinite (the engine's, or the forward function's).
-    NonFinite,
-    /// No verdict can be given, for the reason it holds.
-    Unchecked(Undecided),
-}
-
-/// Why an entry has no verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Undecided {
-    /// No oracle is precise enough: their perturbations or their error bounds overflowed.
-    OraclesImprecise,
-    /// The gradient, or a value it is made of, lies beyond the range of the engine's
-    /// precision, so the engine cannot represent it.
-    BeyondRange(Precision),
-    /// Forward values underflowed (to subnormal numbers or to zero), and the numeric
-    /// derivative lost with them cannot tell a right gradient from a wrong one.
-    Underflow,
-}
-
-impl Undecided {
-    /// A line on why, for reports.
-    pub fn describe(self) -> String {
-        match self {
-            Undecided::OraclesImprecise => "no oracle is precise enough for a verdict here".into(),
-            Undecided::BeyondRange(p) => {
-                format!("the gradient or a value it is made of is beyond the range of {p}")
-            }
-            Undecided::Underflow => {
-                "forward values underflowed, and the numeric derivative with them".into()
-            }
-        }
-    }
-
-    /// A short name, for JSON.
-    pub fn name(self) -> &'static str {
-        match self {
-            Undecided::OraclesImprecise => "oracles-imprecise",
-            Undecided::BeyondRange(_) => "beyond-range",
-            Undecided::Underflow => "underflow",
-        }
-    }
-}
-
-/// One leaf entry, checked.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EntryCheck {
-    pub leaf: NodeId,
-    /// The entry in row-major order.
-    pub entry: usize,
-    pub analytic: f64,
-    pub numeric: f64,
-    /// `|analytic − numeric|`.
-    pub error: f64,
-    pub tolerance: f64,
-    pub verdict: Verdict,
-    pub oracle: Oracle,
-    /// The bound on the deciding oracle's own rounding error.
-    pub oracle_error: f64,
-}
-
-impl EntryCheck {
-    /// The error as a fraction of the tolerance: above 1 is a mismatch. Not a number when
-    /// either side is not finite.
-    pub fn ratio(&self) -> f64 {
-        if self.tolerance > 0.0 {
-            self.error / self.tolerance
-        } else if self.error == 0.0 {
-            0.0
-        } else {
-            f64::INFINITY
-        }
-    }
-
-    /// Whether either gradient is NaN or infinite: never a pass, never a plain mismatch.
-    pub fn is_non_finite(&self) -> bool {
-        self.verdict == Verdict::NonFinite
-    }
-
-    pub fn is_mismatch(&self) -> bool {
-        self.verdict == Verdict::Mismatch
-    }
-
-    /// `x[3]` for a vector leaf, `W1[1,2]` for a weight.
-    pub fn label(&self, graph: &Graph) -> String {
-        entry_label(graph, self.leaf, self.entry)
-    }
-}
-
-/// `name[i]` or `name[row,col]` for entry `entry` (row-major) of a leaf.
-pub fn entry_label(graph: &Graph, leaf: NodeId, entry: usize) -> String {
-    let name = &graph.node(leaf).name;
-    match graph.shape(leaf) {
-        Shape::Matrix(_, cols) => format!("{name}[{},{}]", entry / cols, entry % cols),
-        _ => format!("{name}[{entry}]"),
-    }
-}
-
-/// What checking one graph found.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct Report {
-    /// Leaf entries compared.
-    pub scalars: usize,
-    /// Entries whose error exceeds their tolerance, in leaf and entry order.
-    pub mismatches: Vec<EntryCheck>,
-    /// Entries where either side is NaN or infinite.
-    pub non_finite: Vec<EntryCheck>,
-    /// Entries no oracle could decide at the requested tolerance.
-    pub unchecked: Vec<EntryCheck>,
-    /// Entries the forward-mode oracle decided.
-    pub by_forward_mode: usize,
-    /// The engine's own loss, when it gave one that differs from the forward pass.
-    pub loss_mismatch: Option<LossMismatch>,
-    /// The entry with the largest error-to-tolerance ratio among the finite ones.
-    pub closest: Option<EntryCheck>,
-}
-
-impl Report {
-    pub fn passed(&self) -> bool {
-        self.mismatches.is_empty()
-            && self.non_finite.is_empty()
-            && self.unchecked.is_empty()
-            && self.loss_mismatch.is_none()
-    }
-}
-
-/// Entries worst first: by error as a fraction of tolerance, largest first (NaN first), as
-/// every report lists them.
-pub fn worst_first<'e>(entries: impl IntoIterator<Item = &'e EntryCheck>) -> Vec<&'e EntryCheck> {
-    let mut worst: Vec<&EntryCheck> = entries.into_iter().collect();
-    worst.sort_by(|a, b| b.ratio().total_cmp(&a.ratio()));
-    worst
-}
-
-/// Checks an engine's gradients of `graph` against central finite differences.
-pub fn check(
-    engine: &dyn Engine,
-    graph: &Graph,
+/// What an entry, a direction or a loss may be off by: the user's slack (`atol` per unit of
+/// `length`, the number of entries a direction sums; `rtol` of `largest`, the larger of the
+/// two values), the engine's bound, and the oracle's own uncertainty with its safety factor.
+/// The one formula every verdict uses.
+pub(crate) fn allowance(
     tolerance: &Tolerance,
-) -> Result<Report, EngineError> {
-    let (entries, loss_mismatch) = analyse(engine, graph, tolerance)?;
-    Ok(Report::of(entries, loss_mismatch))
-}
-
-/// An engine's own loss that differs from gradfuzz's forward pass: a forward mismatch,
-/// distinct from a gradient mismatch.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LossMismatch {
-    pub claimed: f64,
-    pub computed: f64,
-    pub tolerance: f64,
-}
-
-/// The report and every checked entry, from one evaluation (for `explain`).
-pub fn check_with_entries(
-    engine: &dyn Engine,
-    graph: &Graph,
-    tolerance: &Tolerance,
-) -> Result<(Report, Vec<EntryCheck>), EngineError> {
-    let (entries, loss_mismatch) = analyse(engine, graph, tolerance)?;
-    Ok((Report::of(entries.clone(), loss_mismatch), entries))
-}
-
-/// The entries, and the engine's loss if it gave one that differs from the forward pass.
-fn analyse(
-    engine: &dyn Engine,
-    graph: &Graph,
-    tolerance: &Tolerance,
-) -> Result<(Vec<EntryCheck>, Option<LossMismatch>), EngineError> {
-    let precision = engine.precision();
-    let graph = crate::engine::rounded_for(engine, graph)?;
-    let graph = graph.as_ref();
-    let analytic = crate::engine::answer(engine, graph)?;
-    let values = graph.forward();
-    let own_errors = forward_errors(graph, &values, Precision::F64, OWN_SUMMATION);
-    let mut bounds =
-        EngineBounds::reusing(graph, &values, precision, engine.summation(), &own_errors);
-    bounds.sharpen(graph, &values);
-    let loss_mismatch = analytic.loss.and_then(|claimed| {
-        let computed = graph.loss(&values);
-        let own: f64 = graph
-            .ids()
-            .filter(|&id| graph.is_loss(id))
-            .map(|id| own_errors.of(id)[0])
-            .sum();
-        let allowance =
-            tolerance.atol + tolerance.rtol * computed.abs() + bounds.loss() + SAFETY * own;
-        let off = !claimed.is_finite() || (claimed - computed).abs() > allowance;
-        off.then_some(LossMismatch {
-            claimed,
-            computed,
-            tolerance: allowance,
-        })
-    });
-    let numeric = finite_differences_with(graph, &values, own_errors.clone());
-    let forward_finite = values.iter().all(|v| v.is_finite());
-    let underflowed = reaches_underflow(graph, &underflowed_nodes(graph, &values));
-    // The third oracle's forward pass, computed the first time an entry needs it.
-    let precise = std::cell::OnceCell::new();
-    let mut entries = Vec::new();
-    for (leaf, estimates) in &numeric.by_leaf {
-        let claimed = analytic
-            .get(*leaf)
-            .expect("validated: every leaf has a gradient");
-        // Forward mode's values over the leaf's cone, computed the first time one of its
-        // entries needs the second oracle, and shared by the rest.
-        let tangents = std::cell::OnceCell::new();
-        for (entry, estimate) in estimates.iter().enumerate() {
-            let second_oracle = || {
-                tangents
-                    .get_or_init(|| LeafTangents::new(graph, &values, &own_errors, *leaf))
-                    .derivative(entry)
-            };
-            let context = Context {
-                engine_bound: bounds.entry(&values, *leaf, entry),
-                forward_finite,
-                underflowed: underflowed[leaf.0],
-            };
-            let third_oracle = || {
-                precise
-                    .get_or_init(|| PreciseValues::new(graph, &values))
-                    .derivative(graph, &values, *leaf, entry)
-            };
-            let mut decided = decide(
-                claimed.entry(entry),
-                estimate,
-                &context,
-                tolerance,
-                second_oracle,
-                third_oracle,
-            );
-            decided.verdict = within_range(&decided, context.engine_bound, precision, &bounds);
-            decided.leaf = *leaf;
-            decided.entry = entry;
-            entries.push(decided);
-        }
-    }
-    Ok((entries, loss_mismatch))
+    length: f64,
+    largest: f64,
+    engine_bound: f64,
+    oracle_error: f64,
+) -> f64 {
+    tolerance.atol * length + tolerance.rtol * largest + engine_bound + SAFETY * oracle_error
 }
 
 /// The oracle's error bound, relative to the derivative, from which on a derivative whose
 /// differences met underflowed values counts as lost (unless the bound is below the smallest
 /// normal number: then the derivative is as precise as a double holds it).
 const LOST: f64 = 0.1;
-
-/// For each leaf, whether the oracles' differences through its cone meet an underflowed
-/// value: at a node of the cone that reaches a loss, or an operand of one.
-fn reaches_underflow(graph: &Graph, underflowed: &[bool]) -> Vec<bool> {
-    let mut reaches = vec![false; graph.len()];
-    if !underflowed.contains(&true) {
-        return reaches;
-    }
-    let mut live = vec![false; graph.len()];
-    for id in graph.ids().rev() {
-        if graph.is_loss(id) || live[id.0] {
-            live[id.0] = true;
-            if let Some(gate) = graph.gate(id) {
-                for &op in gate.operands().iter() {
-                    live[op.0] = true;
-                }
-            }
-        }
-    }
-    for leaf in graph.differentiable_leaves() {
-        reaches[leaf.0] = graph.downstream(leaf).iter().any(|&node| {
-            live[node.0]
-                && (underflowed[node.0]
-                    || graph
-                        .gate(node)
-                        .is_some_and(|g| g.operands().iter().any(|&op| underflowed[op.0])))
-        });
-    }
-    reaches
-}
-
-/// The verdict, unless the engine's precision cannot hold the gradient: an engine in a
-/// narrow precision whose gradient overflowed where the values it is made of, or the terms
-/// of its own sum (whose error bound `engine_bound` is then at least `u` times the largest
-/// number), lie beyond that precision's range is not wrong.
-fn within_range(
-    entry: &EntryCheck,
-    engine_bound: f64,
-    precision: Precision,
-    bounds: &EngineBounds,
-) -> Verdict {
-    let limit = precision.max_finite();
-    let beyond_range = precision != Precision::F64
-        && (bounds.overflows()
-            || entry.numeric.abs() >= limit
-            || engine_bound >= precision.unit_roundoff() * limit);
-    match entry.verdict {
-        Verdict::NonFinite if !entry.analytic.is_finite() && beyond_range => {
-            Verdict::Unchecked(Undecided::BeyondRange(precision))
-        }
-        verdict => verdict,
-    }
-}
 
 /// How many times the engine's allowance the primary's own uncertainty may be for the
 /// primary to pass an entry without asking forward mode.
@@ -374,7 +55,7 @@ fn lost(entry: &EntryCheck, context: &Context, tolerance: &Tolerance) -> bool {
     let largest = entry.analytic.abs().max(entry.numeric.abs());
     context.underflowed
         && entry.verdict == Verdict::Pass
-        && entry.error > context.engine_bound + tolerance.atol + tolerance.rtol * largest
+        && entry.error > allowance(tolerance, 1.0, largest, context.engine_bound, 0.0)
         && entry.oracle_error >= f64::MIN_POSITIVE
         && entry.oracle_error >= LOST * largest
 }
@@ -399,10 +80,8 @@ pub(crate) fn decide(
         ..
     } = *context;
     let allowance = |numeric: f64, oracle_error: f64| {
-        tolerance.atol
-            + tolerance.rtol * analytic.abs().max(numeric.abs())
-            + engine_bound
-            + SAFETY * oracle_error
+        let largest = analytic.abs().max(numeric.abs());
+        allowance(tolerance, 1.0, largest, engine_bound, oracle_error)
     };
     let judge = |numeric: f64, oracle_error: f64, tolerance: f64, oracle: Oracle| {
         let error = (analytic - numeric).abs();
@@ -444,7 +123,7 @@ pub(crate) fn decide(
     // mode, which has no step and often a smaller error, is asked too, and the more precise
     // of the two passes decides.
     let primary_uncertainty = SAFETY * estimate.error + estimate.truncation;
-    let slack = engine_bound + tolerance.atol + tolerance.rtol * analytic.abs().max(primary.abs());
+    let slack = allowance(primary, 0.0);
     if !analytic.is_finite() || (primary_passes && primary_uncertainty <= PRIMARY_SHARE * slack) {
         return by_primary;
     }
@@ -497,40 +176,6 @@ pub(crate) fn decide(
         };
     }
     decided
-}
-
-impl Report {
-    /// The report of checked entries, and of the engine's loss.
-    fn of(entries: Vec<EntryCheck>, loss_mismatch: Option<LossMismatch>) -> Report {
-        let mut report = Report {
-            loss_mismatch,
-            ..Report::default()
-        };
-        for entry in entries {
-            report.record(entry);
-        }
-        report
-    }
-
-    fn record(&mut self, entry: EntryCheck) {
-        self.scalars += 1;
-        self.by_forward_mode += (entry.oracle != Oracle::CentralDifference) as usize;
-        match entry.verdict {
-            Verdict::NonFinite => return self.non_finite.push(entry),
-            Verdict::Unchecked(_) => return self.unchecked.push(entry),
-            Verdict::Pass | Verdict::Mismatch => {}
-        }
-        if self
-            .closest
-            .as_ref()
-            .is_none_or(|closest| entry.ratio() > closest.ratio())
-        {
-            self.closest = Some(entry.clone());
-        }
-        if entry.is_mismatch() {
-            self.mismatches.push(entry);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,179 @@
+//! What the oracles and the tolerance know about the functions the gates apply, one module
+//! per function (`sigmoid` now; `tanh`, `relu`, `exp`, `log` come with their gates): its
+//! value, its derivative written independently of the rule under test, bounds on its slope and
+//! curvature, its change without cancellation, its double-double form, the rounding model of
+//! an engine that computes it, and its kinks. Nothing here imports the rules under test
+//! (`gate.rs`, `arithmetic.rs`) or an engine, and they import nothing from here
+//! (`tests/house.rs` holds both), so the oracles' knowledge of a function shares no code with
+//! the code they check.
+//!
+//! [`Function`] is how an oracle's arm for the elementwise gates asks: one arm per family,
+//! whichever function the gate applies.
+
+pub mod double_double;
+pub mod sigmoid;
+
+use crate::op::Unary;
+use crate::precision::Precision;
+use double_double::DoubleDouble;
+
+/// A function a gate applies elementwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    Sigmoid,
+}
+
+/// What a function's change at one point reuses for every perturbation: its constants there,
+/// and its steepest slope and largest curvature within the round-off of the point.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Point {
+    /// The function's own constants at the point (for σ: `e^(−|y|)` and `σ(−y)`).
+    pub constants: [f64; 2],
+    pub slope: f64,
+    pub curvature: f64,
+}
+
+impl Function {
+    /// The function an elementwise gate applies.
+    pub fn of(op: Unary) -> Option<Function> {
+        match op {
+            Unary::Sigmoid => Some(Function::Sigmoid),
+        }
+    }
+
+    /// Its value.
+    pub fn value(self, y: f64) -> f64 {
+        match self {
+            Function::Sigmoid => sigmoid::value(y),
+        }
+    }
+
+    /// Its derivative at `y`, from the input.
+    pub fn slope(self, y: f64) -> f64 {
+        match self {
+            Function::Sigmoid => sigmoid::slope(y),
+        }
+    }
+
+    /// The largest `|f'|` within `reach` of `y`.
+    pub fn slope_max(self, y: f64, reach: f64) -> f64 {
+        match self {
+            Function::Sigmoid => sigmoid::slope_max(y, reach),
+        }
+    }
+
+    /// The largest `|f''|` within `reach` of `y`.
+    pub fn curvature_max(self, y: f64, reach: f64) -> f64 {
+        match self {
+            Function::Sigmoid => sigmoid::curvature_max(y, reach),
+        }
+    }
+
+    /// The roundings of [`Function::value`], relative to its value.
+    pub fn value_roundings(self) -> f64 {
+        match self {
+            Function::Sigmoid => sigmoid::VALUE_ROUNDINGS,
+        }
+    }
+
+    /// The roundings of [`Function::change`], relative to the change.
+    pub fn change_roundings(self) -> f64 {
+        match self {
+            Function::Sigmoid => sigmoid::CHANGE_ROUNDINGS,
+        }
+    }
+
+    /// The constants at `y` (off by at most `e_y`) that [`Function::change`] reuses.
+    pub fn point(self, y: f64, e_y: f64) -> Point {
+        match self {
+            Function::Sigmoid => sigmoid::point(y, e_y),
+        }
+    }
+
+    /// `f(y + d) − f(y)` in every lane, without cancellation; `reach` is the largest `|d|`.
+    pub fn change<const N: usize>(
+        self,
+        y: f64,
+        point: &Point,
+        d: [f64; N],
+        reach: f64,
+    ) -> [f64; N] {
+        match self {
+            Function::Sigmoid => sigmoid::change(y, point, d, reach),
+        }
+    }
+
+    /// The steepest slope and largest curvature within `e_y` of `y` and a step of `reach`.
+    pub fn along_step(self, y: f64, e_y: f64, point: &Point, reach: f64) -> (f64, f64) {
+        match self {
+            Function::Sigmoid => sigmoid::along_step(y, e_y, point, reach),
+        }
+    }
+
+    /// Its value in double-double.
+    pub fn double_double(self, y: DoubleDouble) -> DoubleDouble {
+        match self {
+            Function::Sigmoid => sigmoid::double_double(y),
+        }
+    }
+
+    /// Its derivative in double-double from its output `o` (off by `e_o`), and how far that
+    /// error moves it.
+    pub fn double_double_slope(self, o: DoubleDouble, e_o: f64) -> (DoubleDouble, f64) {
+        match self {
+            Function::Sigmoid => sigmoid::double_double_slope(o, e_o),
+        }
+    }
+
+    /// The error of [`Function::double_double`], in units of the double-double round-off.
+    pub fn double_double_units(self) -> f64 {
+        match self {
+            Function::Sigmoid => sigmoid::DD_UNITS,
+        }
+    }
+
+    /// The units of round-off, relative to its value, within which an engine computes it.
+    pub fn engine_roundings(self) -> f64 {
+        match self {
+            Function::Sigmoid => sigmoid::ENGINE_ROUNDINGS,
+        }
+    }
+
+    /// The absolute part of an engine's error in computing it, for a value of at most
+    /// `largest`.
+    pub fn engine_floor(self, precision: Precision, largest: f64) -> f64 {
+        match self {
+            Function::Sigmoid => sigmoid::engine_floor(precision, largest),
+        }
+    }
+
+    /// Whether a computed value `o` lies where the function's values underflow (σ: below the
+    /// smallest normal number), so that a derivative through it may be lost.
+    pub fn underflows(self, o: f64) -> bool {
+        match self {
+            Function::Sigmoid => o < f64::MIN_POSITIVE,
+        }
+    }
+
+    /// The derivative as the lecture's rule takes it, `s(o)` from the output `o`, and its
+    /// tilt `s'(o)`.
+    pub fn output_slope(self, o: f64) -> (f64, f64) {
+        match self {
+            Function::Sigmoid => sigmoid::output_slope(o),
+        }
+    }
+
+    /// Half the largest `|s''(o)|` of [`Function::output_slope`].
+    pub fn output_slope_bend(self) -> f64 {
+        match self {
+            Function::Sigmoid => sigmoid::OUTPUT_SLOPE_BEND,
+        }
+    }
+
+    /// [`Function::output_slope`] at `o`, and how far an `o` off by `e_o` moves it:
+    /// `(|s'(o)| + bend·e_o)·e_o`.
+    pub fn slope_from_output(self, o: f64, e_o: f64) -> (f64, f64) {
+        let (slope, tilt) = self.output_slope(o);
+        (slope, (tilt.abs() + self.output_slope_bend() * e_o) * e_o)
+    }
+}

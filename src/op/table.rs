@@ -1,0 +1,123 @@
+//! The table of facts: one entry per gate, everything else iterates (ripgrep's `FLAGS`).
+
+use super::GateKind;
+
+/// A gate's family: what code that only moves operands needs to know of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// One operand.
+    Unary,
+    /// Two operands, not a loss.
+    Binary,
+    /// Two operands; a scalar term of the loss, never an operand.
+    Loss,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Unary => "unary",
+            Family::Binary => "binary",
+            Family::Loss => "loss",
+        }
+    }
+}
+
+/// What is known about one gate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Facts {
+    pub kind: GateKind,
+    /// Its name in case files, the exec protocol and reports.
+    pub name: &'static str,
+    pub family: Family,
+    /// Each operand's role, in the written order (`matvec: [W, o]`), as messages name it.
+    pub roles: &'static [&'static str],
+    /// The case file's syntax, with the roles' usual names.
+    pub syntax: &'static str,
+    /// What it computes, in a line.
+    pub value: &'static str,
+    /// Its backward rule, in a line.
+    pub backward: &'static str,
+    /// Whether it is one of the four gates of the lecture (SPEC §1).
+    pub lecture: bool,
+    /// The share of random steps that make it (out of the total of the steps in use: the
+    /// lecture's gates and the two leaf steps add up to 100).
+    pub generation_weight: u32,
+    /// The prefix of the names the recipe builder gives its nodes (`s0`, `s1`, …).
+    pub name_prefix: &'static str,
+}
+
+const TABLE: [Facts; 4] = [
+    Facts {
+        kind: GateKind::Add,
+        name: "add",
+        family: Family::Binary,
+        roles: &["first argument", "second argument"],
+        syntax: "add: [a, b]",
+        value: "a + b, of equal lengths",
+        backward: "dE/da += g, dE/db += g",
+        lecture: true,
+        generation_weight: 15,
+        name_prefix: "a",
+    },
+    Facts {
+        kind: GateKind::Matvec,
+        name: "matvec",
+        family: Family::Binary,
+        roles: &["first argument", "second argument"],
+        syntax: "matvec: [W, o]",
+        value: "W o, W a weight (m×n), o of length n",
+        backward: "dE/do += Wᵀ g, dE/dW += g ⊗ o",
+        lecture: true,
+        generation_weight: 30,
+        name_prefix: "s",
+    },
+    Facts {
+        kind: GateKind::Sigmoid,
+        name: "sigmoid",
+        family: Family::Unary,
+        roles: &["argument"],
+        syntax: "sigmoid: s",
+        value: "σ(s) = 1/(1 + e^(−s)), elementwise",
+        backward: "dE/ds += g ⊙ o ⊙ (1 − o)",
+        lecture: true,
+        generation_weight: 22,
+        name_prefix: "o",
+    },
+    Facts {
+        kind: GateKind::Sqerr,
+        name: "sqerr",
+        family: Family::Loss,
+        roles: &["first argument", "second argument"],
+        syntax: "sqerr: [o, t]",
+        value: "½‖o − t‖², of equal lengths (a loss)",
+        backward: "dE/do += o − t, dE/dt += t − o",
+        lecture: true,
+        generation_weight: 18,
+        name_prefix: "E",
+    },
+];
+
+pub(super) fn facts(kind: GateKind) -> &'static Facts {
+    let facts = &TABLE[kind as usize];
+    debug_assert_eq!(facts.kind, kind, "the table is in GateKind's order");
+    facts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_in_the_order_of_the_kinds_and_names_are_unique() {
+        for (i, kind) in GateKind::ALL.into_iter().enumerate() {
+            assert_eq!(TABLE[i].kind, kind);
+            assert_eq!(GateKind::by_name(kind.name()), Some(kind));
+        }
+        assert_eq!(TABLE.len(), GateKind::ALL.len());
+        for kind in GateKind::ALL {
+            let on = kind.on(&vec![crate::value::NodeId(0); kind.arity()]);
+            assert_eq!(on.and_then(|op| op.kind()), Some(kind));
+        }
+    }
+}
