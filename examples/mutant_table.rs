@@ -99,7 +99,7 @@ fn main() {
             Some((case, culprit)) => (
                 case.graph.len().to_string(),
                 case.graph.largest_dim().to_string(),
-                culprit.signature(),
+                culprit.signature().to_string(),
             ),
             None => ("–".into(), "–".into(), "not detected".into()),
         };

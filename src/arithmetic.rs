@@ -38,9 +38,9 @@ impl Precision {
     }
 
     /// `wᵀ g`.
-    pub fn matvec_transposed(self, w: &Mat<f64>, g: &Col<f64>) -> Col<f64> {
+    pub fn transposed_matvec(self, w: &Mat<f64>, g: &Col<f64>) -> Col<f64> {
         if self == Precision::F64 {
-            return kernels::matvec_transposed(w, g);
+            return kernels::transposed_matvec(w, g);
         }
         Col::from_fn(w.ncols(), |j| {
             self.dot((0..w.nrows()).map(|i| (w[(i, j)], g[i])))

@@ -33,13 +33,46 @@ pub enum Culprit {
     Unlocated,
 }
 
+/// What a culprit is, whichever node it is: what must stay the same while shrinking, and
+/// what names a saved failure (`matvec`, `fan-out`, `unlocated`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Signature {
+    Gate(GateKind),
+    FanOut,
+    Unlocated,
+}
+
+impl Signature {
+    /// The name a saved failure carries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signature::Gate(kind) => kind.name(),
+            Signature::FanOut => "fan-out",
+            Signature::Unlocated => "unlocated",
+        }
+    }
+}
+
+impl fmt::Display for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A signature is its name: `signature == "matvec"`.
+impl PartialEq<&str> for Signature {
+    fn eq(&self, name: &&str) -> bool {
+        self.name() == *name
+    }
+}
+
 impl Culprit {
     /// What must stay the same while shrinking: the gate kind, or fan-out, or neither.
-    pub fn signature(&self) -> String {
+    pub fn signature(&self) -> Signature {
         match self {
-            Culprit::Gate { kind, .. } => kind.name().to_string(),
-            Culprit::FanOut { .. } => "fan-out".into(),
-            Culprit::Unlocated => "unlocated".into(),
+            Culprit::Gate { kind, .. } => Signature::Gate(*kind),
+            Culprit::FanOut { .. } => Signature::FanOut,
+            Culprit::Unlocated => Signature::Unlocated,
         }
     }
 }

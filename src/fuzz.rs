@@ -470,7 +470,9 @@ impl Failure {
             .as_ref()
             .map(|shrunk| &shrunk.blame)
             .or(self.blame.as_ref());
-        let culprit = blame.map_or("unblamed".to_string(), |blame| blame.culprit.signature());
+        let culprit = blame.map_or("unblamed".to_string(), |blame| {
+            blame.culprit.signature().to_string()
+        });
         format!("{culprit}-{:016x}", saved.structure_fingerprint())
     }
 

@@ -81,7 +81,7 @@ pub fn backward_in<'v>(
                     weight,
                     Value::Matrix(precision.outer(g, vector(value_of(o)))),
                 ),
-                Partial::new(o, Value::Vector(precision.matvec_transposed(w, g))),
+                Partial::new(o, Value::Vector(precision.transposed_matvec(w, g))),
             ]
         }
         // o = σ(s): the Jacobian is diagonal with σ'(s_i) = o_i (1 − o_i), taken from the

@@ -133,7 +133,7 @@ pub const DOT_WIDTH: usize = 8;
 kernel! {
     /// `out[j] = Σ_i w[i, j] · g[i]`: for each column, [`DOT_WIDTH`] partial sums over
     /// increasing `i`, added in order.
-    pub fn transposed_matvec / transposed_matvec_portable(out: &mut [f64], w: &Mat<f64>, g: &[f64]) {
+    pub fn transposed_matvec_into / transposed_matvec_into_portable(out: &mut [f64], w: &Mat<f64>, g: &[f64]) {
         for (j, o) in out.iter_mut().enumerate() {
             *o = dot(w.col_as_slice(j), g);
         }
@@ -141,8 +141,8 @@ kernel! {
 }
 
 kernel! {
-    /// `out[j] = Σ_i |w[i, j]| · g[i]`: [`transposed_matvec`] on magnitudes.
-    pub fn abs_transposed_matvec / abs_transposed_matvec_portable(out: &mut [f64], w: &Mat<f64>, g: &[f64]) {
+    /// `out[j] = Σ_i |w[i, j]| · g[i]`: [`transposed_matvec_into`] on magnitudes.
+    pub fn abs_transposed_matvec_into / abs_transposed_matvec_into_portable(out: &mut [f64], w: &Mat<f64>, g: &[f64]) {
         for (j, o) in out.iter_mut().enumerate() {
             *o = abs_dot(w.col_as_slice(j), g);
         }
@@ -192,10 +192,10 @@ pub fn abs_matvec(w: &Mat<f64>, x: &Col<f64>) -> Col<f64> {
     out
 }
 
-/// `wᵀ · g` as a new column ([`transposed_matvec`]).
-pub fn matvec_transposed(w: &Mat<f64>, g: &Col<f64>) -> Col<f64> {
+/// `wᵀ · g` as a new column ([`transposed_matvec_into`]).
+pub fn transposed_matvec(w: &Mat<f64>, g: &Col<f64>) -> Col<f64> {
     let mut out = Col::zeros(w.ncols());
-    transposed_matvec(slice_mut(&mut out), w, slice(g));
+    transposed_matvec_into(slice_mut(&mut out), w, slice(g));
     out
 }
 

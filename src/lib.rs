@@ -9,7 +9,10 @@
 //! ```
 //!
 //! - [`value`]: values, shapes and node ids;
-//! - [`gate`]: the forward and backward rule of every gate (all the calculus);
+//! - [`op`]: the gates, in families, with the table of what is known about each and their
+//!   shape rules; the four gates' own types ([`Gate`], [`Op`], [`Node`]), which engines
+//!   written for them read, are re-exported from [`gate`] and [`graph`];
+//! - [`gate`]: the forward and backward rule of every gate (all the calculus of the engines);
 //! - [`graph`]: nodes, shape rules, the forward pass;
 //! - [`engine`]: the [`Engine`] trait, the reference reverse-mode engine, the mutants, exec
 //!   engines (Unix), and what an engine's failure is ([`EngineError`]);
@@ -19,7 +22,7 @@
 //! - [`case`]: case files (YAML), loaded with validation and saved bit-exactly;
 //! - [`fuzz`]: many random graphs and a summary; [`blame`] and [`shrink`]: which rule is
 //!   wrong, and the smallest graph that shows it;
-//! - [`report`], [`json`], [`junit`] and [`dot`]: the reports;
+//! - [`report`]: the text reports (the command line adds JSON, JUnit and Graphviz DOT);
 //! - for your own tests: [`assert`](mod@assert) (`assert_gradients`, `assert_engine`) and
 //!   [`strategy`] (proptest strategies for graphs).
 //!
@@ -36,16 +39,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The oracles and the dense kernels are internals: public for the test suite, hidden from
-//! this documentation, and free to change.
+//! The oracles, what they know of each function (`function`) and the dense kernels are
+//! internals: public for the test suite, hidden from this documentation, and free to change.
 
 pub(crate) mod arithmetic;
 pub mod assert;
-pub mod bench;
 pub mod blame;
 pub mod case;
 pub mod check;
-pub mod dot;
 pub mod engine;
 #[doc(hidden)]
 pub mod function;
@@ -53,14 +54,11 @@ pub mod fuzz;
 pub mod gate;
 pub mod generate;
 pub mod graph;
-pub mod json;
-pub mod junit;
 mod lecture;
 // Internals, public only for the test suite and the measurement examples: hidden from the
 // documentation, not part of the API, free to change.
 #[doc(hidden)]
 pub mod kernels;
-pub mod merge;
 pub mod op;
 #[doc(hidden)]
 pub mod oracle;
@@ -70,7 +68,6 @@ pub mod report;
 pub mod shrink;
 #[cfg(feature = "proptest")]
 pub mod strategy;
-pub mod suite;
 pub mod targets;
 pub mod tolerance;
 pub mod value;

@@ -1,13 +1,14 @@
 //! The `gradfuzz` command line: parses flags and calls the library.
 
-// `print!` and `println!` that end the program quietly, as ripgrep does, when the reader of
-// our output has gone away (`gradfuzz fuzz | head`), instead of panicking on the broken
-// pipe. (Restoring SIGPIPE's default action instead would also kill us when an exec engine
-// dies with our request unread.)
-macro_rules! print {
+// `out!` and `outln!` print to stdout as `print!` and `println!` do, but end the program
+// quietly, as ripgrep does, when the reader of our output has gone away (`gradfuzz fuzz |
+// head`), instead of panicking on the broken pipe. (Restoring SIGPIPE's default action instead
+// would also kill us when an exec engine dies with our request unread.) Every command writes
+// stdout through them.
+macro_rules! out {
     ($($arg:tt)*) => { $crate::emit(&format!($($arg)*)) };
 }
-macro_rules! println {
+macro_rules! outln {
     () => { $crate::emit("\n") };
     ($($arg:tt)*) => { $crate::emit(&format!("{}\n", format_args!($($arg)*))) };
 }
@@ -63,16 +64,17 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Merge(args) => cli::merge::run(args),
         Command::Bench(args) => cli::bench::run(args),
         Command::Dot(args) => cli::one_case::dot(args),
+        Command::Gates(args) => cli::gates::run(args),
         Command::Engines => {
             for (name, about) in engine::catalogue() {
-                println!("{name:<28} {about}");
+                outln!("{name:<28} {about}");
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions(args) => {
             let mut script = Vec::new();
             clap_complete::generate(args.shell, &mut Cli::command(), "gradfuzz", &mut script);
-            print!("{}", String::from_utf8_lossy(&script));
+            out!("{}", String::from_utf8_lossy(&script));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -8,7 +8,7 @@
 //! (0, ±1, ±2, ±0.5, or fewer decimals). A candidate is kept when the engine still fails on
 //! it and the blame has the same signature (same gate kind, or fan-out).
 
-use crate::blame::{blame, live_nodes};
+use crate::blame::{Signature, blame, live_nodes};
 use crate::check::{Tolerance, check};
 use crate::engine::Engine;
 use crate::graph::{Graph, LeafKind, NodeId, Operation, Shape};
@@ -24,7 +24,7 @@ pub const MAX_CANDIDATES: usize = 4_000;
 pub struct Shrinker<'e> {
     engine: &'e dyn Engine,
     tolerance: Tolerance,
-    signature: String,
+    signature: Signature,
     candidates_tried: usize,
     budget: usize,
 }

@@ -222,3 +222,46 @@ fn the_cycle_finder_finds_a_cycle() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0], ["a", "b", "c"].map(String::from).into());
 }
+
+/// Module `module`'s references to any of the top-level modules in `targets`.
+fn references_to(module: &str, targets: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (from, refs) in module_graph() {
+        if from[0] != module {
+            continue;
+        }
+        for to in refs {
+            if targets.contains(&to[0].as_str()) {
+                found.push(format!("{} -> {}", from.join("::"), to.join("::")));
+            }
+        }
+    }
+    found
+}
+
+/// What knows the functions and bounds the errors: the oracles, the tolerance, and what they
+/// know of each function.
+const ORACLES: [&str; 3] = ["oracle", "tolerance", "function"];
+
+/// The rules under test and the engines that run them.
+const RULES: [&str; 3] = ["gate", "arithmetic", "engine"];
+
+#[test]
+fn the_oracles_never_import_the_rules_under_test_nor_the_rules_the_oracles() {
+    for module in ORACLES {
+        let crossing = references_to(module, &RULES);
+        assert!(
+            crossing.is_empty(),
+            "{module} imports the rules under test or an engine: {crossing:#?}"
+        );
+    }
+    for module in RULES {
+        let crossing = references_to(module, &ORACLES);
+        assert!(
+            crossing.is_empty(),
+            "{module} imports what the oracles know: {crossing:#?}"
+        );
+    }
+    // The test can see: the oracles do import what they are allowed to.
+    assert!(!references_to("oracle", &["function", "graph"]).is_empty());
+}

@@ -47,9 +47,9 @@ fn dispatched_and_portable_kernels_agree_bit_for_bit() {
         assert_eq!(bits(&a), bits(&b), "abs_matvec_add {rows}x{cols}");
 
         let (mut a, mut b) = (vec![0.0; cols], vec![0.0; cols]);
-        transposed_matvec(&mut a, &w, x_rows);
-        transposed_matvec_portable(&mut b, &w, x_rows);
-        assert_eq!(bits(&a), bits(&b), "transposed_matvec {rows}x{cols}");
+        transposed_matvec_into(&mut a, &w, x_rows);
+        transposed_matvec_into_portable(&mut b, &w, x_rows);
+        assert_eq!(bits(&a), bits(&b), "transposed_matvec_into {rows}x{cols}");
 
         let lanes: Vec<[f64; 4]> = x_cols.iter().map(|&v| [v, -v, 2.0 * v, v * v]).collect();
         let start_lanes: Vec<[f64; 4]> = start.iter().map(|&s| [s; 4]).collect();
@@ -81,7 +81,7 @@ fn kernels_sum_in_their_documented_order() {
             );
         }
         let mut out = vec![0.0; cols];
-        transposed_matvec(&mut out, &w, &x[..rows]);
+        transposed_matvec_into(&mut out, &w, &x[..rows]);
         for (j, &o) in out.iter().enumerate() {
             let mut sums = [0.0f64; 8];
             for i in 0..rows {

@@ -13,7 +13,7 @@ mod write;
 pub use write::to_yaml;
 
 use crate::check::Tolerance;
-use crate::engine::Gradients;
+use crate::engine::{self, Gradients};
 use crate::graph::Graph;
 use raw::RawCase;
 use std::fmt;
@@ -53,6 +53,29 @@ pub struct Case {
     pub graph: Graph,
     /// Claimed gradients, checked instead of an engine's when present.
     pub gradients: Option<Gradients>,
+}
+
+impl Case {
+    /// The engine to check this case with: `engine_override` (a `--engine` flag) if given,
+    /// else the case's claimed `gradients:`, else its `engine:` key, else the reference;
+    /// checked in `precision` (a `--precision` flag) if given, else in the case's
+    /// `precision:`, else in the engine's own.
+    pub fn engine_for(
+        &self,
+        engine_override: Option<&str>,
+        timeout: std::time::Duration,
+        precision: Option<crate::precision::Precision>,
+    ) -> Result<Box<dyn engine::Engine>, String> {
+        let engine: Box<dyn engine::Engine> =
+            match (engine_override, &self.gradients, self.engine.as_deref()) {
+                (Some(name), _, _) | (None, None, Some(name)) => {
+                    engine::by_name_with_timeout(name, timeout)?
+                }
+                (None, Some(gradients), _) => Box::new(engine::Claimed(gradients.clone())),
+                (None, None, None) => Box::new(engine::Reference),
+            };
+        Ok(engine::declared(engine, precision.or(self.precision)))
+    }
 }
 
 /// Size limits for loaded cases, so that a hostile file cannot exhaust memory.

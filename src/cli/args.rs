@@ -53,6 +53,8 @@ pub enum Command {
     Gen(GenArgs),
     /// List the engines.
     Engines,
+    /// List the gates: name, family, case syntax, value and backward rule.
+    Gates(GatesArgs),
     /// Print a shell completion script.
     ///
     /// For example `gradfuzz completions bash >
@@ -298,6 +300,13 @@ pub struct GenArgs {
     pub index: u64,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+#[derive(Args)]
+pub struct GatesArgs {
+    /// text for people, json for programs (engines in other languages, the Python package)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Args)]

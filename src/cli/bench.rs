@@ -1,8 +1,8 @@
 //! `gradfuzz bench`: the benchmark graphs, timed.
 
 use super::args::BenchArgs;
+use super::suite::case_files;
 use gradfuzz::case;
-use gradfuzz::suite::case_files;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,6 +15,6 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, String> {
     for file in case_files(&paths)? {
         cases.push(case::load(&file).map_err(|e| e.to_string())?);
     }
-    print!("{}", gradfuzz::bench::run(&cases, graphs));
+    out!("{}", super::measure::run(&cases, graphs));
     Ok(ExitCode::SUCCESS)
 }

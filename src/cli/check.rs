@@ -1,12 +1,12 @@
 //! `gradfuzz check`: case files and folders of them, each against what it expects.
 
 use super::args::{CheckArgs, ReportFormat};
+use super::json;
+use super::junit;
+use super::suite::{CaseOutcome, case_files, run_case};
 use crate::{INVALID, MISMATCH};
 use gradfuzz::engine;
-use gradfuzz::json;
-use gradfuzz::junit;
 use gradfuzz::report;
-use gradfuzz::suite::{CaseOutcome, case_files, run_case};
 use std::process::ExitCode;
 
 pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
@@ -29,18 +29,18 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
             CaseOutcome::Invalid(error) => {
                 invalid += 1;
                 if text {
-                    println!("INVALID   {}", file.display());
+                    outln!("INVALID   {}", file.display());
                 }
                 eprintln!("gradfuzz: {error}");
                 let file = file.display().to_string();
                 documents.push(json::invalid_case(&file, &error.to_string()));
                 tests.push(junit::invalid_case(&file, &error.to_string()));
             }
-            CaseOutcome::EngineFailed(_, error) => {
+            CaseOutcome::EngineFailed(error) => {
                 invalid += 1;
                 let message = format!("the engine failed: {error}");
                 if text {
-                    println!("ERROR     {}: {message}", file.display());
+                    outln!("ERROR     {}: {message}", file.display());
                 }
                 eprintln!("gradfuzz: {}: {message}", file.display());
                 let file = file.display().to_string();
@@ -59,7 +59,7 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
                 let outcome = if report.passed() { "pass" } else { "mismatch" };
                 let status = if ok { "ok" } else { "UNEXPECTED" };
                 if text {
-                    println!(
+                    outln!(
                         "{status:<9} {} ({}: {outcome}, expected {}; {} scalars, engine {engine})",
                         file.display(),
                         case.name,
@@ -67,7 +67,7 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
                         report.scalars
                     );
                     if !report.passed() {
-                        print!(
+                        out!(
                             "{}",
                             report::failing_entries(&case.graph, &report, "          ")
                         );
@@ -86,12 +86,12 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
         files.len()
     );
     match format {
-        ReportFormat::Text => println!("{summary}"),
-        ReportFormat::Json => println!(
+        ReportFormat::Text => outln!("{summary}"),
+        ReportFormat::Json => outln!(
             "{:#}",
             json::check(documents, files.len(), met, unmet, invalid)
         ),
-        ReportFormat::Junit => print!(
+        ReportFormat::Junit => out!(
             "{}",
             junit::document("gradfuzz check", &tests, &format!("{summary}\n"))
         ),

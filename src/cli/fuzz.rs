@@ -62,15 +62,9 @@ pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
     let throughput = report::throughput(&summary);
     diagnose(engine.as_ref(), &config, &mut summary);
     match format {
-        ReportFormat::Text => print!("{}", report::fuzz_text(&engine.name(), &config, &summary)),
-        ReportFormat::Json => println!(
-            "{:#}",
-            gradfuzz::json::fuzz(&engine.name(), &config, &summary)
-        ),
-        ReportFormat::Junit => print!(
-            "{}",
-            gradfuzz::junit::fuzz(&engine.name(), &config, &summary)
-        ),
+        ReportFormat::Text => out!("{}", report::fuzz_text(&engine.name(), &config, &summary)),
+        ReportFormat::Json => outln!("{:#}", super::json::fuzz(&engine.name(), &config, &summary)),
+        ReportFormat::Junit => out!("{}", super::junit::fuzz(&engine.name(), &config, &summary)),
     }
     eprintln!("{throughput}");
     if let Some((index, error)) = &summary.stopped_by {
@@ -90,7 +84,7 @@ pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
             };
             // Only the text report has room for these lines; the others are documents.
             match format {
-                ReportFormat::Text => println!("saved {}{also}", path.display()),
+                ReportFormat::Text => outln!("saved {}{also}", path.display()),
                 ReportFormat::Json | ReportFormat::Junit => {
                     eprintln!("saved {}{also}", path.display())
                 }

@@ -1,7 +1,7 @@
 //! `gradfuzz merge`: several runs' `--save` folders into one folder of cases, each bug once.
 
 use super::args::MergeArgs;
-use gradfuzz::merge::{Merge, apply, plan};
+use super::saved::{Merge, apply, plan};
 use std::process::ExitCode;
 
 pub fn run(args: MergeArgs) -> Result<ExitCode, String> {
@@ -19,11 +19,11 @@ pub fn run(args: MergeArgs) -> Result<ExitCode, String> {
         match step {
             Merge::New { from, to } => {
                 new += 1;
-                println!("new        {} (from {})", to.display(), from.display());
+                outln!("new        {} (from {})", to.display(), from.display());
             }
             Merge::Known { from, name } => {
                 known += 1;
-                println!(
+                outln!(
                     "known      {} (`{name}` is in {})",
                     from.display(),
                     into.display()
@@ -31,7 +31,7 @@ pub fn run(args: MergeArgs) -> Result<ExitCode, String> {
             }
             Merge::Duplicate { from, first } => {
                 duplicate += 1;
-                println!(
+                outln!(
                     "duplicate  {} (the same as {})",
                     from.display(),
                     first.display()
@@ -40,7 +40,7 @@ pub fn run(args: MergeArgs) -> Result<ExitCode, String> {
         }
     }
     let verb = if dry_run { "would add" } else { "added" };
-    println!(
+    outln!(
         "{} files: {verb} {new} new, {known} already known, {duplicate} duplicates",
         steps.len()
     );

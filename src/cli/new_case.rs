@@ -37,7 +37,7 @@ fn print_case(
         graph,
         gradients: None,
     };
-    print!("{}", case::to_yaml(&case));
+    out!("{}", case::to_yaml(&case));
     Ok(ExitCode::SUCCESS)
 }
 

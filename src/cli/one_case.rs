@@ -1,28 +1,27 @@
 //! The commands on one case file: `shrink`, `explain` and `dot`.
 
 use super::args::{CaseEngineArgs, DotArgs, ExplainArgs, Format, ShrinkArgs};
+use super::json;
 use crate::MISMATCH;
 use gradfuzz::blame::blame;
 use gradfuzz::case::{self, Case, Expect};
 use gradfuzz::check::check_with_entries;
 use gradfuzz::engine::Engine;
-use gradfuzz::json;
 use gradfuzz::report;
 use gradfuzz::shrink::Shrinker;
-use gradfuzz::suite::engine_for;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// A case file and the engine to check it with (see [`engine_for`]).
+/// A case file and the engine to check it with (see [`Case::engine_for`]).
 fn case_and_engine(path: &Path, args: &CaseEngineArgs) -> Result<(Case, Box<dyn Engine>), String> {
     let case = case::load(path).map_err(|e| e.to_string())?;
-    let engine = engine_for(
-        &case,
-        args.engine.as_deref(),
-        args.talk.timeout,
-        args.talk.precision,
-    )
-    .map_err(|e| format!("--engine: {e}"))?;
+    let engine = case
+        .engine_for(
+            args.engine.as_deref(),
+            args.talk.timeout,
+            args.talk.precision,
+        )
+        .map_err(|e| format!("--engine: {e}"))?;
     Ok((case, engine))
 }
 
@@ -73,7 +72,7 @@ pub fn shrink(args: ShrinkArgs) -> Result<ExitCode, String> {
         gradients: None,
         ..case
     };
-    print!("{}", case::to_yaml(&shrunk));
+    out!("{}", case::to_yaml(&shrunk));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -106,18 +105,18 @@ pub fn explain(args: ExplainArgs) -> Result<ExitCode, String> {
     let (graph, name) = (&case.graph, engine.name());
     match args.format {
         Format::Text => {
-            print!(
+            out!(
                 "{}",
                 report::explain_text(graph, &name, &report, &entries, blame.as_ref())
             );
             if !report.passed() && !engine.answers_any_graph() {
-                println!(
+                outln!(
                     "blame: none: claimed gradients answer for this graph only; give --engine \
                      to blame an engine's rules"
                 );
             }
         }
-        Format::Json => println!(
+        Format::Json => outln!(
             "{:#}",
             json::explain(graph, &name, &report, &entries, blame.as_ref())
         ),
@@ -133,6 +132,6 @@ pub fn dot(args: DotArgs) -> Result<ExitCode, String> {
     let (case, engine) = case_and_engine(&args.file, &args.engine)?;
     let (report, _, blame) = check_and_blame(engine.as_ref(), &case)?;
     let failure = blame.as_ref().map(|b| (&report, b));
-    print!("{}", gradfuzz::dot::dot(&case.graph, &case.name, failure));
+    out!("{}", super::dot::dot(&case.graph, &case.name, failure));
     Ok(ExitCode::SUCCESS)
 }

@@ -14,7 +14,7 @@ pub mod validation;
 use crate::gate::Value;
 use crate::graph::{Graph, NodeId};
 use crate::precision::Precision;
-pub use crate::tolerance::Summation;
+pub use crate::precision::Summation;
 
 pub use error::EngineError;
 pub use mutant::Mutant;

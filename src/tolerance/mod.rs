@@ -393,7 +393,7 @@ impl EngineBounds {
                     let w = matrix(&values[weight.0]);
                     let gamma = precision.gamma(w.nrows());
                     let g = faer::Col::from_fn(upstream.len(), |i| upstream[i]);
-                    let partial = kernels::matvec_transposed(w, &g);
+                    let partial = kernels::transposed_matvec(w, &g);
                     // |W|ᵀ (ē_s + γ(m)·(|ā_s| + ē_s)) + m·η
                     let spread: Vec<f64> = upstream
                         .iter()
@@ -401,7 +401,7 @@ impl EngineBounds {
                         .map(|(g, e)| e + gamma * (g.abs() + e))
                         .collect();
                     let mut error = vec![0.0; w.ncols()];
-                    kernels::abs_transposed_matvec(&mut error, w, &spread);
+                    kernels::abs_transposed_matvec_into(&mut error, w, &spread);
                     for e in &mut error {
                         *e += w.nrows() as f64 * eta;
                     }

@@ -6,18 +6,7 @@
 //! [`crate::function`].)
 
 use crate::precision::Precision;
-
-/// How an engine sums the terms of each matrix-vector product.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Summation {
-    /// In any order, fused or not: the bound is `γ(n)·Σ|terms|`, which holds for every order.
-    #[default]
-    AnyOrder,
-    /// Each row from its first column to its last, one term at a time (a fused multiply-add
-    /// or a product and a sum): the bound is the running error bound of that order,
-    /// `u·Σ_k |partial sum k|`, which for terms of mixed signs is about `√n` times smaller.
-    Sequential,
-}
+pub use crate::precision::Summation;
 
 /// How gradfuzz's own forward pass sums (`src/kernels.rs`, and `src/arithmetic.rs` in a
 /// narrow precision): each row in order.

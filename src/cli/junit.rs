@@ -2,10 +2,10 @@
 //! (`gradfuzz check`) or per failing graph (`gradfuzz fuzz`), the text report of each in its
 //! failure. No timings, so that the same seed and flags write the same document.
 
-use crate::case::Case;
-use crate::check::Report;
-use crate::fuzz::{FuzzConfig, FuzzSummary};
-use crate::report;
+use gradfuzz::case::Case;
+use gradfuzz::check::Report;
+use gradfuzz::fuzz::{FuzzConfig, FuzzSummary};
+use gradfuzz::report;
 use std::fmt::Write;
 
 /// How one test case ended.

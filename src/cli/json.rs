@@ -3,11 +3,11 @@
 //! The schema is `docs/report.schema.json` (a test validates every command's output against
 //! it). Field names are stable; new fields may be added.
 
-use crate::blame::{Blame, Culprit};
-use crate::case::{self, Case};
-use crate::check::{EntryCheck, Oracle, Report, Verdict, worst_first};
-use crate::fuzz::{Budget, FuzzConfig, FuzzSummary};
-use crate::graph::Graph;
+use gradfuzz::blame::{Blame, Culprit};
+use gradfuzz::case::{self, Case};
+use gradfuzz::check::{EntryCheck, Oracle, Report, Verdict, worst_first};
+use gradfuzz::fuzz::{Budget, FuzzConfig, FuzzSummary};
+use gradfuzz::graph::Graph;
 use serde_json::{Value as Json, json};
 
 /// A number, or `null` when it is NaN or infinite (JSON has no such numbers).
@@ -18,7 +18,7 @@ fn number(x: f64) -> Json {
 /// One entry: leaf, index, values, error, tolerance, verdict and the oracle that decided.
 pub fn entry(graph: &Graph, entry: &EntryCheck) -> Json {
     let index: Vec<usize> = match graph.shape(entry.leaf) {
-        crate::graph::Shape::Matrix(_, cols) => vec![entry.entry / cols, entry.entry % cols],
+        gradfuzz::graph::Shape::Matrix(_, cols) => vec![entry.entry / cols, entry.entry % cols],
         _ => vec![entry.entry],
     };
     json!({

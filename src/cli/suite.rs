@@ -1,9 +1,9 @@
 //! Running case files: collecting them from paths, checking each, comparing with `expect`.
 
-use crate::case::{self, Case, CaseError, CaseErrorKind, Expect};
-use crate::check::{Report, check};
-use crate::engine::{self, Claimed, Engine, EngineError};
-use crate::precision::Precision;
+use gradfuzz::case::{self, Case, CaseError, CaseErrorKind, Expect};
+use gradfuzz::check::{Report, check};
+use gradfuzz::engine::{self, Engine, EngineError};
+use gradfuzz::precision::Precision;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -50,7 +50,7 @@ pub enum CaseOutcome {
     /// The file is not a valid case.
     Invalid(CaseError),
     /// The engine could not produce gradients.
-    EngineFailed(Box<Case>, EngineError),
+    EngineFailed(EngineError),
     /// The check ran; `met` says whether it ended as the case expects.
     Checked {
         case: Box<Case>,
@@ -60,29 +60,9 @@ pub enum CaseOutcome {
     },
 }
 
-/// The engine for a case: `engine_override` (the `--engine` flag) if given, else the case's
-/// claimed `gradients:`, else its `engine:` key, else the reference; checked in
-/// `precision` (the `--precision` flag) if given, else in the case's `precision:`, else in
-/// the engine's own.
-pub fn engine_for(
-    case: &Case,
-    engine_override: Option<&str>,
-    timeout: Duration,
-    precision: Option<Precision>,
-) -> Result<Box<dyn Engine>, String> {
-    let engine: Box<dyn Engine> = match (engine_override, &case.gradients, case.engine.as_deref()) {
-        (Some(name), _, _) | (None, None, Some(name)) => {
-            engine::by_name_with_timeout(name, timeout)?
-        }
-        (None, Some(gradients), _) => Box::new(Claimed(gradients.clone())),
-        (None, None, None) => Box::new(engine::Reference),
-    };
-    Ok(engine::declared(engine, precision.or(case.precision)))
-}
-
 /// Loads and checks one case: with `engine_override` (the `--engine` flag's engine, shared
 /// by every case of a run, already in the `--precision` given) when given, else with the
-/// engine [`engine_for`] picks; `precision` is the `--precision` flag.
+/// engine [`Case::engine_for`] picks; `precision` is the `--precision` flag.
 pub fn run_case(
     path: &Path,
     engine_override: Option<&dyn Engine>,
@@ -106,7 +86,7 @@ pub fn run_case(
             }
             None => engine,
         },
-        None => match engine_for(&case, None, timeout, precision) {
+        None => match case.engine_for(None, timeout, precision) {
             Ok(engine) => {
                 own_engine = engine;
                 own_engine.as_ref()
@@ -132,6 +112,6 @@ pub fn run_case(
                 met,
             }
         }
-        Err(error) => CaseOutcome::EngineFailed(Box::new(case), error),
+        Err(error) => CaseOutcome::EngineFailed(error),
     }
 }

@@ -3,15 +3,15 @@
 //! run, and fuzzing throughput with one and two worker threads. These machines are shared
 //! and noisy: compare the ratios measured in one run, not absolute figures across runs.
 
-use crate::case::Case;
-use crate::check::fast::{DIRECTIONS, fast_check};
-use crate::check::{Tolerance, check};
-use crate::engine::Reference;
-use crate::fuzz::{Budget, FuzzConfig, fuzz};
-use crate::gate::{Value, forward_in};
-use crate::graph::{Graph, NodeId, Operation, Values};
-use crate::oracle::RELATIVE_STEP;
-use crate::precision::Precision;
+use gradfuzz::case::Case;
+use gradfuzz::check::fast::{DIRECTIONS, fast_check};
+use gradfuzz::check::{Tolerance, check};
+use gradfuzz::engine::Reference;
+use gradfuzz::fuzz::{Budget, FuzzConfig, fuzz};
+use gradfuzz::gate::{Value, forward_in};
+use gradfuzz::graph::{Graph, NodeId, Operation, Values};
+use gradfuzz::oracle::RELATIVE_STEP;
+use gradfuzz::precision::Precision;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 

@@ -1,9 +1,9 @@
 //! `gradfuzz dot`: a graph as Graphviz DOT, shapes on the edges, and, for a failing graph,
 //! the blamed gate (or fan-out node) and the leaves with failing entries highlighted.
 
-use crate::blame::{Blame, Culprit};
-use crate::check::Report;
-use crate::graph::{Graph, LeafKind, Operation, Shape};
+use gradfuzz::blame::{Blame, Culprit};
+use gradfuzz::check::Report;
+use gradfuzz::graph::{Graph, LeafKind, Operation, Shape};
 use std::collections::BTreeSet;
 use std::fmt::Write;
 

@@ -8,8 +8,8 @@
 //! duplicate; the rest are new. Every file is loaded first, so a broken file stops the
 //! merge before anything is written.
 
-use crate::case::{self, CaseError};
-use crate::suite::case_files;
+use super::suite::case_files;
+use gradfuzz::case::{self, CaseError};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
