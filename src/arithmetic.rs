@@ -1,4 +1,4 @@
-//! The vector operations of the gate rules, in a precision.
+//! The vector and matrix operations of the gate rules, in a precision.
 //!
 //! The rules in [`crate::gate`] are written once, in terms of these operations. In `f64`
 //! they are the fixed-order kernels of [`crate::kernels`]; in a narrower precision every
@@ -9,7 +9,77 @@
 
 use crate::kernels;
 use crate::precision::Precision;
+use crate::value::Value;
 use faer::{Col, Mat};
+
+/// The value of an elementwise gate's output shaped as `like` (the larger operand), entry `k`
+/// (row-major) from `entry(k)`.
+fn shaped_as(like: &Value, entry: impl Fn(usize) -> f64) -> Value {
+    match like {
+        Value::Scalar(_) => Value::Scalar(entry(0)),
+        Value::Vector(v) => Value::Vector(Col::from_fn(v.nrows(), entry)),
+        Value::Matrix(m) => {
+            let cols = m.ncols();
+            Value::Matrix(Mat::from_fn(m.nrows(), cols, |i, j| entry(i * cols + j)))
+        }
+    }
+}
+
+/// Entry `k` (row-major) of an output shaped as `output` read from `operand`: the same entry,
+/// or for a vector broadcast over a matrix's rows, its entry for that column.
+fn broadcast(operand: &Value, output: &Value, k: usize) -> f64 {
+    match (operand, output) {
+        (Value::Vector(v), Value::Matrix(m)) => v[k % m.ncols()],
+        _ => operand.entry(k),
+    }
+}
+
+impl Precision {
+    /// `f(a, b)` entry by entry, each rounded: operands of equal shape, or a matrix and a
+    /// vector repeated on every row.
+    pub fn zip(self, a: &Value, b: &Value, f: impl Fn(f64, f64) -> f64) -> Value {
+        // The output is shaped as the matrix, if either is one (a 1×n matrix and a vector of
+        // length n have as many entries, and the output is still the matrix).
+        let larger = match (a, b) {
+            (Value::Vector(_), Value::Matrix(_)) => b,
+            _ => a,
+        };
+        shaped_as(larger, |k| {
+            self.round(f(broadcast(a, larger, k), broadcast(b, larger, k)))
+        })
+    }
+
+    /// `f(a)` entry by entry, each as `f` rounds it.
+    pub fn map(self, a: &Value, f: impl Fn(f64) -> f64) -> Value {
+        shaped_as(a, |k| f(a.entry(k)))
+    }
+
+    /// The partial of an operand that was broadcast to `upstream`'s shape: `upstream` itself
+    /// where the shapes agree; for a vector repeated on every row of a matrix, the sum over
+    /// the rows (each column summed from the first row to the last, each sum rounded).
+    pub fn unbroadcast(self, operand: &Value, upstream: &Value) -> Value {
+        match (operand, upstream) {
+            (Value::Vector(_), Value::Matrix(g)) => Value::Vector(Col::from_fn(g.ncols(), |j| {
+                (0..g.nrows()).fold(0.0, |sum, i| self.round(sum + g[(i, j)]))
+            })),
+            _ => upstream.clone(),
+        }
+    }
+
+    /// `½ Σ r_k²` over every entry, in row-major order.
+    pub fn half_sum_of_squares_of(self, r: &Value) -> f64 {
+        match r {
+            Value::Vector(v) => self.half_sum_of_squares(v),
+            _ => {
+                let sum = (0..r.len()).fold(0.0, |sum, k| {
+                    let x = r.entry(k);
+                    self.round(sum + self.round(x * x))
+                });
+                self.round(0.5 * sum)
+            }
+        }
+    }
+}
 
 impl Precision {
     /// `a + b`, entry by entry.

@@ -249,9 +249,9 @@ impl<'g> LocalGraph<'g> {
         let value = self.values[operand.0].clone();
         let kind = match (self.graph.operation(operand), &value) {
             (Operation::Leaf(LeafKind::Target, _), _) => LeafKind::Target,
+            // A weight stays one (`matvec` takes nothing else); any other value, a matrix a
+            // gate made included, becomes an input.
             (Operation::Leaf(LeafKind::Weight, _), _) => LeafKind::Weight,
-            // A matrix that is not a leaf: a `weight` as the four gates know matrices.
-            (_, Value::Matrix(_)) => LeafKind::Weight,
             _ => LeafKind::Input,
         };
         let name = format!("{}{suffix}", self.graph.name(operand));

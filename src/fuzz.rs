@@ -8,8 +8,9 @@ use crate::case::{Case, Expect};
 use crate::check::fast::{DIRECTIONS, fast_check};
 use crate::check::{EntryCheck, Report, Tolerance, check};
 use crate::engine::{Engine, EngineError, Gradients};
-use crate::generate::{ValueMode, recipe_for};
+use crate::generate::{ValueMode, recipe_with};
 use crate::graph::Graph;
+use crate::op::GateSet;
 use crate::precision::Precision;
 use crate::recipe::{Limits, build};
 use crate::shrink::Shrinker;
@@ -45,6 +46,17 @@ pub struct FuzzConfig {
     /// Candidate graphs checked at most while shrinking each failure (see
     /// [`Shrinker::with_budget`]).
     pub shrink_candidates: usize,
+    /// The gates random graphs may use (by default all): of these, the ones the engine
+    /// declares ([`Engine::gates`]), on batches if both say so.
+    pub ops: GateSet,
+}
+
+impl FuzzConfig {
+    /// The gates this run's graphs use with `engine`: those of [`FuzzConfig::ops`] it
+    /// declares.
+    pub fn gates_for(&self, engine: &dyn Engine) -> GateSet {
+        engine.gates().and(self.ops)
+    }
 }
 
 impl Default for FuzzConfig {
@@ -60,6 +72,7 @@ impl Default for FuzzConfig {
             mode: Mode::Full,
             keep_failures: 10,
             shrink_candidates: crate::shrink::MAX_CANDIDATES,
+            ops: GateSet::all(),
         }
     }
 }
@@ -113,6 +126,8 @@ pub struct Failure {
     pub shrunk: Option<Shrunk>,
     /// The precision the engine was checked in.
     pub precision: Precision,
+    /// The gates the run's graphs used.
+    pub gates: GateSet,
     /// Filled in by [`diagnose`] for an engine the command line cannot name (a library
     /// user's own): its gradients of the saved graph, which the saved case then claims, so
     /// that `gradfuzz check` replays it without the engine.
@@ -173,6 +188,8 @@ pub struct FuzzSummary {
     pub interrupted: bool,
     /// The precision the engine was checked in.
     pub precision: Precision,
+    /// The gates the run's graphs used ([`FuzzConfig::gates_for`]).
+    pub gates: GateSet,
     pub elapsed: Duration,
 }
 
@@ -182,7 +199,15 @@ impl FuzzSummary {
     }
 
     /// Adds one checked graph.
-    fn add(&mut self, index: u64, graph: Graph, report: Report, keep: usize, precision: Precision) {
+    fn add(
+        &mut self,
+        index: u64,
+        graph: Graph,
+        report: Report,
+        keep: usize,
+        run: (Precision, GateSet),
+    ) {
+        let (precision, gates) = run;
         self.graphs += 1;
         self.scalars += report.scalars as u64;
         self.by_forward_mode += report.by_forward_mode as u64;
@@ -208,6 +233,7 @@ impl FuzzSummary {
                     blame: None,
                     shrunk: None,
                     precision,
+                    gates,
                     claimed: None,
                 });
             }
@@ -259,9 +285,40 @@ impl FuzzSummary {
     }
 }
 
-/// The graph a run checks as number `index`.
+/// The flags after `--seed` that make a run's graphs (for `gen`, which reproduces one, and
+/// the saved cases, which say where they came from): the limits and the values, and the
+/// gates when they are more than the four of the lecture.
+pub fn generation_flags(config: &FuzzConfig, gates: GateSet) -> String {
+    let limits = &config.limits;
+    let mut flags = format!(
+        " --max-nodes {} --max-dim {} --values {}",
+        limits.max_nodes,
+        limits.max_dim,
+        config.values.name()
+    );
+    if gates != GateSet::LECTURE {
+        flags.push_str(&format!(" --ops {gates}"));
+        if gates.batches() {
+            flags.push_str(&format!(" --max-batch {}", limits.max_batch));
+        }
+    }
+    flags
+}
+
+/// The graph a run of the four gates of the lecture checks as number `index`.
 pub fn graph_for(seed: u64, index: u64, limits: &Limits, values: ValueMode) -> Graph {
-    build(&recipe_for(seed, index, limits, values), limits)
+    graph_with(seed, index, limits, values, GateSet::LECTURE)
+}
+
+/// The graph a run of the gates `gates` checks as number `index`.
+pub fn graph_with(
+    seed: u64,
+    index: u64,
+    limits: &Limits,
+    values: ValueMode,
+    gates: GateSet,
+) -> Graph {
+    build(&recipe_with(seed, index, limits, values, gates), limits)
 }
 
 /// Checks random graphs until the budget is spent (or an engine fails).
@@ -305,6 +362,7 @@ pub fn fuzz_with_progress(
     let stop = AtomicBool::new(false);
     let merged = Mutex::new(FuzzSummary::default());
     let precision = engine.precision();
+    let gates = config.gates_for(engine);
     let worker = || {
         let mut local = FuzzSummary::default();
         while !stop.load(Ordering::Relaxed) {
@@ -324,7 +382,7 @@ pub fn fuzz_with_progress(
                 break;
             }
             let index = config.shard.graph_index(n);
-            let graph = graph_for(config.seed, index, &config.limits, config.values);
+            let graph = graph_with(config.seed, index, &config.limits, config.values, gates);
             // A generated leaf that a narrow precision cannot hold (normal values include
             // 7e-9, which is 0 in f16) is the generator's reach, not the engine's fault:
             // such graphs are counted and skipped. (A case file that does not fit is an
@@ -365,7 +423,7 @@ pub fn fuzz_with_progress(
                         graph,
                         report,
                         config.keep_failures,
-                        engine.precision(),
+                        (engine.precision(), gates),
                     );
                 }
                 Err(error) => {
@@ -388,6 +446,7 @@ pub fn fuzz_with_progress(
     let mut summary = merged.into_inner().expect("a worker panicked");
     summary.elapsed = start.elapsed();
     summary.precision = engine.precision();
+    summary.gates = gates;
     summary
 }
 
@@ -401,7 +460,14 @@ pub fn diagnose(engine: &dyn Engine, config: &FuzzConfig, summary: &mut FuzzSumm
             continue;
         };
         let mut shrinker = shrinker.with_budget(config.shrink_candidates);
-        let recipe = recipe_for(config.seed, failure.index, &config.limits, config.values);
+        let gates = config.gates_for(engine);
+        let recipe = recipe_with(
+            config.seed,
+            failure.index,
+            &config.limits,
+            config.values,
+            gates,
+        );
         let graph = shrinker.shrink_recipe(&recipe, &config.limits);
         // Rebuilding a shrunk recipe closes the graph with a loss of its own, which can make
         // it no smaller than the graph as found: then the graph as found stands.
@@ -535,11 +601,9 @@ impl Failure {
         Case {
             name: format!("{engine_slug}-{}", self.signature(&graph)),
             description: Some(format!(
-                "found by gradfuzz fuzz --engine {engine} --seed {} --max-nodes {} --max-dim {} --values {}: graph {}{shrunk_note}",
+                "found by gradfuzz fuzz --engine {engine} --seed {}{}: graph {}{shrunk_note}",
                 config.seed,
-                config.limits.max_nodes,
-                config.limits.max_dim,
-                config.values.name(),
+                generation_flags(config, self.gates),
                 self.index
             )),
             engine: self.claimed.is_none().then(|| engine.to_string()),

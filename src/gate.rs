@@ -39,18 +39,18 @@ pub fn forward_in<'v>(
 ) -> Value {
     match *operation {
         Operation::Leaf(_, ref value) => value.clone(),
-        Operation::Binary(Binary::Add, a, b) => {
-            Value::Vector(precision.add(vector(value_of(a)), vector(value_of(b))))
-        }
+        Operation::Binary(Binary::Add, a, b) => match (value_of(a), value_of(b)) {
+            (Value::Vector(a), Value::Vector(b)) => Value::Vector(precision.add(a, b)),
+            // Matrices, or a vector added to every row of a matrix.
+            (a, b) => precision.zip(a, b, |x, y| x + y),
+        },
         Operation::Binary(Binary::Matvec, weight, o) => {
             Value::Vector(precision.matvec(matrix(value_of(weight)), vector(value_of(o))))
         }
-        Operation::Unary(Unary::Sigmoid, s) => {
-            Value::Vector(vector(value_of(s)).map(|&s| precision.sigmoid(s)))
-        }
+        Operation::Unary(Unary::Sigmoid, s) => precision.map(value_of(s), |s| precision.sigmoid(s)),
         Operation::Loss(Loss::Sqerr, output, target) => {
-            let residual = precision.sub(vector(value_of(output)), vector(value_of(target)));
-            Value::Scalar(precision.half_sum_of_squares(&residual))
+            let residual = residual(precision, value_of(output), value_of(target));
+            Value::Scalar(precision.half_sum_of_squares_of(&residual))
         }
     }
 }
@@ -67,10 +67,11 @@ pub fn backward_in<'v>(
 ) -> Vec<Partial> {
     match *operation {
         Operation::Leaf(..) => Vec::new(),
-        // c = a + b: the Jacobian with respect to either operand is the identity.
+        // c = a + b: the Jacobian with respect to either operand is the identity; a vector
+        // added to every row of a matrix receives the sum of the rows of G (the bias rule).
         Operation::Binary(Binary::Add, a, b) => vec![
-            Partial::new(a, upstream.clone()),
-            Partial::new(b, upstream.clone()),
+            Partial::new(a, precision.unbroadcast(value_of(a), upstream)),
+            Partial::new(b, precision.unbroadcast(value_of(b), upstream)),
         ],
         // s = W o: ds/do = W, so dE/do = Wᵀ g; ds_j/dW[j,i] = o_i, so dE/dW = g ⊗ o.
         Operation::Binary(Binary::Matvec, weight, o) => {
@@ -87,18 +88,37 @@ pub fn backward_in<'v>(
         // o = σ(s): the Jacobian is diagonal with σ'(s_i) = o_i (1 − o_i), taken from the
         // output, which is both cheaper and what the lecture's rule says.
         Operation::Unary(Unary::Sigmoid, s) => {
-            let local = precision.sigmoid_slope_times(vector(upstream), vector(output));
-            vec![Partial::new(s, Value::Vector(local))]
+            let local = match (upstream, output) {
+                (Value::Vector(g), Value::Vector(o)) => {
+                    Value::Vector(precision.sigmoid_slope_times(g, o))
+                }
+                (g, o) => precision.zip(g, o, |g, o| {
+                    precision.round(precision.round(g * o) * precision.round(1.0 - o))
+                }),
+            };
+            vec![Partial::new(s, local)]
         }
-        // E = ½‖o − t‖²: dE/do = (o − t), dE/dt = (t − o), both times the upstream scalar.
+        // E = ½‖o − t‖² (over every entry): dE/do = (o − t), dE/dt = (t − o), both times the
+        // upstream scalar.
         Operation::Loss(Loss::Sqerr, output, target) => {
             let g = scalar(upstream);
-            let residual = precision.sub(vector(value_of(output)), vector(value_of(target)));
+            let residual = residual(precision, value_of(output), value_of(target));
             vec![
-                Partial::new(output, Value::Vector(precision.scale(&residual, g))),
-                Partial::new(target, Value::Vector(precision.scale(&residual, -g))),
+                Partial::new(output, precision.map(&residual, |r| precision.round(r * g))),
+                Partial::new(
+                    target,
+                    precision.map(&residual, |r| precision.round(r * -g)),
+                ),
             ]
         }
+    }
+}
+
+/// `o − t`, entry by entry (vectors through the vector kernel, as before matrices came).
+fn residual(precision: Precision, o: &Value, t: &Value) -> Value {
+    match (o, t) {
+        (Value::Vector(o), Value::Vector(t)) => Value::Vector(precision.sub(o, t)),
+        (o, t) => precision.zip(o, t, |o, t| o - t),
     }
 }
 

@@ -10,7 +10,7 @@
 use crate::gate::forward_in;
 pub use crate::lecture::{Node, Op};
 use crate::op::{Arg, ShapeError, output_shape};
-pub use crate::op::{GateKind, LeafKind, Operation};
+pub use crate::op::{GateKind, GateSet, LeafKind, Operation};
 use crate::precision::Precision;
 use crate::value::Value;
 pub use crate::value::{NodeId, Shape};
@@ -47,9 +47,27 @@ impl std::error::Error for GraphError {}
 #[derive(Clone, Debug, PartialEq)]
 pub struct Values<'g> {
     slots: Vec<Cow<'g, Value>>,
+    /// A matrix's entries in row-major order, made the first time they are asked for (a
+    /// vector's are its column's).
+    row_major: Vec<OnceLock<Vec<f64>>>,
 }
 
 impl Values<'_> {
+    /// A node's entries in row-major order (the order of the case format, of reports and of
+    /// every oracle): a vector's and a scalar's as they are, a matrix's row after row.
+    pub fn entries(&self, id: NodeId) -> &[f64] {
+        match &*self.slots[id.0] {
+            Value::Matrix(m) => self.row_major[id.0].get_or_init(|| {
+                let mut entries = Vec::with_capacity(m.nrows() * m.ncols());
+                for i in 0..m.nrows() {
+                    entries.extend((0..m.ncols()).map(|j| m[(i, j)]));
+                }
+                entries
+            }),
+            value => crate::value::entries(value),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.slots.len()
     }
@@ -74,8 +92,10 @@ impl Index<usize> for Values<'_> {
 /// Values computed some other way (one per node, in node order).
 impl From<Vec<Value>> for Values<'static> {
     fn from(values: Vec<Value>) -> Self {
+        let row_major = values.iter().map(|_| OnceLock::new()).collect();
         Values {
             slots: values.into_iter().map(Cow::Owned).collect(),
+            row_major,
         }
     }
 }
@@ -86,6 +106,9 @@ pub struct Graph {
     names: Vec<String>,
     operations: Vec<Operation>,
     shapes: Vec<Shape>,
+    /// Per node: whether every gate that takes it takes it as a `matvec`'s weight, and one
+    /// does.
+    matvec_weight_only: Vec<bool>,
     /// The nodes in the four gates' terms, made the first time an engine asks
     /// ([`Graph::nodes`]): gradfuzz itself reads the operations.
     lecture: OnceLock<Vec<Node>>,
@@ -150,11 +173,13 @@ impl Graph {
                 shape: None,
             });
         }
-        let (names, operations) = nodes.into_iter().unzip();
+        let (names, operations): (Vec<String>, Vec<Operation>) = nodes.into_iter().unzip();
+        let matvec_weight_only = matvec_weight_only(&operations);
         Ok(Graph {
             names,
             operations,
             shapes,
+            matvec_weight_only,
             lecture: OnceLock::new(),
         })
     }
@@ -242,6 +267,13 @@ impl Graph {
         }
     }
 
+    /// Whether every gate that takes this node takes it as a `matvec`'s weight (and one does):
+    /// its gradient is then a sum of outer products, which the oracles and bounds compute entry
+    /// by entry, never as an array.
+    pub fn is_matvec_weight_only(&self, id: NodeId) -> bool {
+        self.matvec_weight_only[id.0]
+    }
+
     /// The leaf's kind and value, if the node is a leaf.
     pub fn leaf(&self, id: NodeId) -> Option<(LeafKind, &Value)> {
         self.operation(id).leaf()
@@ -260,6 +292,31 @@ impl Graph {
     /// The gates the graph uses, each once.
     pub fn gate_kinds(&self) -> BTreeSet<GateKind> {
         self.operations.iter().filter_map(Operation::kind).collect()
+    }
+
+    /// What an engine must compute to answer for this graph: its gates, and batches where a
+    /// matrix is more than `matvec`'s weight (an input or target matrix, a gate whose value
+    /// is a matrix, a weight any other gate takes).
+    pub fn gates_needed(&self) -> GateSet {
+        GateSet::of(self.gate_kinds(), self.first_batch().is_some())
+    }
+
+    /// The first node that makes this graph one of batches (see [`Graph::gates_needed`]).
+    pub fn first_batch(&self) -> Option<NodeId> {
+        self.ids().find(|&id| {
+            let matrix = matches!(self.shape(id), Shape::Matrix(..));
+            match self.operation(id) {
+                Operation::Leaf(kind, _) => matrix && *kind != LeafKind::Weight,
+                gate => {
+                    let weight_slot = matches!(gate.kind(), Some(GateKind::Matvec));
+                    matrix
+                        || gate.operands().iter().enumerate().any(|(slot, &operand)| {
+                            matches!(self.shape(operand), Shape::Matrix(..))
+                                && !(weight_slot && slot == 0)
+                        })
+                }
+            }
+        })
     }
 
     /// The number of scalars in a node's value.
@@ -289,6 +346,7 @@ impl Graph {
     pub fn forward_in(&self, precision: Precision) -> Values<'_> {
         let mut values = Values {
             slots: Vec::with_capacity(self.len()),
+            row_major: (0..self.len()).map(|_| OnceLock::new()).collect(),
         };
         for operation in &self.operations {
             let value = match operation {
@@ -330,6 +388,7 @@ impl Graph {
             names: self.names.clone(),
             operations,
             shapes: self.shapes.clone(),
+            matvec_weight_only: self.matvec_weight_only.clone(),
             lecture: OnceLock::new(),
         }))
     }
@@ -434,10 +493,32 @@ impl Graph {
     }
 }
 
+/// Per node, whether every use is as a `matvec`'s weight, and there is one.
+fn matvec_weight_only(operations: &[Operation]) -> Vec<bool> {
+    let (mut as_weight, mut otherwise) =
+        (vec![false; operations.len()], vec![false; operations.len()]);
+    for operation in operations {
+        let weight_slot = matches!(operation.kind(), Some(GateKind::Matvec));
+        for (slot, &operand) in operation.operands().iter().enumerate() {
+            if weight_slot && slot == 0 {
+                as_weight[operand.0] = true;
+            } else {
+                otherwise[operand.0] = true;
+            }
+        }
+    }
+    as_weight
+        .iter()
+        .zip(&otherwise)
+        .map(|(&w, &o)| w && !o)
+        .collect()
+}
+
 fn leaf_shape(kind: LeafKind, value: &Value) -> Result<Shape, String> {
     let shape = match (kind, value) {
+        // A matrix input or target is a batch, one example a row.
         (LeafKind::Input | LeafKind::Target, Value::Vector(v)) => Shape::Vector(v.nrows()),
-        (LeafKind::Weight, Value::Matrix(m)) => Shape::Matrix(m.nrows(), m.ncols()),
+        (_, Value::Matrix(m)) => Shape::Matrix(m.nrows(), m.ncols()),
         (kind, _) => {
             return Err(format!(
                 "a `{}` leaf holds the wrong kind of value",

@@ -21,6 +21,10 @@ pub enum Step {
     Input { dim: u16 },
     /// A fresh `target` of length `1 + dim % max_dim`.
     Target { dim: u16 },
+    /// A fresh batch: an `input` matrix of `1 + rows % max_batch` rows (examples) and
+    /// `1 + dim % max_dim` columns (features). A recipe with one builds a graph of batches,
+    /// whose gates may take matrices.
+    Batch { rows: u16, dim: u16 },
     /// A gate of kind `kind`, its operands picked by the raw `choices` as the builder's rule
     /// for that gate says (`Step::add`, `Step::matvec`, … document each).
     Gate { kind: GateKind, choices: [u16; 3] },
@@ -56,18 +60,21 @@ impl Step {
     }
 
     /// The most nodes this step can add: its own node and the fresh leaves it may need.
-    fn most_nodes(&self) -> usize {
+    fn most_nodes(&self, batches: bool) -> usize {
         match self {
-            Step::Input { .. } | Step::Target { .. } => 1,
-            Step::Gate { kind, .. } => 1 + fresh_leaves(*kind),
+            Step::Input { .. } | Step::Target { .. } | Step::Batch { .. } => 1,
+            Step::Gate { kind, .. } => 1 + fresh_leaves(*kind, batches),
         }
     }
 }
 
-/// How many raw choices the builder reads for a gate (the generator draws as many), and
-/// which of them, if any, is the size of a fresh leaf (shrinking sets it to its smallest).
-pub(crate) fn choices(kind: GateKind) -> (usize, Option<usize>) {
+/// How many raw choices the builder reads for a gate (the generator draws as many), in a
+/// graph of vectors or of batches, and which of them, if any, is the size of a fresh leaf
+/// (shrinking sets it to its smallest).
+pub(crate) fn choices(kind: GateKind, batches: bool) -> (usize, Option<usize>) {
     match kind {
+        // On batches, the third choice puts a broadcast vector first or second.
+        GateKind::Add if batches => (3, None),
         GateKind::Add | GateKind::Sqerr => (2, None),
         GateKind::Matvec => (3, Some(2)),
         GateKind::Sigmoid => (1, None),
@@ -75,8 +82,10 @@ pub(crate) fn choices(kind: GateKind) -> (usize, Option<usize>) {
 }
 
 /// The fresh leaves a gate's step may make besides its own node.
-fn fresh_leaves(kind: GateKind) -> usize {
+fn fresh_leaves(kind: GateKind, batches: bool) -> usize {
     match kind {
+        // On batches: its first operand, and a bias for it.
+        GateKind::Add if batches => 2,
         // A vector operand when there is none yet; `add`'s second operand can be its first.
         GateKind::Add | GateKind::Sigmoid => 1,
         // The vector and the weight; the output and the target.
@@ -100,8 +109,10 @@ pub struct Recipe {
 pub struct Limits {
     /// At most this many nodes (at least 3: an input, a target and a loss).
     pub max_nodes: usize,
-    /// Vector lengths and matrix sides are in `1..=max_dim`.
+    /// Vector lengths and matrix sides are in `1..=max_dim` (but a batch's rows).
     pub max_dim: usize,
+    /// A batch has `1..=max_batch` rows (examples).
+    pub max_batch: usize,
 }
 
 impl Default for Limits {
@@ -109,6 +120,7 @@ impl Default for Limits {
         Limits {
             max_nodes: 12,
             max_dim: 6,
+            max_batch: 8,
         }
     }
 }
@@ -119,6 +131,7 @@ impl Limits {
         Limits {
             max_nodes: self.max_nodes.max(3),
             max_dim: self.max_dim.max(1),
+            max_batch: self.max_batch.max(1),
         }
     }
 }
@@ -134,12 +147,23 @@ pub fn build(recipe: &Recipe, limits: &Limits) -> Graph {
     for step in &recipe.steps {
         // Skip a step that might not leave room for the closing loss; a cheaper one later
         // may still fit.
-        if builder.nodes.len() + step.most_nodes() + NODES_FOR_CLOSING_LOSS <= limits.max_nodes {
+        let most = step.most_nodes(builder.batches);
+        if builder.nodes.len() + most + NODES_FOR_CLOSING_LOSS <= limits.max_nodes {
             builder.step(step);
         }
     }
     builder.close();
     Graph::with_operations(builder.nodes).expect("the recipe builder only makes valid graphs")
+}
+
+/// Whether a recipe builds a graph of batches: it has a batch step, or a gate beyond the four
+/// of the lecture. (A recipe of the four gates and vectors builds what it always built.)
+pub fn of_batches(recipe: &Recipe) -> bool {
+    recipe.steps.iter().any(|step| match step {
+        Step::Batch { .. } => true,
+        Step::Gate { kind, .. } => !kind.facts().lecture,
+        Step::Input { .. } | Step::Target { .. } => false,
+    })
 }
 
 struct Builder<'r> {
@@ -150,6 +174,8 @@ struct Builder<'r> {
     shapes: Vec<Shape>,
     /// Per node: whether its value depends on an input or a weight.
     live: Vec<bool>,
+    /// Whether gates may take matrices (see [`of_batches`]).
+    batches: bool,
     /// Per name prefix, the next number (gates may share a prefix, names never repeat).
     counters: Vec<(&'static str, usize)>,
 }
@@ -164,6 +190,7 @@ impl<'r> Builder<'r> {
             shapes: Vec::new(),
             live: Vec::new(),
             counters: Vec::new(),
+            batches: of_batches(recipe),
         }
     }
 
@@ -175,6 +202,10 @@ impl<'r> Builder<'r> {
             Step::Target { dim } => {
                 self.leaf(LeafKind::Target, self.dim(dim), 0);
             }
+            Step::Batch { rows, dim } => {
+                let rows = 1 + rows as usize % self.limits.max_batch;
+                self.leaf_shaped(LeafKind::Input, Shape::Matrix(rows, self.dim(dim)));
+            }
             Step::Gate { kind, choices } => {
                 let operands = self.operands(kind, choices);
                 self.gate(kind, &operands);
@@ -183,19 +214,18 @@ impl<'r> Builder<'r> {
     }
 
     /// The operands of a gate step, picked by its raw choices (fresh leaves made as needed).
-    fn operands(&mut self, kind: GateKind, [first, second, third]: [u16; 3]) -> Vec<NodeId> {
+    fn operands(&mut self, kind: GateKind, choices: [u16; 3]) -> Vec<NodeId> {
+        if self.batches {
+            return self.batch_operands(kind, choices);
+        }
+        let [first, second, third] = choices;
         match kind {
             GateKind::Add => {
                 let a = self.vector(first, None);
                 let b = self.vector(second, Some(self.len_of(a)));
                 vec![a, b]
             }
-            GateKind::Matvec => {
-                let vector = self.vector(first, None);
-                let cols = self.len_of(vector);
-                let weight = self.weight(second, third, cols);
-                vec![weight, vector]
-            }
+            GateKind::Matvec => self.matvec_operands(first, second, third),
             GateKind::Sigmoid => vec![self.vector(first, None)],
             GateKind::Sqerr => {
                 let output = self.vector(first, None);
@@ -207,6 +237,102 @@ impl<'r> Builder<'r> {
                 };
                 vec![output, target]
             }
+        }
+    }
+
+    /// The operands of a gate step in a graph of batches: vectors and matrices alike, a vector
+    /// added to every row of a matrix on either side.
+    fn batch_operands(&mut self, kind: GateKind, [first, second, third]: [u16; 3]) -> Vec<NodeId> {
+        match kind {
+            GateKind::Add => {
+                let a = self.array(first);
+                let b = self.partner(second, a, true);
+                if third % 2 == 1 {
+                    vec![b, a]
+                } else {
+                    vec![a, b]
+                }
+            }
+            GateKind::Matvec => self.matvec_operands(first, second, third),
+            GateKind::Sigmoid => vec![self.array(first)],
+            GateKind::Sqerr => {
+                let output = self.array(first);
+                let shape = self.shapes[output.0];
+                let candidates = self.arrays_shaped(shape, true);
+                let target = match pick(&candidates, second) {
+                    Some(id) => id,
+                    None => self.leaf_shaped(LeafKind::Target, shape),
+                };
+                vec![output, target]
+            }
+        }
+    }
+
+    /// `matvec`'s operands, on vectors in either mode: see [`Step::matvec`].
+    fn matvec_operands(&mut self, vector: u16, weight: u16, rows: u16) -> Vec<NodeId> {
+        let vector = self.vector(vector, None);
+        let cols = self.len_of(vector);
+        let weight = self.weight(weight, rows, cols);
+        vec![weight, vector]
+    }
+
+    /// The vectors and matrices (not losses, not weights) of `shape`; targets when asked.
+    fn arrays_shaped(&self, shape: Shape, with_targets: bool) -> Vec<NodeId> {
+        self.arrays(with_targets)
+            .into_iter()
+            .filter(|id| self.shapes[id.0] == shape)
+            .collect()
+    }
+
+    /// The vectors and matrices (not losses, not weights); targets when asked.
+    fn arrays(&self, with_targets: bool) -> Vec<NodeId> {
+        (0..self.nodes.len())
+            .filter(|&i| self.shapes[i] != Shape::Scalar)
+            .filter(|&i| !self.nodes[i].1.is_weight())
+            .filter(|&i| with_targets || !self.nodes[i].1.is_target())
+            .map(NodeId)
+            .collect()
+    }
+
+    /// A differentiable vector or matrix picked by `raw`, or a fresh input (a batch when
+    /// there is none).
+    fn array(&mut self, raw: u16) -> NodeId {
+        let candidates = match self.arrays(false) {
+            candidates if candidates.is_empty() => self.arrays(true),
+            candidates => candidates,
+        };
+        match candidates.get(raw as usize % candidates.len().max(1)) {
+            Some(&id) => id,
+            None => {
+                let rows = 1 + raw as usize % self.limits.max_batch;
+                self.leaf_shaped(LeafKind::Input, Shape::Matrix(rows, self.dim(raw)))
+            }
+        }
+    }
+
+    /// An operand to combine with `a` entry by entry: one of its shape, or with `broadcast` a
+    /// vector of its row length (for a matrix) or a matrix of that row length (for a vector);
+    /// or a fresh input (the last choice): a vector of the row length, a bias.
+    fn partner(&mut self, raw: u16, a: NodeId, broadcast: bool) -> NodeId {
+        let shape = self.shapes[a.0];
+        let (_, cols) = shape.dims();
+        let candidates: Vec<NodeId> = self
+            .arrays(true)
+            .into_iter()
+            .filter(|id| {
+                let other = self.shapes[id.0];
+                other == shape
+                    || (broadcast
+                        && match (shape, other) {
+                            (Shape::Matrix(_, n), Shape::Vector(m)) => n == m,
+                            (Shape::Vector(n), Shape::Matrix(_, m)) => n == m,
+                            _ => false,
+                        })
+            })
+            .collect();
+        match pick(&candidates, raw) {
+            Some(id) => id,
+            None => self.leaf_shaped(LeafKind::Input, Shape::Vector(cols)),
         }
     }
 
@@ -229,6 +355,9 @@ impl<'r> Builder<'r> {
         if last_is_loss && has_live_loss {
             return;
         }
+        if self.batches {
+            return self.close_batches(last, has_live_loss);
+        }
         // The usual closing: the last node, or a vector picked as a step would pick one.
         let usual = match last {
             Some(id) if matches!(self.shapes[id.0], Shape::Vector(_)) => Some(id),
@@ -248,6 +377,32 @@ impl<'r> Builder<'r> {
             },
         };
         let target = self.leaf(LeafKind::Target, self.len_of(output), 0);
+        self.gate(GateKind::Sqerr, &[output, target]);
+    }
+
+    /// [`Builder::close`] for a graph of batches: the last node if it is a vector or matrix
+    /// (a weight aside), or the newest such node that depends on an input or a weight.
+    fn close_batches(&mut self, last: Option<NodeId>, has_live_loss: bool) {
+        let usable = |b: &Builder, id: NodeId| {
+            b.shapes[id.0] != Shape::Scalar && !b.nodes[id.0].1.is_weight()
+        };
+        let output = match last {
+            Some(id) if usable(self, id) && (has_live_loss || self.live[id.0]) => id,
+            _ => match (0..self.nodes.len())
+                .rev()
+                .map(NodeId)
+                .find(|&id| self.live[id.0] && usable(self, id))
+            {
+                Some(id) => id,
+                // Nothing depends on an input: a fresh batch (never a target, whose loss
+                // would have nothing to differentiate).
+                None => {
+                    let rows = 1 + u16::MAX as usize % self.limits.max_batch;
+                    self.leaf_shaped(LeafKind::Input, Shape::Matrix(rows, self.dim(u16::MAX)))
+                }
+            },
+        };
+        let target = self.leaf_shaped(LeafKind::Target, self.shapes[output.0]);
         self.gate(GateKind::Sqerr, &[output, target]);
     }
 
@@ -304,11 +459,29 @@ impl<'r> Builder<'r> {
     fn weight(&mut self, raw: u16, rows: u16, cols: usize) -> NodeId {
         let candidates: Vec<NodeId> = (0..self.nodes.len())
             .filter(|&i| matches!(self.shapes[i], Shape::Matrix(_, n) if n == cols))
+            .filter(|&i| self.nodes[i].1.is_weight())
             .map(NodeId)
             .collect();
         match pick(&candidates, raw) {
             Some(id) => id,
             None => self.leaf(LeafKind::Weight, self.dim(rows), cols),
+        }
+    }
+
+    /// A fresh input or target of `shape`, a vector or a matrix (a batch), its numbers as they
+    /// come.
+    fn leaf_shaped(&mut self, kind: LeafKind, shape: Shape) -> NodeId {
+        match shape {
+            Shape::Matrix(rows, cols) => {
+                let mut entries = Vec::with_capacity(rows * cols);
+                for _ in 0..rows * cols {
+                    entries.push(self.next_number());
+                }
+                let value = Value::Matrix(Mat::from_fn(rows, cols, |i, j| entries[i * cols + j]));
+                let prefix = if kind == LeafKind::Target { "t" } else { "X" };
+                self.push(prefix, Operation::Leaf(kind, value), shape)
+            }
+            _ => self.leaf(kind, shape.len(), 0),
         }
     }
 

@@ -7,6 +7,7 @@ use crate::check::{EntryCheck, Oracle, Report, Verdict, worst_first};
 use crate::fuzz::{Budget, Failure, FuzzConfig, FuzzSummary, Mode};
 use crate::gate::Value;
 use crate::graph::Graph;
+use crate::op::GateSet;
 use std::fmt::Write;
 
 /// At most this many entry lines per graph; the rest are counted.
@@ -241,12 +242,10 @@ pub fn failure_text(engine: &str, config: &FuzzConfig, failure: &Failure) -> Str
     }
     let _ = writeln!(
         out,
-        "  reproduce: gradfuzz gen --seed {} --index {} --max-nodes {} --max-dim {} --values {} > case.yaml",
+        "  reproduce: gradfuzz gen --seed {} --index {}{} > case.yaml",
         config.seed,
         failure.index,
-        config.limits.max_nodes,
-        config.limits.max_dim,
-        config.values.name()
+        crate::fuzz::generation_flags(config, failure.gates),
     );
     out
 }
@@ -295,6 +294,15 @@ pub fn fuzz_summary_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummar
         config.tolerance.rtol,
         config.tolerance.atol
     );
+    if summary.gates != GateSet::LECTURE {
+        // Said only when the run went beyond the lecture, whose reports read as they did.
+        let batches = if summary.gates.batches() {
+            format!(", batches of 1..={} rows", config.limits.max_batch)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "  gates:        {}{batches}", summary.gates);
+    }
     let _ = writeln!(out, "  graphs:       {}", summary.graphs);
     if config.mode == Mode::Fast {
         let _ = writeln!(

@@ -142,22 +142,31 @@ fn recipe_candidates(recipe: &Recipe) -> Vec<Recipe> {
         fewer.steps.remove(at);
         candidates.push(fewer);
     }
+    let batches = crate::recipe::of_batches(recipe);
     for at in 0..recipe.steps.len() {
-        let smaller = match recipe.steps[at] {
-            Step::Input { dim } if dim != 0 => Step::Input { dim: 0 },
-            Step::Target { dim } if dim != 0 => Step::Target { dim: 0 },
-            Step::Gate { kind, mut choices } => match crate::recipe::choices(kind).1 {
+        let smaller: Vec<Step> = match recipe.steps[at] {
+            Step::Input { dim } if dim != 0 => vec![Step::Input { dim: 0 }],
+            Step::Target { dim } if dim != 0 => vec![Step::Target { dim: 0 }],
+            // One example fewer to the smallest batch, and the fewest features, apart.
+            Step::Batch { rows, dim } => [(0, dim), (rows, 0)]
+                .into_iter()
+                .filter(|&(r, d)| (r, d) != (rows, dim))
+                .map(|(rows, dim)| Step::Batch { rows, dim })
+                .collect(),
+            Step::Gate { kind, mut choices } => match crate::recipe::choices(kind, batches).1 {
                 Some(size) if choices[size] != 0 => {
                     choices[size] = 0;
-                    Step::Gate { kind, choices }
+                    vec![Step::Gate { kind, choices }]
                 }
                 _ => continue,
             },
             _ => continue,
         };
-        let mut candidate = recipe.clone();
-        candidate.steps[at] = smaller;
-        candidates.push(candidate);
+        for step in smaller {
+            let mut candidate = recipe.clone();
+            candidate.steps[at] = step;
+            candidates.push(candidate);
+        }
     }
     candidates
 }

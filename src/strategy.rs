@@ -55,6 +55,7 @@ pub fn graphs(config: GraphStrategy) -> impl Strategy<Value = Graph> {
     let limits = Limits {
         max_nodes: config.max_nodes,
         max_dim: config.max_dim,
+        ..Limits::default()
     }
     .sanitized();
     recipes(config).prop_map(move |recipe| build(&recipe, &limits))
@@ -65,6 +66,7 @@ pub fn recipes(config: GraphStrategy) -> impl Strategy<Value = Recipe> {
     let limits = Limits {
         max_nodes: config.max_nodes,
         max_dim: config.max_dim,
+        ..Limits::default()
     }
     .sanitized();
     let steps = prop::collection::vec(step(config.gates.clone()), 1..=limits.max_nodes);
@@ -89,7 +91,7 @@ fn step(gates: Vec<GateKind>) -> impl Strategy<Value = Step> {
             continue;
         }
         // Only the choices the builder reads: an unused one would be shrunk for nothing.
-        let step = match crate::recipe::choices(gate).0 {
+        let step = match crate::recipe::choices(gate, false).0 {
             1 => raw().prop_map(move |a| Step::gate(gate, [a, 0, 0])).boxed(),
             2 => (raw(), raw())
                 .prop_map(move |(a, b)| Step::gate(gate, [a, b, 0]))

@@ -96,6 +96,7 @@ pub fn build_invariants(data: &[u8]) {
     let limits = Limits {
         max_nodes: limit_bytes.first().map_or(12, |&b| b as usize % 40),
         max_dim: limit_bytes.get(1).map_or(6, |&b| b as usize % 17),
+        max_batch: limit_bytes.get(1).map_or(8, |&b| b as usize / 17 % 9),
     };
     let graph = build(&recipe_from_bytes(rest), &limits);
     if let Err(rule) = violations(&graph, &limits) {
@@ -121,7 +122,7 @@ pub fn violations(graph: &Graph, limits: &Limits) -> Result<(), String> {
                 if !value.is_finite() || value.is_empty() {
                     return Err(format!("{name}: an empty or non-finite leaf"));
                 }
-                if matches!(value, Value::Matrix(_)) != (*kind == LeafKind::Weight) {
+                if *kind == LeafKind::Weight && !matches!(value, Value::Matrix(_)) {
                     return Err(format!("{name}: its kind and value disagree"));
                 }
                 if value.shape() != graph.shape(id) {
@@ -158,7 +159,9 @@ pub fn violations(graph: &Graph, limits: &Limits) -> Result<(), String> {
         let in_range = |n: usize| (1..=limits.max_dim).contains(&n);
         let dims_ok = match graph.shape(id) {
             Shape::Vector(n) => in_range(n),
-            Shape::Matrix(m, n) => in_range(m) && in_range(n),
+            // A weight's rows are a dimension; a batch's rows are examples.
+            Shape::Matrix(m, n) if graph.operation(id).is_weight() => in_range(m) && in_range(n),
+            Shape::Matrix(m, n) => (1..=limits.max_batch).contains(&m) && in_range(n),
             Shape::Scalar => users[id.0].is_empty(),
         };
         if !dims_ok {

@@ -28,6 +28,16 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// Rows and columns, a vector as one row (the way it is added to every row of a matrix,
+    /// and `mse` counts it), a scalar as one entry.
+    pub fn dims(self) -> (usize, usize) {
+        match self {
+            Shape::Scalar => (1, 1),
+            Shape::Vector(n) => (1, n),
+            Shape::Matrix(m, n) => (m, n),
+        }
+    }
+
     /// The number of scalars of this shape.
     pub fn len(self) -> usize {
         match self {
@@ -40,6 +50,16 @@ impl Shape {
     /// Whether a value of this shape has no entries (no valid graph has one).
     pub fn is_empty(self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The entry of an operand shaped `operand` that entry `k` (row-major) of an elementwise
+/// gate's output shaped `output` reads: the same entry, or, for a vector added to every row
+/// of a matrix, its entry for that column.
+pub fn broadcast_entry(operand: Shape, output: Shape, k: usize) -> usize {
+    match (operand, output) {
+        (Shape::Vector(_), Shape::Matrix(_, cols)) => k % cols,
+        _ => k,
     }
 }
 
@@ -77,15 +97,17 @@ pub fn scalar(value: &Value) -> f64 {
     }
 }
 
-/// The entries of a vector or scalar value as a slice (a vector's column is contiguous).
-pub fn entries(value: &Value) -> &[f64] {
+/// The entries of a vector or scalar value as a slice (a vector's column is contiguous). A
+/// matrix is stored by columns: its row-major entries come from
+/// [`crate::graph::Values::entries`], which every oracle asks.
+pub(crate) fn entries(value: &Value) -> &[f64] {
     match value {
         Value::Scalar(x) => std::slice::from_ref(x),
         Value::Vector(v) => v
             .try_as_col_major()
             .expect("a column is contiguous")
             .as_slice(),
-        Value::Matrix(_) => unreachable!("weights are leaves, never a gate's output"),
+        Value::Matrix(_) => panic!("a matrix has no row-major slice: ask Values::entries"),
     }
 }
 

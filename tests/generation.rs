@@ -54,6 +54,7 @@ fn any_recipe_builds_a_valid_graph_within_its_limits() {
         let limits = Limits {
             max_nodes: rng.random_range(0..20),
             max_dim: rng.random_range(0..9),
+            max_batch: rng.random_range(0..5),
         };
         let graph = build(&recipe, &limits); // Graph::new inside checks every shape rule
         let sane = limits.sanitized();

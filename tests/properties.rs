@@ -24,7 +24,11 @@ fn any_recipe() -> impl Strategy<Value = (Recipe, Limits)> {
     ];
     let numbers = prop::collection::vec(any::<f64>(), 0..40); // NaN, infinities, subnormals
     let limits =
-        (0usize..30, 0usize..10).prop_map(|(max_nodes, max_dim)| Limits { max_nodes, max_dim });
+        (0usize..30, 0usize..10, 0usize..5).prop_map(|(max_nodes, max_dim, max_batch)| Limits {
+            max_nodes,
+            max_dim,
+            max_batch,
+        });
     (prop::collection::vec(step, 0..60), numbers, limits)
         .prop_map(|(steps, numbers, limits)| (Recipe { steps, numbers }, limits))
 }

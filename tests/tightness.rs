@@ -255,6 +255,7 @@ fn the_double_double_oracle_stays_within_its_bound_and_far_below_f64_round_off()
     let limits = Limits {
         max_nodes: 30,
         max_dim: 5,
+        ..Limits::default()
     };
     for values in [ValueMode::Normal, ValueMode::Wide, ValueMode::Extreme] {
         for index in 0..100 {
@@ -320,6 +321,7 @@ fn forward_mode_shared_over_a_leaf_matches_it_entry_by_entry_and_holds_its_bound
     let limits = Limits {
         max_nodes: 30,
         max_dim: 5,
+        ..Limits::default()
     };
     for values in [ValueMode::Normal, ValueMode::Wide, ValueMode::Extreme] {
         for index in 0..100 {

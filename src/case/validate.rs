@@ -274,14 +274,9 @@ impl Validator<'_> {
             (_, RawArray::Vector(v)) => {
                 self.vector(&what, kind.name(), v, line, Numbers::Finite)?
             }
-            (_, RawArray::Matrix(_)) => {
-                return Err(self.error(
-                    line,
-                    format!(
-                        "{what}: an `{}` is a list of numbers, as `[1.0, 2.0]`",
-                        kind.name()
-                    ),
-                ));
+            // A batch: one example a row.
+            (_, RawArray::Matrix(rows)) => {
+                self.matrix(&what, kind.name(), rows, line, Numbers::Finite)?
             }
         };
         Ok(Operation::Leaf(kind, value))

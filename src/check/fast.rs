@@ -113,7 +113,9 @@ pub fn fast_check(
         for &leaf in &leaves {
             let gradient = analytic.get(leaf).expect("validated");
             match gradient {
-                Value::Matrix(g) => {
+                // A weight only `matvec` takes moves along a rank-one direction; every other
+                // leaf, matrices included, along a dense one.
+                Value::Matrix(g) if graph.is_matvec_weight_only(leaf) => {
                     let (a, b) = (draws(&mut rng, g.nrows()), draws(&mut rng, g.ncols()));
                     analytic_rank_one(g, &a, &b, &mut sides);
                     for d in 0..PER_PASS {
@@ -137,8 +139,15 @@ pub fn fast_check(
                             }
                         });
                 }
-                vector => {
-                    let g = entries(vector);
+                array => {
+                    let row_major;
+                    let g = match array {
+                        Value::Matrix(_) => {
+                            row_major = array.to_row_major();
+                            &row_major[..]
+                        }
+                        _ => entries(array),
+                    };
                     let v = draws(&mut rng, g.len());
                     sides.count += g.len();
                     for (k, (g, v)) in g.iter().zip(&v).enumerate() {

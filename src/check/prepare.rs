@@ -31,6 +31,7 @@ impl<'g> Prepared<'g> {
         graph: &'g Graph,
         sharpen: bool,
     ) -> Result<Prepared<'g>, EngineError> {
+        crate::engine::computes(engine, graph)?;
         let analytic = crate::engine::answer(engine, graph)?;
         let values = graph.forward();
         let own_errors = forward_errors(graph, &values, Precision::F64, OWN_SUMMATION);

@@ -6,6 +6,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gradfuzz::fuzz::{Mode, Shard};
 use gradfuzz::generate::ValueMode;
+use gradfuzz::op::GateSet;
 use gradfuzz::precision::Precision;
 use gradfuzz::recipe::Limits;
 use std::path::PathBuf;
@@ -84,6 +85,21 @@ pub struct EngineTalkArgs {
     /// The precision the engine computes in [default: the engine's own, as in reference@f32]
     #[arg(long, value_name = "P", value_parser = precision)]
     pub precision: Option<Precision>,
+    /// The gates the engine computes: gate names and `batch` (matrices), or `lecture`, or
+    /// `all` [default: the engine's own: all for reference and mutants, the four gates of
+    /// the lecture for an exec program that does not declare more]
+    #[arg(long, value_name = "LIST", value_parser = gate_set)]
+    pub gates: Option<GateSet>,
+}
+
+impl EngineTalkArgs {
+    /// `engine`, checked as declared by these flags.
+    pub fn declare(&self, engine: Box<dyn gradfuzz::Engine>) -> Box<dyn gradfuzz::Engine> {
+        gradfuzz::engine::declared_gates(
+            gradfuzz::engine::declared(engine, self.precision),
+            self.gates,
+        )
+    }
 }
 
 /// The shape of random graphs.
@@ -98,6 +114,9 @@ pub struct LimitArgs {
     /// The magnitudes of the random values
     #[arg(long, value_name = "V", value_enum, default_value_t = Values::Normal)]
     pub values: Values,
+    /// Rows (examples) of a batch at most, in graphs of batches (1..=4096)
+    #[arg(long, value_name = "N", value_parser = max_batch, default_value_t = Limits::default().max_batch, allow_negative_numbers = true)]
+    pub max_batch: usize,
 }
 
 impl LimitArgs {
@@ -105,6 +124,7 @@ impl LimitArgs {
         Limits {
             max_nodes: self.max_nodes,
             max_dim: self.max_dim,
+            max_batch: self.max_batch,
         }
     }
 }
@@ -149,6 +169,10 @@ pub struct FuzzArgs {
     pub shard: Option<Shard>,
     #[command(flatten)]
     pub shrink: ShrinkBudgetArgs,
+    /// The gates random graphs use, of those the engine computes: gate names and `batch`, or
+    /// `lecture` (the four gates of SPEC §1, on vectors), or `all`
+    #[arg(long, value_name = "LIST", value_parser = gate_set, default_value = "all")]
+    pub ops: GateSet,
     #[command(flatten)]
     pub format: ReportFormatArgs,
 }
@@ -298,6 +322,9 @@ pub struct GenArgs {
     /// Which of the run's graphs (from 0)
     #[arg(long, value_name = "I", value_parser = whole, default_value_t = 0, allow_negative_numbers = true)]
     pub index: u64,
+    /// The gates of the run (as `fuzz --ops` made them, of its engine's)
+    #[arg(long, value_name = "LIST", value_parser = gate_set, default_value = "lecture")]
+    pub ops: GateSet,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -341,6 +368,17 @@ fn max_nodes(text: &str) -> Result<usize, String> {
             "must be a whole number from 3 to 10000 (an input, a target and a loss at least)"
                 .into(),
         ),
+    }
+}
+
+fn gate_set(text: &str) -> Result<GateSet, String> {
+    GateSet::parse(text)
+}
+
+fn max_batch(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=4096).contains(&n) => Ok(n),
+        _ => Err("must be a whole number from 1 to 4096".into()),
     }
 }
 

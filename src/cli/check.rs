@@ -10,22 +10,22 @@ use gradfuzz::report;
 use std::process::ExitCode;
 
 pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
-    let (timeout, precision) = (args.engine.talk.timeout, args.engine.talk.precision);
+    let talk = &args.engine.talk;
+    let (timeout, precision, gates) = (talk.timeout, talk.precision, talk.gates);
     let format = args.format.format;
     let text = format == ReportFormat::Text;
     let mut documents = Vec::new();
     let mut tests = Vec::new();
     let engine = match &args.engine.engine {
-        Some(name) => Some(engine::declared(
+        Some(name) => Some(talk.declare(
             engine::by_name_with_timeout(name, timeout).map_err(|e| format!("--engine: {e}"))?,
-            precision,
         )),
         None => None,
     };
     let files = case_files(&args.paths)?;
     let (mut met, mut unmet, mut invalid) = (0, 0, 0);
     for file in &files {
-        match run_case(file, engine.as_deref(), timeout, precision) {
+        match run_case(file, engine.as_deref(), timeout, precision, gates) {
             CaseOutcome::Invalid(error) => {
                 invalid += 1;
                 if text {

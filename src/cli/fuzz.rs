@@ -17,10 +17,9 @@ pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
         (None, Some(t)) => Budget::Time(t),
         (None, None) => defaults.budget,
     };
-    let engine = engine::declared(
+    let engine = args.talk.declare(
         engine::by_name_with_timeout(&args.engine, args.talk.timeout)
             .map_err(|e| format!("--engine: {e}"))?,
-        args.talk.precision,
     );
     let format = args.format.format;
     let save = args.save;
@@ -37,8 +36,17 @@ pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
         shard: args.shard.unwrap_or(defaults.shard),
         mode: args.mode.into(),
         shrink_candidates: args.shrink.shrink_candidates,
+        ops: args.ops,
         ..defaults
     };
+    let gates = config.gates_for(engine.as_ref());
+    if !gates.contains(gradfuzz::GateKind::Sqerr) {
+        return Err(format!(
+            "--ops {}: random graphs end in an sqerr loss, and of these gates the engine {} computes only {gates}",
+            args.ops,
+            engine.name()
+        ));
+    }
     let progress = &PROGRESS;
     let done = std::sync::atomic::AtomicBool::new(false);
     stop_on_signals();

@@ -117,6 +117,8 @@ pub fn fuzz(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> Json {
             "seconds": match config.budget { Budget::Time(t) => json!(t.as_secs_f64()), Budget::Graphs(_) => Json::Null },
             "max_nodes": config.limits.max_nodes,
             "max_dim": config.limits.max_dim,
+            "max_batch": config.limits.max_batch,
+            "gates": summary.gates.to_string(),
             "values": config.values.name(),
             "mode": config.mode.name(),
             "shard": format!("{}/{}", config.shard.index + 1, config.shard.count),

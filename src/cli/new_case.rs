@@ -3,7 +3,7 @@
 
 use super::args::{GenArgs, ImportArgs};
 use gradfuzz::case::{self, Case, Expect};
-use gradfuzz::fuzz::graph_for;
+use gradfuzz::fuzz::{FuzzConfig, generation_flags, graph_with};
 
 use std::process::ExitCode;
 
@@ -11,13 +11,16 @@ pub fn generate(args: GenArgs) -> Result<ExitCode, String> {
     let (seed, index) = (args.seed, args.index);
     let limits = args.limits.limits();
     let values = args.limits.values.into();
-    let graph = graph_for(seed, index, &limits, values);
-    let description = format!(
-        "gradfuzz gen --seed {seed} --index {index} --max-nodes {} --max-dim {} --values {}",
-        limits.max_nodes,
-        limits.max_dim,
-        values.name()
+    let graph = graph_with(seed, index, &limits, values, args.ops);
+    let flags = generation_flags(
+        &FuzzConfig {
+            limits,
+            values,
+            ..FuzzConfig::default()
+        },
+        args.ops,
     );
+    let description = format!("gradfuzz gen --seed {seed} --index {index}{flags}");
     print_case(format!("seed-{seed}-graph-{index}"), description, graph)
 }
 

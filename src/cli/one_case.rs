@@ -22,7 +22,10 @@ fn case_and_engine(path: &Path, args: &CaseEngineArgs) -> Result<(Case, Box<dyn 
             args.talk.precision,
         )
         .map_err(|e| format!("--engine: {e}"))?;
-    Ok((case, engine))
+    Ok((
+        case,
+        gradfuzz::engine::declared_gates(engine, args.talk.gates),
+    ))
 }
 
 pub fn shrink(args: ShrinkArgs) -> Result<ExitCode, String> {

@@ -3,6 +3,7 @@
 use gradfuzz::case::{self, Case, CaseError, CaseErrorKind, Expect};
 use gradfuzz::check::{Report, check};
 use gradfuzz::engine::{self, Engine, EngineError};
+use gradfuzz::op::GateSet;
 use gradfuzz::precision::Precision;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -62,12 +63,14 @@ pub enum CaseOutcome {
 
 /// Loads and checks one case: with `engine_override` (the `--engine` flag's engine, shared
 /// by every case of a run, already in the `--precision` given) when given, else with the
-/// engine [`Case::engine_for`] picks; `precision` is the `--precision` flag.
+/// engine [`Case::engine_for`] picks; `precision` and `gates` are the `--precision` and
+/// `--gates` flags.
 pub fn run_case(
     path: &Path,
     engine_override: Option<&dyn Engine>,
     timeout: Duration,
     precision: Option<Precision>,
+    gates: Option<GateSet>,
 ) -> CaseOutcome {
     let case = match case::load(path) {
         Ok(case) => case,
@@ -88,7 +91,7 @@ pub fn run_case(
         },
         None => match case.engine_for(None, timeout, precision) {
             Ok(engine) => {
-                own_engine = engine;
+                own_engine = engine::declared_gates(engine, gates);
                 own_engine.as_ref()
             }
             Err(message) => {

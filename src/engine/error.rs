@@ -27,6 +27,16 @@ pub enum EngineError {
         precision: Precision,
         problem: String,
     },
+    /// The graph has a gate (or a batch) the engine does not declare it computes
+    /// ([`super::Engine::gates`]).
+    Lacks {
+        engine: String,
+        /// The gate's name, or `batch`.
+        what: String,
+        /// The node that needs it.
+        node: String,
+        declared: crate::op::GateSet,
+    },
 }
 
 impl EngineError {
@@ -78,6 +88,27 @@ impl fmt::Display for EngineError {
             EngineError::Unrepresentable { precision, problem } => {
                 write!(f, "{problem}: the graph cannot be checked in {precision}")
             }
+            EngineError::Lacks {
+                engine,
+                what,
+                node,
+                declared,
+            } if what == "batch" => write!(
+                f,
+                "engine `{engine}` does not declare batches (`{node}` is a matrix beyond a \
+                 matvec's weight): it declares `{declared}`; an engine that computes them \
+                 declares `batch` (see `--gates`)"
+            ),
+            EngineError::Lacks {
+                engine,
+                what,
+                node,
+                declared,
+            } => write!(
+                f,
+                "engine `{engine}` does not declare the gate `{what}` (node `{node}`): it \
+                 declares `{declared}` (see `--gates`)"
+            ),
         }
     }
 }

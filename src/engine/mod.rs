@@ -13,6 +13,7 @@ pub mod validation;
 
 use crate::gate::Value;
 use crate::graph::{Graph, NodeId};
+use crate::op::GateSet;
 use crate::precision::Precision;
 pub use crate::precision::Summation;
 
@@ -144,11 +145,42 @@ pub trait Engine: Sync {
         Summation::AnyOrder
     }
 
+    /// The gates the engine computes, and whether on batches (by default the four gates of
+    /// SPEC §1 on vectors, [`GateSet::LECTURE`], so that an engine written before the later
+    /// gates is only handed graphs it can compute). `fuzz` generates only graphs of these
+    /// gates, and `check` refuses a case with others, naming the gate.
+    fn gates(&self) -> GateSet {
+        GateSet::LECTURE
+    }
+
     /// Whether the engine computes gradients for any graph (by default it does). Claimed
     /// gradients answer for their own graph only, so blame, which re-checks each gate in a
     /// small graph of its own, and shrinking cannot ask them.
     fn answers_any_graph(&self) -> bool {
         true
+    }
+}
+
+/// Whether `engine` declares every gate `graph` has (and batches, if it has them): the
+/// first thing it lacks is an error naming it and the node that needs it.
+pub fn computes(engine: &dyn Engine, graph: &Graph) -> Result<(), EngineError> {
+    let declared = engine.gates();
+    let lacks = |what: String, node: crate::graph::NodeId| EngineError::Lacks {
+        engine: engine.name(),
+        what,
+        node: graph.name(node).to_string(),
+        declared,
+    };
+    for id in graph.ids() {
+        if let Some(kind) = graph.operation(id).kind()
+            && !declared.contains(kind)
+        {
+            return Err(lacks(kind.name().to_string(), id));
+        }
+    }
+    match graph.first_batch() {
+        Some(id) if !declared.batches() => Err(lacks("batch".into(), id)),
+        _ => Ok(()),
     }
 }
 
@@ -213,6 +245,10 @@ impl<E: Engine> Engine for WithPrecision<E> {
         self.engine.summation()
     }
 
+    fn gates(&self) -> GateSet {
+        self.engine.gates()
+    }
+
     fn answers_any_graph(&self) -> bool {
         self.engine.answers_any_graph()
     }
@@ -234,6 +270,9 @@ impl<E: Engine + ?Sized> Engine for &E {
     fn summation(&self) -> Summation {
         (**self).summation()
     }
+    fn gates(&self) -> GateSet {
+        (**self).gates()
+    }
     fn answers_any_graph(&self) -> bool {
         (**self).answers_any_graph()
     }
@@ -254,6 +293,9 @@ impl<E: Engine + ?Sized> Engine for Box<E> {
     }
     fn summation(&self) -> Summation {
         (**self).summation()
+    }
+    fn gates(&self) -> GateSet {
+        (**self).gates()
     }
     fn answers_any_graph(&self) -> bool {
         (**self).answers_any_graph()
@@ -335,6 +377,11 @@ impl Engine for Claimed {
         Ok(self.0.clone())
     }
 
+    /// Gradients written for the case's own graph, whatever its gates.
+    fn gates(&self) -> GateSet {
+        GateSet::all()
+    }
+
     fn answers_any_graph(&self) -> bool {
         false
     }
@@ -348,6 +395,46 @@ pub fn declared(engine: Box<dyn Engine>, precision: Option<Precision>) -> Box<dy
             Box::new(WithPrecision { engine, precision })
         }
         _ => engine,
+    }
+}
+
+/// An engine checked as computing the gates `gates` (`--gates`), whatever it declares.
+pub struct WithGates<E> {
+    pub engine: E,
+    pub gates: GateSet,
+}
+
+impl<E: Engine> Engine for WithGates<E> {
+    fn name(&self) -> String {
+        self.engine.name()
+    }
+
+    fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
+        self.engine.gradients(graph)
+    }
+
+    fn precision(&self) -> Precision {
+        self.engine.precision()
+    }
+
+    fn summation(&self) -> Summation {
+        self.engine.summation()
+    }
+
+    fn gates(&self) -> GateSet {
+        self.gates
+    }
+
+    fn answers_any_graph(&self) -> bool {
+        self.engine.answers_any_graph()
+    }
+}
+
+/// `engine`, checked as computing `gates` when that is given.
+pub fn declared_gates(engine: Box<dyn Engine>, gates: Option<GateSet>) -> Box<dyn Engine> {
+    match gates {
+        Some(gates) => Box::new(WithGates { engine, gates }),
+        None => engine,
     }
 }
 

@@ -7,10 +7,9 @@
 use super::reference::{Rules, backpropagate, sum_into};
 use super::{Engine, EngineError, Gradients, Summation};
 use crate::gate::{Partial, Value, backward_in, matrix, vector};
-use crate::graph::{Graph, NodeId, Shape, Values};
-use crate::op::{Binary, Loss, Operation, Unary};
+use crate::graph::{Graph, NodeId, Values};
+use crate::op::{Binary, GateSet, Loss, Operation, Unary};
 use crate::precision::Precision;
-use faer::Col;
 
 /// The bug a mutant carries.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -30,6 +29,8 @@ pub enum Bug {
     /// Every gradient times `1 + delta`.
     Scale(f64),
     SigmoidF32,
+    BiasFirstRow,
+    BiasMean,
 }
 
 /// Every named mutant with a line on its bug.
@@ -104,6 +105,16 @@ pub const CATALOGUE: &[(&str, Bug, &str)] = &[
         Bug::SigmoidF32,
         "sigmoid's backward computed in single precision",
     ),
+    (
+        "bias-first-row",
+        Bug::BiasFirstRow,
+        "a vector added to every row of a batch receives row 0 of G, not the sum over the rows",
+    ),
+    (
+        "bias-mean",
+        Bug::BiasMean,
+        "a vector added to every row of a batch receives the mean over the rows, not the sum",
+    ),
 ];
 
 /// A mutant engine.
@@ -163,6 +174,10 @@ impl Engine for Mutant {
         Summation::Sequential
     }
 
+    fn gates(&self) -> GateSet {
+        GateSet::all()
+    }
+
     fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
         let mut gradients = backpropagate(graph, self);
         match self.bug {
@@ -219,20 +234,19 @@ impl Rules for Mutant {
                 }
             }
             (Bug::SigmoidOfInput, &Operation::Unary(Unary::Sigmoid, s)) => {
-                let (g, s) = (vector(upstream), vector(&values[s.0]));
-                partials[0].gradient = Value::Vector(p.sigmoid_slope_times(g, s));
+                // The lecture's rule with the input where the output belongs.
+                partials[0].gradient = p.zip(upstream, &values[s.0], |g, s| {
+                    p.round(p.round(g * s) * p.round(1.0 - s))
+                });
             }
             (Bug::SigmoidNoOneMinus, Operation::Unary(Unary::Sigmoid, _)) => {
-                let (g, o) = (vector(upstream), vector(output));
-                partials[0].gradient =
-                    Value::Vector(Col::from_fn(o.nrows(), |i| p.round(g[i] * o[i])));
+                partials[0].gradient = p.zip(upstream, output, |g, o| g * o);
             }
             (Bug::SigmoidF32, Operation::Unary(Unary::Sigmoid, _)) => {
-                let (g, o) = (vector(upstream), vector(output));
-                partials[0].gradient = Value::Vector(Col::from_fn(o.nrows(), |i| {
-                    let (g, o) = (g[i] as f32, o[i] as f32);
-                    p.round((g * o * (1.0 - o)) as f64)
-                }));
+                partials[0].gradient = p.zip(upstream, output, |g, o| {
+                    let (g, o) = (g as f32, o as f32);
+                    (g * o * (1.0 - o)) as f64
+                });
             }
             (Bug::SqerrSign, Operation::Loss(Loss::Sqerr, ..)) => {
                 for partial in &mut partials {
@@ -245,6 +259,24 @@ impl Rules for Mutant {
                 }
             }
             (Bug::SqerrSecondDropped, Operation::Loss(Loss::Sqerr, ..)) => partials.truncate(1),
+            (Bug::BiasFirstRow | Bug::BiasMean, &Operation::Binary(Binary::Add, ..)) => {
+                let Value::Matrix(g) = upstream else {
+                    return partials;
+                };
+                for partial in &mut partials {
+                    if let Value::Vector(_) = values[partial.operand.0] {
+                        partial.gradient =
+                            Value::Vector(faer::Col::from_fn(g.ncols(), |j| match self.bug {
+                                Bug::BiasFirstRow => g[(0, j)],
+                                _ => {
+                                    let sum =
+                                        (0..g.nrows()).fold(0.0, |s, i| p.round(s + g[(i, j)]));
+                                    p.round(sum / g.nrows() as f64)
+                                }
+                            }));
+                    }
+                }
+            }
             _ => {}
         }
         partials
@@ -257,7 +289,7 @@ impl Rules for Mutant {
         gradient: &mut Option<Value>,
         partial: Value,
     ) {
-        let is_weight = matches!(graph.shape(node), Shape::Matrix(..));
+        let is_weight = graph.operation(node).is_weight();
         let overwrite = match self.bug {
             Bug::FanoutOverwrite => !is_weight,
             Bug::WeightTyingLast => is_weight,

@@ -13,7 +13,7 @@
 use super::{Engine, EngineError, Gradients, Summation};
 use crate::gate::{Partial, Value, backward_in};
 use crate::graph::{Graph, NodeId, Values};
-use crate::op::Operation;
+use crate::op::{GateSet, Operation};
 use crate::precision::Precision;
 
 /// The project's own reverse-mode engine.
@@ -32,6 +32,10 @@ impl Engine for Reference {
     /// Each row in order (`src/kernels.rs`).
     fn summation(&self) -> Summation {
         Summation::Sequential
+    }
+
+    fn gates(&self) -> GateSet {
+        GateSet::all()
     }
 }
 
@@ -55,6 +59,10 @@ impl Engine for ReferenceIn {
     /// Each row in order (`src/arithmetic.rs`).
     fn summation(&self) -> Summation {
         Summation::Sequential
+    }
+
+    fn gates(&self) -> GateSet {
+        GateSet::all()
     }
 
     fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {

@@ -9,9 +9,11 @@
 //! calculus (`gate.rs`), which must treat every op, is one exhaustive `match`, and an op added
 //! to a family does not compile until the calculus has its rules.
 
+mod set;
 mod shape;
 mod table;
 
+pub use set::GateSet;
 pub use shape::{Arg, Axis, ShapeError, output_shape};
 pub use table::{Facts, Family};
 

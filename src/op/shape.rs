@@ -60,6 +60,26 @@ pub enum ShapeError {
         first: (String, usize),
         second: (String, usize),
     },
+    /// Two operands must have equal shapes, or be a matrix and a vector as long as its
+    /// rows, added to every row (`broadcast` says whether the gate allows that).
+    UnequalShapes {
+        gate: GateKind,
+        first: (String, Shape),
+        second: (String, Shape),
+        broadcast: bool,
+    },
+    /// The operand in `role` must be a vector or a matrix (not a loss's scalar).
+    NotAnArray {
+        gate: GateKind,
+        role: &'static str,
+        operand: String,
+    },
+    /// The operand in `role` is a `weight` leaf, which only a product takes.
+    WeightOperand {
+        gate: GateKind,
+        role: &'static str,
+        operand: String,
+    },
     /// A product's inner dimensions differ.
     InnerDimensions {
         gate: GateKind,
@@ -96,6 +116,41 @@ impl fmt::Display for ShapeError {
                 f,
                 "`{gate}` needs vectors of equal length, but `{}` has {} and `{}` has {}",
                 first.0, first.1, second.0, second.1
+            ),
+            ShapeError::UnequalShapes {
+                gate,
+                first,
+                second,
+                broadcast,
+            } => {
+                let rule = if *broadcast {
+                    "operands of equal shape, or a matrix and a vector of its row length (added \
+                     to every row)"
+                } else {
+                    "operands of equal shape"
+                };
+                write!(
+                    f,
+                    "`{gate}` needs {rule}, but `{}` is a {} and `{}` a {}",
+                    first.0, first.1, second.0, second.1
+                )
+            }
+            ShapeError::NotAnArray {
+                gate,
+                role,
+                operand,
+            } => write!(
+                f,
+                "`{gate}` needs a vector or a matrix as its {role}, but `{operand}` is a scalar"
+            ),
+            ShapeError::WeightOperand {
+                gate,
+                role,
+                operand,
+            } => write!(
+                f,
+                "`{gate}` needs a vector or a batch as its {role}, but `{operand}` is a `weight` \
+                 leaf (weights are operands of `matvec` only)"
             ),
             ShapeError::InnerDimensions { gate, left, right } => {
                 let (Shape::Matrix(rows, cols), Shape::Vector(len)) = (left.1, right.1) else {
@@ -134,24 +189,60 @@ pub fn output_shape(
             found,
         }),
     };
-    let equal_lengths = |tie: &mut dyn FnMut(Axis, Axis)| {
-        let (first, second) = (vector_len(0)?, vector_len(1)?);
-        if first != second {
-            return Err(ShapeError::UnequalLengths {
+    let array = |k: usize| match args[k].shape {
+        Shape::Scalar => Err(ShapeError::NotAnArray {
+            gate,
+            role: gate.facts().roles[k],
+            operand: args[k].name.to_string(),
+        }),
+        _ if args[k].is_weight => Err(ShapeError::WeightOperand {
+            gate,
+            role: gate.facts().roles[k],
+            operand: args[k].name.to_string(),
+        }),
+        shape => Ok(shape),
+    };
+    // Equal shapes (each axis tied), or with `broadcast` a matrix m×n and a vector of length n
+    // in either order, the vector added to every row (its length tied to the columns).
+    let elementwise = |broadcast: bool, tie: &mut dyn FnMut(Axis, Axis)| {
+        let (first, second) = (array(0)?, array(1)?);
+        match (first, second) {
+            (a, b) if a == b => {
+                tie(Axis::of(0, 0), Axis::of(1, 0));
+                tie(Axis::of(0, 0), Axis::output(0));
+                if let Shape::Matrix(..) = a {
+                    tie(Axis::of(0, 1), Axis::of(1, 1));
+                    tie(Axis::of(0, 1), Axis::output(1));
+                }
+                Ok(a)
+            }
+            (Shape::Vector(n), Shape::Vector(m)) => Err(ShapeError::UnequalLengths {
                 gate,
-                first: (args[0].name.to_string(), first),
-                second: (args[1].name.to_string(), second),
-            });
+                first: (args[0].name.to_string(), n),
+                second: (args[1].name.to_string(), m),
+            }),
+            (Shape::Matrix(rows, cols), Shape::Vector(n)) if broadcast && n == cols => {
+                tie(Axis::of(0, 0), Axis::output(0));
+                tie(Axis::of(0, 1), Axis::of(1, 0));
+                tie(Axis::of(0, 1), Axis::output(1));
+                Ok(Shape::Matrix(rows, cols))
+            }
+            (Shape::Vector(n), Shape::Matrix(rows, cols)) if broadcast && n == cols => {
+                tie(Axis::of(1, 0), Axis::output(0));
+                tie(Axis::of(1, 1), Axis::of(0, 0));
+                tie(Axis::of(1, 1), Axis::output(1));
+                Ok(Shape::Matrix(rows, cols))
+            }
+            (a, b) => Err(ShapeError::UnequalShapes {
+                gate,
+                first: (args[0].name.to_string(), a),
+                second: (args[1].name.to_string(), b),
+                broadcast,
+            }),
         }
-        tie(Axis::of(0, 0), Axis::of(1, 0));
-        Ok(first)
     };
     match gate {
-        GateKind::Add => {
-            let len = equal_lengths(tie)?;
-            tie(Axis::of(0, 0), Axis::output(0));
-            Ok(Shape::Vector(len))
-        }
+        GateKind::Add => elementwise(true, tie),
         GateKind::Matvec => {
             let (rows, cols) = match (args[0].is_weight, args[0].shape) {
                 (true, Shape::Matrix(m, n)) => (m, n),
@@ -176,12 +267,20 @@ pub fn output_shape(
             Ok(Shape::Vector(rows))
         }
         GateKind::Sigmoid => {
-            let len = vector_len(0)?;
+            let shape = array(0)?;
             tie(Axis::of(0, 0), Axis::output(0));
-            Ok(Shape::Vector(len))
+            if let Shape::Matrix(..) = shape {
+                tie(Axis::of(0, 1), Axis::output(1));
+            }
+            Ok(shape)
         }
         GateKind::Sqerr => {
-            equal_lengths(tie)?;
+            // The output's ties only: a scalar has no axes to tie.
+            elementwise(false, &mut |a, b| {
+                if a.operand.is_some() && b.operand.is_some() {
+                    tie(a, b)
+                }
+            })?;
             Ok(Shape::Scalar)
         }
     }

@@ -7,7 +7,7 @@ use crate::function::{Function, Point};
 use crate::graph::{Graph, NodeId, Operation, Values};
 use crate::precision::Precision;
 use crate::tolerance::{ForwardErrors, OWN_SUMMATION, forward_errors};
-use crate::value::{Value, entries};
+use crate::value::{Shape, Value};
 use std::borrow::Cow;
 
 /// The forward values of a graph with everything derived from them once.
@@ -18,6 +18,8 @@ pub struct Base<'a> {
     /// Per node (empty unless it applies a function elementwise): per entry, the function's
     /// constants at its input.
     pub points: Vec<Vec<Point>>,
+    /// Every node's shape.
+    pub shapes: Vec<Shape>,
 }
 
 impl<'a> Base<'a> {
@@ -37,7 +39,7 @@ impl<'a> Base<'a> {
             .map(|id| match graph.operation(id) {
                 &Operation::Unary(op, s) => match Function::of(op) {
                     Some(function) => {
-                        let (y, e_y) = (entries(&values[s.0]), errors.of(s));
+                        let (y, e_y) = (values.entries(s), errors.of(s));
                         (0..y.len()).map(|i| function.point(y[i], e_y[i])).collect()
                     }
                     None => Vec::new(),
@@ -49,6 +51,7 @@ impl<'a> Base<'a> {
             values,
             errors,
             points,
+            shapes: graph.ids().map(|id| graph.shape(id)).collect(),
         }
     }
 

@@ -31,7 +31,7 @@ use crate::graph::{Graph, NodeId, Operation};
 use crate::kernels;
 use crate::op::{Binary, Loss, Unary};
 use crate::precision::Precision;
-use crate::value::entries;
+use crate::value::Shape;
 use faer::Mat;
 
 /// Perturbations carried side by side.
@@ -315,7 +315,7 @@ impl Workspace {
         let loss = match *gate {
             Operation::Leaf(..) => None,
             Operation::Binary(Binary::Add, a, b) => {
-                earlier.add(out, a, b, base, positions);
+                earlier.add(out, id, a, b, base, positions);
                 None
             }
             Operation::Unary(op @ Unary::Sigmoid, s) => {
@@ -348,8 +348,25 @@ impl<'a> Earlier<'a> {
         self.active[id.0].then(|| &self.deltas[id.0])
     }
 
-    fn add(&self, out: &mut Delta, a: NodeId, b: NodeId, base: &Base, positions: &mut Vec<usize>) {
-        let len = entries(base.value(a)).len();
+    fn add(
+        &self,
+        out: &mut Delta,
+        id: NodeId,
+        a: NodeId,
+        b: NodeId,
+        base: &Base,
+        positions: &mut Vec<usize>,
+    ) {
+        let (shape, sa, sb) = (base.shapes[id.0], base.shapes[a.0], base.shapes[b.0]);
+        if sa != sb {
+            // A vector added to every row of a matrix, in either order.
+            let (matrix, vector) = match sa {
+                Shape::Vector(_) => (b, a),
+                _ => (a, b),
+            };
+            return self.broadcast_add(out, matrix, vector, shape);
+        }
+        let len = shape.len();
         let dense = union(self.delta(a), self.delta(b), len, positions);
         out.start(if dense { Layout::Dense } else { Layout::Sparse });
         let (mut ca, mut cb) = (Cursor::new(self.delta(a)), Cursor::new(self.delta(b)));
@@ -371,10 +388,43 @@ impl<'a> Earlier<'a> {
         }
     }
 
+    /// A matrix plus a vector added to every row: where the vector did not change, the
+    /// matrix's changes; where it did, every entry.
+    fn broadcast_add(&self, out: &mut Delta, matrix: NodeId, vector: NodeId, shape: Shape) {
+        let (matrix, vector) = (self.delta(matrix), self.delta(vector));
+        let (_, cols) = shape.dims();
+        let none = |d: Option<&Delta>, p: usize| d.map_or((NONE, EXACT), |d| d.at(p));
+        let bound =
+            |ba: Bound, bb: Bound, change: Lanes| ba + bb + U * reach(change, self.covered) + ETA;
+        match vector {
+            None => {
+                let matrix = matrix.expect("a changed operand");
+                out.start(matrix.layout);
+                for k in 0..matrix.entries() {
+                    let (p, change, b) = (matrix.position(k), matrix.change[k], matrix.bound[k]);
+                    out.change.push(change);
+                    out.bound.push(bound(b, EXACT, change));
+                    if matrix.layout == Layout::Sparse {
+                        out.index.push(p);
+                    }
+                }
+            }
+            Some(vector) => {
+                out.start(Layout::Dense);
+                for p in 0..shape.len() {
+                    let ((dm, bm), (dv, bv)) = (none(matrix, p), vector.at(p % cols));
+                    let change = add_lanes(dm, dv);
+                    out.change.push(change);
+                    out.bound.push(bound(bm, bv, change));
+                }
+            }
+        }
+    }
+
     /// `f(y + d) − f(y)`, entry by entry, by the function's own cancellation-free rule.
     fn elementwise(&self, out: &mut Delta, function: Function, id: NodeId, s: NodeId, base: &Base) {
         let input = self.delta(s).expect("a changed operand");
-        let y = entries(base.value(s));
+        let y = base.values.entries(s);
         let e_y = base.errors.of(s);
         let points = &base.points[id.0];
         let roundings = function.change_roundings();
@@ -408,7 +458,7 @@ impl<'a> Earlier<'a> {
         halves: &mut Halves,
     ) {
         let w: &Mat<f64> = crate::value::matrix(base.value(weight));
-        let (o, e_o) = (entries(base.value(vector)), base.errors.of(vector));
+        let (o, e_o) = (base.values.entries(vector), base.errors.of(vector));
         let (dw, dv) = (self.delta(weight), self.delta(vector));
         let (rows, cols) = (w.nrows(), w.ncols());
         // One perturbed weight entry and an unchanged vector: one output entry changes, by
@@ -540,7 +590,7 @@ impl<'a> Earlier<'a> {
         base: &Base,
         positions: &mut Vec<usize>,
     ) -> (Lanes, Bound) {
-        let (o, t) = (entries(base.value(output)), entries(base.value(target)));
+        let (o, t) = (base.values.entries(output), base.values.entries(target));
         let (e_o, e_t) = (base.errors.of(output), base.errors.of(target));
         union(self.delta(output), self.delta(target), o.len(), positions);
         let (mut co, mut ct) = (

@@ -20,7 +20,8 @@ use crate::graph::{Graph, NodeId, Operation, Values};
 use crate::op::{Binary, Loss, Unary};
 use crate::precision::Precision;
 use crate::tolerance::{ForwardErrors, OWN_SUMMATION, forward_errors};
-use crate::value::Value;
+use crate::value::{Shape, broadcast_entry};
+use std::borrow::Cow;
 
 /// The smallest subnormal: what a rounding in the subnormal range may lose.
 const ETA: f64 = 5e-324;
@@ -119,12 +120,21 @@ impl Dual {
     }
 }
 
-/// A node's value in dual numbers: a vector, a weight (row-major) or a loss.
+/// A node's value in dual numbers: a loss, or the entries of a vector or a matrix in
+/// row-major order (the graph has the shape).
 #[derive(Clone, Debug)]
 enum Duals {
     Scalar(Dual),
-    Vector(Vec<Dual>),
-    Matrix { cols: usize, entries: Vec<Dual> },
+    Array(Vec<Dual>),
+}
+
+impl Duals {
+    fn array(self) -> Vec<Dual> {
+        match self {
+            Duals::Array(entries) => entries,
+            Duals::Scalar(x) => vec![x],
+        }
+    }
 }
 
 /// `dE/dθ` for entry `entry` (row-major) of `leaf`, by forward mode over the leaf's cone,
@@ -143,18 +153,16 @@ pub fn derivative_with(
     entry: usize,
 ) -> (f64, f64) {
     let mut duals: Vec<Option<Duals>> = vec![None; graph.len()];
-    let mut seeded = lift(&values[leaf.0], &[]);
+    let mut seeded = lift(values.entries(leaf), &[]);
     let seed = match &mut seeded {
-        Duals::Vector(v) => &mut v[entry],
-        Duals::Matrix { entries, .. } => &mut entries[entry],
+        Duals::Array(entries) => &mut entries[entry],
         Duals::Scalar(x) => x,
     };
     seed.tangent = 1.0;
     duals[leaf.0] = Some(seeded);
     let mut loss = Dual::constant(0.0, 0.0);
     for node in graph.downstream(leaf) {
-        let gate = graph.operation(node);
-        let value = forward(gate, values, errors, &duals);
+        let value = forward(graph, node, values, errors, &duals);
         if let Duals::Scalar(e) = &value {
             loss = loss.plus(*e);
         }
@@ -163,29 +171,22 @@ pub fn derivative_with(
     (loss.tangent, loss.tangent_error)
 }
 
-/// A forward value as constants, each with its error bound (none for a weight: leaves are
-/// exact).
-fn lift(value: &Value, errors: &[f64]) -> Duals {
+/// A forward value's entries as constants, each with its error bound (none given: exact, as
+/// leaves are).
+fn lift(entries: &[f64], errors: &[f64]) -> Duals {
     let error = |k: usize| errors.get(k).copied().unwrap_or(0.0);
-    match value {
-        Value::Scalar(x) => Duals::Scalar(Dual::constant(*x, error(0))),
-        Value::Vector(v) => Duals::Vector(
-            v.iter()
-                .enumerate()
-                .map(|(k, &x)| Dual::constant(x, error(k)))
-                .collect(),
-        ),
-        Value::Matrix(m) => Duals::Matrix {
-            cols: m.ncols(),
-            entries: (0..m.nrows() * m.ncols())
-                .map(|k| Dual::constant(value.entry(k), 0.0))
-                .collect(),
-        },
-    }
+    Duals::Array(
+        entries
+            .iter()
+            .enumerate()
+            .map(|(k, &x)| Dual::constant(x, error(k)))
+            .collect(),
+    )
 }
 
 fn forward(
-    gate: &Operation,
+    graph: &Graph,
+    node: NodeId,
     values: &Values,
     errors: &ForwardErrors,
     duals: &[Option<Duals>],
@@ -193,17 +194,14 @@ fn forward(
     let get = |id: NodeId| {
         duals[id.0]
             .clone()
-            .unwrap_or_else(|| lift(&values[id.0], errors.of(id)))
+            .unwrap_or_else(|| lift(values.entries(id), errors.of(id)))
+            .array()
     };
-    let vector = |value: Duals| match value {
-        Duals::Vector(v) => v,
-        _ => unreachable!("shapes checked at build time"),
-    };
-    match *gate {
-        Operation::Leaf(_, ref value) => lift(value, &[]),
+    match *graph.operation(node) {
+        Operation::Leaf(..) => lift(values.entries(node), &[]),
         // x + x = 2x is exact in binary: no rounding to bound.
-        Operation::Binary(Binary::Add, a, b) if a == b => Duals::Vector(
-            vector(get(a))
+        Operation::Binary(Binary::Add, a, b) if a == b => Duals::Array(
+            get(a)
                 .into_iter()
                 .map(|x| Dual {
                     value: 2.0 * x.value,
@@ -213,16 +211,27 @@ fn forward(
                 })
                 .collect(),
         ),
+        // Equal shapes, or a vector added to every row of a matrix.
         Operation::Binary(Binary::Add, a, b) => {
-            let (a, b) = (vector(get(a)), vector(get(b)));
-            Duals::Vector(a.iter().zip(&b).map(|(x, y)| x.plus(*y)).collect())
+            let out = graph.shape(node);
+            let (sa, sb) = (graph.shape(a), graph.shape(b));
+            let (a, b) = (get(a), get(b));
+            Duals::Array(
+                (0..out.len())
+                    .map(|k| {
+                        let (x, y) = (
+                            a[broadcast_entry(sa, out, k)],
+                            b[broadcast_entry(sb, out, k)],
+                        );
+                        x.plus(y)
+                    })
+                    .collect(),
+            )
         }
         Operation::Binary(Binary::Matvec, weight, o) => {
-            let Duals::Matrix { cols, entries } = get(weight) else {
-                unreachable!("shapes checked at build time")
-            };
-            let o = vector(get(o));
-            Duals::Vector(
+            let (_, cols) = graph.shape(weight).dims();
+            let (entries, o) = (get(weight), get(o));
+            Duals::Array(
                 entries
                     .chunks(cols)
                     .map(|row| {
@@ -237,15 +246,10 @@ fn forward(
         }
         Operation::Unary(op @ Unary::Sigmoid, s) => {
             let function = Function::of(op).expect("an elementwise gate");
-            Duals::Vector(
-                vector(get(s))
-                    .into_iter()
-                    .map(|x| x.apply(function))
-                    .collect(),
-            )
+            Duals::Array(get(s).into_iter().map(|x| x.apply(function)).collect())
         }
         Operation::Loss(Loss::Sqerr, output, target) => {
-            let (o, t) = (vector(get(output)), vector(get(target)));
+            let (o, t) = (get(output), get(target));
             let sum = o
                 .iter()
                 .zip(&t)
@@ -335,6 +339,23 @@ fn by_index<'r>(
     })
 }
 
+/// A vector operand's reached entries as the entries of the output it is added to every row
+/// of; an operand of the output's shape as it is.
+fn broadcast(reached: &Reached, operand: Shape, output: Shape) -> Cow<'_, Reached> {
+    match (operand, output) {
+        (Shape::Vector(_), Shape::Matrix(rows, cols)) => {
+            let mut spread = Reached::default();
+            for row in 0..rows {
+                for (k, &j) in reached.index.iter().enumerate() {
+                    spread.push(row * cols + j, (reached.tangent[k], reached.error[k]));
+                }
+            }
+            Cow::Owned(spread)
+        }
+        _ => Cow::Borrowed(reached),
+    }
+}
+
 /// `Dual::plus` on the tangent parts: a running sum's tangent and bound, and a term's.
 fn tangent_sum((t, te): (f64, f64), (term, term_error): (f64, f64)) -> (f64, f64) {
     let sum = t + term;
@@ -368,22 +389,19 @@ impl<'a> LeafTangents<'a> {
         let mut duals: Vec<Option<Duals>> = vec![None; graph.len()];
         for &node in &tangents.cone {
             let gate = graph.operation(node);
-            for &operand in gate.operands().iter() {
-                if tangents.primal[operand.0].is_none()
-                    && !matches!(values[operand.0], Value::Matrix(_))
-                {
+            // Every operand's values, but a matvec's weight's (read from the graph's values).
+            let weight_slot = matches!(gate, Operation::Binary(Binary::Matvec, ..));
+            for (slot, &operand) in gate.operands().iter().enumerate() {
+                if tangents.primal[operand.0].is_none() && !(weight_slot && slot == 0) {
                     let lifted = match duals[operand.0].clone() {
-                        Some(Duals::Vector(v)) => v,
-                        _ => match lift(&values[operand.0], errors.of(operand)) {
-                            Duals::Vector(v) => v,
-                            _ => unreachable!("operands other than weights are vectors"),
-                        },
+                        Some(duals) => duals.array(),
+                        None => lift(values.entries(operand), errors.of(operand)).array(),
                     };
                     tangents.entry_by_entry |= !finite(&lifted);
                     tangents.primal[operand.0] = Some(lifted);
                 }
             }
-            let value = forward(gate, values, errors, &duals);
+            let value = forward(graph, node, values, errors, &duals);
             match *gate {
                 Operation::Unary(op, s) if Function::of(op).is_some() => {
                     let function = Function::of(op).expect("an elementwise gate");
@@ -415,12 +433,11 @@ impl<'a> LeafTangents<'a> {
                 _ => {}
             }
             match &value {
-                Duals::Vector(v) => {
+                Duals::Array(v) => {
                     tangents.entry_by_entry |= !finite(v);
                     tangents.primal[node.0] = Some(v.clone());
                 }
                 Duals::Scalar(e) => tangents.entry_by_entry |= !finite(&[*e]),
-                Duals::Matrix { .. } => unreachable!("gates make vectors and losses"),
             }
             duals[node.0] = Some(value);
         }
@@ -434,16 +451,15 @@ impl<'a> LeafTangents<'a> {
             return derivative_with(self.graph, self.values, self.errors, self.leaf, entry);
         }
         let mut reached: Vec<Option<Reached>> = vec![None; self.graph.len()];
-        // A weight's seed is one entry of one product; an input's is a tangent of its own.
-        let weight_seed = match &self.values[self.leaf.0] {
-            Value::Matrix(m) => Some((entry / m.ncols(), entry % m.ncols())),
-            _ => {
-                let mut seed = Reached::default();
-                seed.push(entry, (1.0, 0.0));
-                reached[self.leaf.0] = Some(seed);
-                None
-            }
+        // In a matvec, a weight's seed is one entry of one product; elsewhere a leaf's seed is
+        // a tangent of its own.
+        let weight_seed = match self.graph.shape(self.leaf) {
+            Shape::Matrix(_, cols) => Some((entry / cols, entry % cols)),
+            _ => None,
         };
+        let mut seed = Reached::default();
+        seed.push(entry, (1.0, 0.0));
+        reached[self.leaf.0] = Some(seed);
         let none = Reached::default();
         let mut loss = (0.0, 0.0);
         for &node in &self.cone {
@@ -461,8 +477,14 @@ impl<'a> LeafTangents<'a> {
                     }
                 }
                 Operation::Binary(Binary::Add, a, b) => {
-                    // A side the seed did not reach adds an exact zero.
-                    for (index, a, b) in by_index(of(a), of(b)) {
+                    // A side the seed did not reach adds an exact zero; a vector added to every
+                    // row reaches its columns in every row.
+                    let out_shape = self.graph.shape(node);
+                    let (a, b) = (
+                        broadcast(of(a), self.graph.shape(a), out_shape),
+                        broadcast(of(b), self.graph.shape(b), out_shape),
+                    );
+                    for (index, a, b) in by_index(&a, &b) {
                         out.push(
                             index,
                             match (a, b) {

@@ -16,7 +16,7 @@ use crate::function::Function;
 use crate::function::double_double::{DoubleDouble as Dd, UNIT};
 use crate::graph::{Graph, NodeId, Operation, Values};
 use crate::op::{Binary, Loss, Unary};
-use crate::value::{Value, matrix};
+use crate::value::{broadcast_entry, matrix};
 
 /// What one operation may lose in the subnormal range (the low word of a double-double
 /// underflows long before the high word does).
@@ -68,19 +68,10 @@ impl Bounded {
     }
 }
 
-/// Every vector and scalar node's value in double-double, with error bounds (weights are
-/// leaves, exact, and read from the graph's values).
+/// Every node's value in double-double, row-major, with error bounds (but a weight that only
+/// `matvec` takes: a leaf, exact, read from the graph's values).
 pub struct PreciseValues {
     by_node: Vec<Vec<Bounded>>,
-}
-
-/// The entries of a vector or scalar value.
-fn entries(value: &Value) -> Vec<f64> {
-    match value {
-        Value::Scalar(x) => vec![*x],
-        Value::Vector(v) => v.iter().copied().collect(),
-        Value::Matrix(_) => Vec::new(),
-    }
 }
 
 impl PreciseValues {
@@ -90,17 +81,24 @@ impl PreciseValues {
         let mut by_node: Vec<Vec<Bounded>> = Vec::with_capacity(graph.len());
         for id in graph.ids() {
             let node = match *graph.operation(id) {
-                Operation::Leaf(_, ref value) => {
-                    entries(value).into_iter().map(Bounded::exact).collect()
-                }
+                Operation::Leaf(..) if graph.is_matvec_weight_only(id) => Vec::new(),
+                Operation::Leaf(..) => values
+                    .entries(id)
+                    .iter()
+                    .map(|&x| Bounded::exact(x))
+                    .collect(),
                 Operation::Binary(Binary::Add, a, b) if a == b => {
                     by_node[a.0].iter().map(Bounded::doubled).collect()
                 }
-                Operation::Binary(Binary::Add, a, b) => by_node[a.0]
-                    .iter()
-                    .zip(&by_node[b.0])
-                    .map(|(x, y)| x.plus(y))
-                    .collect(),
+                Operation::Binary(Binary::Add, a, b) => {
+                    let (out, sa, sb) = (graph.shape(id), graph.shape(a), graph.shape(b));
+                    (0..out.len())
+                        .map(|k| {
+                            let x = &by_node[a.0][broadcast_entry(sa, out, k)];
+                            x.plus(&by_node[b.0][broadcast_entry(sb, out, k)])
+                        })
+                        .collect()
+                }
                 Operation::Binary(Binary::Matvec, weight, vector) => {
                     let w = matrix(&values[weight.0]);
                     let o = &by_node[vector.0];
@@ -154,8 +152,8 @@ impl PreciseValues {
     ) -> (f64, f64) {
         // Tangents of the nodes in the cone (None elsewhere: zero).
         let mut tangents: Vec<Option<Vec<Bounded>>> = vec![None; graph.len()];
-        let seeded_weight = matches!(values[leaf.0], Value::Matrix(_));
-        if !seeded_weight {
+        // A weight that only `matvec` takes is seeded in its products.
+        if !graph.is_matvec_weight_only(leaf) {
             let mut seed = vec![Bounded::default(); values[leaf.0].len()];
             seed[entry] = Bounded::exact(1.0);
             tangents[leaf.0] = Some(seed);
@@ -174,11 +172,16 @@ impl PreciseValues {
                 Operation::Binary(Binary::Add, a, b) if a == b => {
                     tangent(a).iter().map(Bounded::doubled).collect()
                 }
-                Operation::Binary(Binary::Add, a, b) => tangent(a)
-                    .iter()
-                    .zip(&tangent(b))
-                    .map(|(x, y)| x.plus(y))
-                    .collect(),
+                Operation::Binary(Binary::Add, a, b) => {
+                    let (out, sa, sb) = (graph.shape(id), graph.shape(a), graph.shape(b));
+                    let (ta, tb) = (tangent(a), tangent(b));
+                    (0..out.len())
+                        .map(|k| {
+                            let x = &ta[broadcast_entry(sa, out, k)];
+                            x.plus(&tb[broadcast_entry(sb, out, k)])
+                        })
+                        .collect()
+                }
                 Operation::Binary(Binary::Matvec, weight, vector) => {
                     let w = matrix(&values[weight.0]);
                     let (o, t_o) = (&self.by_node[vector.0], tangent(vector));
@@ -264,6 +267,7 @@ impl PreciseValues {
 mod tests {
     use super::*;
     use crate::graph::LeafKind;
+    use crate::value::Value;
     use faer::{Col, Mat};
 
     #[test]

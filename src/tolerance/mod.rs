@@ -51,7 +51,7 @@ use crate::kernels;
 use crate::op::{Binary, Loss, Unary};
 use crate::precision::Precision;
 use crate::value::entries;
-use crate::value::{Value, matrix, vector};
+use crate::value::{Shape, Value, broadcast_entry, matrix, vector};
 
 /// Slack on top of the round-off bounds: an absolute and a relative part. Both are zero by
 /// default, since the bounds are sound by themselves; a user who wants to ignore errors
@@ -70,20 +70,29 @@ pub const SAFETY: f64 = 2.0;
 /// matrix-vector products reaches 1e11; the fuzzer's small graphs rarely reach this).
 pub(crate) const LOOSE: f64 = 4096.0;
 
-/// A bound on the rounding error of every entry of every vector and scalar node's value
-/// (leaves are exact: they were rounded to the precision before the check). Weights are
-/// leaves, exact, and stored empty.
+/// A bound on the rounding error of every entry of every node's value, in row-major order
+/// (leaves are exact: they were rounded to the precision before the check, and their bounds,
+/// zeros, are not stored: a 256×256 weight would cost as much as its product).
 #[derive(Clone, Debug)]
 #[doc(hidden)]
 pub struct ForwardErrors {
     precision: Precision,
     by_node: Vec<Vec<f64>>,
+    /// Per node, its number of entries.
+    lens: Vec<usize>,
+    /// Zeros, as many as the largest leaf has entries.
+    zeros: Vec<f64>,
 }
 
 impl ForwardErrors {
-    /// The bound for each entry of a node's value (a scalar as one entry).
+    /// The bound for each entry of a node's value (a scalar as one entry), row-major.
     pub fn of(&self, id: NodeId) -> &[f64] {
-        &self.by_node[id.0]
+        let (errors, len) = (&self.by_node[id.0], self.lens[id.0]);
+        if errors.len() == len {
+            errors
+        } else {
+            &self.zeros[..len]
+        }
     }
 }
 
@@ -116,31 +125,50 @@ pub fn forward_errors(
 ) -> ForwardErrors {
     let u = precision.unit_roundoff();
     let eta = precision.underflow_unit();
-    let mut by_node: Vec<Vec<f64>> = Vec::with_capacity(graph.len());
+    let lens: Vec<usize> = graph.ids().map(|id| graph.shape_len(id)).collect();
+    let largest_leaf = graph
+        .ids()
+        .filter(|&id| graph.leaf(id).is_some())
+        .map(|id| lens[id.0])
+        .max()
+        .unwrap_or(0);
+    let mut errors = ForwardErrors {
+        precision,
+        by_node: Vec::with_capacity(graph.len()),
+        lens,
+        zeros: vec![0.0; largest_leaf],
+    };
     for id in graph.ids() {
-        let errors = match graph.operation(id) {
-            Operation::Leaf(_, Value::Matrix(_)) => Vec::new(),
-            Operation::Leaf(_, value) => vec![0.0; value.len()],
+        let by_node = &errors;
+        let node_errors = match graph.operation(id) {
+            Operation::Leaf(..) => Vec::new(),
             gate => {
-                let value = &values[id.0];
+                let value = values.entries(id);
                 match *gate {
                     Operation::Leaf(..) => unreachable!("leaves are matched above"),
                     Operation::Binary(Binary::Add, a, b) => {
-                        let (ea, eb) = (&by_node[a.0], &by_node[b.0]);
+                        let (ea, eb) = (by_node.of(a), by_node.of(b));
                         if a == b {
                             // x + x = 2x is exact in binary, barring overflow.
                             ea.iter().map(|e| 2.0 * e).collect()
                         } else {
-                            entries(value)
+                            // A vector added to every row reads its entry for each column.
+                            let out = graph.shape(id);
+                            let (sa, sb) = (graph.shape(a), graph.shape(b));
+                            value
                                 .iter()
-                                .zip(ea.iter().zip(eb))
-                                .map(|(c, (ea, eb))| ea + eb + u * (c.abs() + ea + eb) + eta)
+                                .enumerate()
+                                .map(|(k, c)| {
+                                    let ea = ea[broadcast_entry(sa, out, k)];
+                                    let eb = eb[broadcast_entry(sb, out, k)];
+                                    ea + eb + u * (c.abs() + ea + eb) + eta
+                                })
                                 .collect()
                         }
                     }
                     Operation::Binary(Binary::Matvec, weight, o) => {
                         let w = matrix(&values[weight.0]);
-                        let (o_value, e_o) = (entries(&values[o.0]), &by_node[o.0]);
+                        let (o_value, e_o) = (values.entries(o), by_node.of(o));
                         match summation {
                             Summation::AnyOrder => {
                                 let gamma = precision.gamma(w.ncols());
@@ -169,7 +197,7 @@ pub fn forward_errors(
                         // slope there, and its own roundings (relative, and absolute near
                         // underflow).
                         let function = Function::of(op).expect("an elementwise gate");
-                        let (y, e_y) = (entries(&values[s.0]), &by_node[s.0]);
+                        let (y, e_y) = (values.entries(s), by_node.of(s));
                         let roundings = function.engine_roundings();
                         y.iter()
                             .zip(e_y)
@@ -181,8 +209,8 @@ pub fn forward_errors(
                             .collect()
                     }
                     Operation::Loss(Loss::Sqerr, output, target) => {
-                        let (o, t) = (entries(&values[output.0]), entries(&values[target.0]));
-                        let (e_o, e_t) = (&by_node[output.0], &by_node[target.0]);
+                        let (o, t) = (values.entries(output), values.entries(target));
+                        let (e_o, e_t) = (by_node.of(output), by_node.of(target));
                         let gamma = precision.gamma(o.len() + 1);
                         let (mut first_order, mut squares) = (0.0, 0.0);
                         for i in 0..o.len() {
@@ -196,9 +224,9 @@ pub fn forward_errors(
                 }
             }
         };
-        by_node.push(errors);
+        errors.by_node.push(node_errors);
     }
-    ForwardErrors { precision, by_node }
+    errors
 }
 
 /// For each node, whether its value underflowed somewhere: a sigmoid below the smallest
@@ -208,16 +236,16 @@ pub(crate) fn underflowed_nodes(graph: &Graph, values: &Values) -> Vec<bool> {
     graph
         .ids()
         .map(|id| {
-            let value = &values[id.0];
+            let value = values.entries(id);
             match *graph.operation(id) {
-                Operation::Binary(Binary::Add, ..) => entries(value).iter().any(|&c| subnormal(c)),
+                Operation::Binary(Binary::Add, ..) => value.iter().any(|&c| subnormal(c)),
                 Operation::Binary(Binary::Matvec, weight, vector) => {
-                    entries(value).iter().any(|&c| subnormal(c))
-                        || products_underflow(matrix(&values[weight.0]), entries(&values[vector.0]))
+                    value.iter().any(|&c| subnormal(c))
+                        || products_underflow(matrix(&values[weight.0]), values.entries(vector))
                 }
                 Operation::Unary(op @ Unary::Sigmoid, _) => {
                     let function = Function::of(op).expect("an elementwise gate");
-                    entries(value).iter().any(|&o| function.underflows(o))
+                    value.iter().any(|&o| function.underflows(o))
                 }
                 Operation::Loss(Loss::Sqerr, ..) | Operation::Leaf(..) => false,
             }
@@ -246,6 +274,32 @@ fn products_underflow(w: &faer::Mat<f64>, o: &[f64]) -> bool {
     })
 }
 
+/// The partial a vector added to every row of a matrix receives, `Σ_rows Ḡ`, and its error
+/// bound: each column a sum of `m` terms (the rows), each off by its own bound, in any order.
+fn row_sum(
+    shape: Shape,
+    upstream: &[f64],
+    error: &[f64],
+    precision: Precision,
+) -> (Vec<f64>, Vec<f64>) {
+    let (rows, cols) = shape.dims();
+    let eta = precision.underflow_unit();
+    let gamma = precision.gamma(rows.saturating_sub(1));
+    let (mut sum, mut carried, mut magnitude) = (vec![0.0; cols], vec![0.0; cols], vec![0.0; cols]);
+    for (k, (g, e)) in upstream.iter().zip(error).enumerate() {
+        let j = k % cols;
+        sum[j] += g;
+        carried[j] += e;
+        magnitude[j] += g.abs() + e;
+    }
+    let bound = carried
+        .iter()
+        .zip(&magnitude)
+        .map(|(e, m)| e + gamma * m + rows as f64 * eta)
+        .collect();
+    (sum, bound)
+}
+
 /// What a textbook reverse-mode engine in a precision can get wrong: a bound on the error of
 /// each of its gradient entries.
 #[doc(hidden)]
@@ -257,6 +311,9 @@ pub struct EngineBounds {
     adjoint: Vec<Option<Vec<f64>>>,
     /// Per node: the bound on the engine's adjoint.
     adjoint_error: Vec<Vec<f64>>,
+    /// Per weight that `matvec` and other gates take: the magnitudes of the other gates'
+    /// partials (empty elsewhere).
+    adjoint_magnitude: Vec<Vec<f64>>,
     /// Per weight: the `matvec` nodes that use it and reach a loss.
     weight_uses: Vec<Vec<(NodeId, NodeId)>>,
     /// The bound on the engine's loss.
@@ -369,7 +426,7 @@ impl EngineBounds {
             match *gate {
                 Operation::Leaf(..) => unreachable!("gates only"),
                 Operation::Loss(Loss::Sqerr, output, target) => {
-                    let (o, t) = (entries(&values[output.0]), entries(&values[target.0]));
+                    let (o, t) = (values.entries(output), values.entries(target));
                     let (e_o, e_t) = (forward.of(output), forward.of(target));
                     let residual: Vec<f64> = o.iter().zip(t).map(|(o, t)| o - t).collect();
                     let error: Vec<f64> = (0..o.len())
@@ -386,8 +443,16 @@ impl EngineBounds {
                     incoming[a.0].add(&doubled(&upstream), &doubled(&upstream_error));
                 }
                 Operation::Binary(Binary::Add, a, b) => {
-                    incoming[a.0].add(&upstream, &upstream_error);
-                    incoming[b.0].add(&upstream, &upstream_error);
+                    for operand in [a, b] {
+                        if graph.shape(operand) == graph.shape(id) {
+                            incoming[operand.0].add(&upstream, &upstream_error);
+                        } else {
+                            // A vector added to every row: the sum of the rows of Ḡ.
+                            let (partial, error) =
+                                row_sum(graph.shape(id), &upstream, &upstream_error, precision);
+                            incoming[operand.0].add(&partial, &error);
+                        }
+                    }
                 }
                 Operation::Binary(Binary::Matvec, weight, o) => {
                     let w = matrix(&values[weight.0]);
@@ -410,7 +475,7 @@ impl EngineBounds {
                 }
                 Operation::Unary(op @ Unary::Sigmoid, s) => {
                     let function = Function::of(op).expect("an elementwise gate");
-                    let o = entries(&values[id.0]);
+                    let o = values.entries(id);
                     let e_o = forward.of(id);
                     let mut partial = Vec::with_capacity(o.len());
                     let mut error = Vec::with_capacity(o.len());
@@ -433,19 +498,26 @@ impl EngineBounds {
             adjoint[id.0] = Some(upstream);
             adjoint_error[id.0] = upstream_error;
         }
+        let mut adjoint_magnitude: Vec<Vec<f64>> = vec![Vec::new(); graph.len()];
         for leaf in graph.differentiable_leaves() {
-            if let Some((sum, error)) = std::mem::take(&mut incoming[leaf.0]).finish(precision) {
+            let partials = std::mem::take(&mut incoming[leaf.0]);
+            // A weight that `matvec` takes and some other gate too: the other partials'
+            // magnitudes, for the sum of all of them (`EngineBounds::weight_entry`).
+            if !weight_uses[leaf.0].is_empty() && partials.count > 0 {
+                adjoint_magnitude[leaf.0] = partials.magnitude.clone();
+            }
+            if let Some((sum, error)) = partials.finish(precision) {
                 adjoint[leaf.0] = Some(sum);
                 adjoint_error[leaf.0] = error;
             }
         }
         let total: f64 = losses.iter().map(|e| e.abs()).sum::<f64>() + loss_error;
         loss_error += precision.gamma(losses.len().saturating_sub(1)) * total;
-        let values_overflow = graph.ids().any(|id| match &values[id.0] {
-            Value::Matrix(_) => false,
-            // The loss is not part of the gradient: its overflow harms no entry.
-            _ if graph.is_loss(id) => false,
-            value => beyond(precision, entries(value), forward.of(id)),
+        // Leaves are finite numbers the precision holds; the loss is not part of the
+        // gradient, and its overflow harms no entry.
+        let values_overflow = graph.ids().any(|id| {
+            !(graph.leaf(id).is_some() || graph.is_loss(id))
+                && beyond(precision, values.entries(id), forward.of(id))
         });
         EngineBounds {
             summation,
@@ -455,6 +527,7 @@ impl EngineBounds {
             forward,
             adjoint,
             adjoint_error,
+            adjoint_magnitude,
             weight_uses,
             loss_error,
         }
@@ -482,11 +555,9 @@ impl EngineBounds {
             value.iter().zip(error).any(|(v, e)| *e > limit * v.abs())
         };
         graph.ids().any(|id| {
-            let forward = match &values[id.0] {
-                Value::Matrix(_) => false,
-                _ if graph.is_loss(id) => false,
-                value => beyond(entries(value), self.forward.of(id)),
-            };
+            // Leaves are exact.
+            let forward = !(graph.leaf(id).is_some() || graph.is_loss(id))
+                && beyond(values.entries(id), self.forward.of(id));
             forward
                 || self.adjoint[id.0]
                     .as_ref()
@@ -498,7 +569,7 @@ impl EngineBounds {
     /// gradient of `leaf`.
     pub fn entry(&self, values: &Values, leaf: NodeId, entry: usize) -> f64 {
         let componentwise = match &values[leaf.0] {
-            Value::Matrix(w) => {
+            Value::Matrix(w) if !self.weight_uses[leaf.0].is_empty() => {
                 self.weight_entry(values, leaf, entry / w.ncols(), entry % w.ncols())
             }
             _ => self.adjoint_error[leaf.0]
@@ -521,8 +592,29 @@ impl EngineBounds {
     }
 
     /// A weight's entry `(row, col)`: each use `s = W o` gives `ā_s[row]·o[col]`, with its
-    /// own error and one rounding, and the uses are summed.
+    /// own error and one rounding, and the uses are summed (with the partials of the other
+    /// gates that take the weight, when there are: one more term of the sum).
     fn weight_entry(&self, values: &Values, weight: NodeId, row: usize, col: usize) -> f64 {
+        let (error, magnitude) = self.weight_uses_bound(values, weight, row, col);
+        let uses = self.weight_uses[weight.0].len();
+        let others = &self.adjoint_magnitude[weight.0];
+        if others.is_empty() {
+            return error + self.precision.gamma(uses.saturating_sub(1)) * magnitude;
+        }
+        let entry = row * matrix(&values[weight.0]).ncols() + col;
+        let (other_error, other_magnitude) = (self.adjoint_error[weight.0][entry], others[entry]);
+        error + other_error + self.precision.gamma(uses) * (magnitude + other_magnitude)
+    }
+
+    /// The matvec uses' part of [`EngineBounds::weight_entry`]: the error of their partials
+    /// and the sum of their magnitudes.
+    fn weight_uses_bound(
+        &self,
+        values: &Values,
+        weight: NodeId,
+        row: usize,
+        col: usize,
+    ) -> (f64, f64) {
         let u = self.precision.unit_roundoff();
         let eta = self.precision.underflow_unit();
         let uses = &self.weight_uses[weight.0];
@@ -538,7 +630,7 @@ impl EngineBounds {
             error += g_magnitude * e_o + e_g * o.abs() + u * g_magnitude * o_magnitude + eta;
             magnitude += g_magnitude * o_magnitude;
         }
-        error + self.precision.gamma(uses.len().saturating_sub(1)) * magnitude
+        (error, magnitude)
     }
 
     /// The bound, with [`SAFETY`], on the engine's error along a rank-one direction of a

@@ -149,7 +149,12 @@ fn work(graph: &Graph, sites: usize) -> usize {
 type Adjoint = (Vec<f64>, Form, Vec<f64>);
 
 /// Whether [`sharpened`] fits [`BUDGET`] on `graph` (and has anything to do).
+/// Graphs of batches are not sharpened yet (their bounds are the componentwise ones, sound
+/// by themselves): the signed forms here follow vectors, and weights only into `matvec`.
 pub(crate) fn affordable(graph: &Graph) -> bool {
+    if graph.first_batch().is_some() {
+        return false;
+    }
     let total = count_sites(graph);
     total > 0 && work(graph, total) <= BUDGET
 }

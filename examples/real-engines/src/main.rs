@@ -95,6 +95,7 @@ fn run(mut args: Vec<String>) -> Result<ExitCode, String> {
             .map_or(Limits::default().max_nodes, |n| n as usize),
         max_dim: number(flag("--max-dim")?, "--max-dim")?
             .map_or(Limits::default().max_dim, |n| n as usize),
+        ..Limits::default()
     };
     let values = match flag("--values")? {
         None => ValueMode::Normal,
