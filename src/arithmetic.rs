@@ -142,6 +142,11 @@ impl Precision {
         self.round(if s >= 0.0 { 1.0 } else { e } / denominator)
     }
 
+    /// `tanh(s)`: the library's, rounded once to the precision.
+    pub fn tanh(self, s: f64) -> f64 {
+        self.round(s.tanh())
+    }
+
     /// `g ⊙ o ⊙ (1 − o)`, the sigmoid's backward rule from its output, left to right.
     pub fn sigmoid_slope_times(self, g: &Col<f64>, o: &Col<f64>) -> Col<f64> {
         Col::from_fn(o.nrows(), |i| {

@@ -48,6 +48,7 @@ pub fn forward_in<'v>(
             Value::Vector(precision.matvec(matrix(value_of(weight)), vector(value_of(o))))
         }
         Operation::Unary(Unary::Sigmoid, s) => precision.map(value_of(s), |s| precision.sigmoid(s)),
+        Operation::Unary(Unary::Tanh, s) => precision.map(value_of(s), |s| precision.tanh(s)),
         Operation::Loss(Loss::Sqerr, output, target) => {
             let residual = residual(precision, value_of(output), value_of(target));
             Value::Scalar(precision.half_sum_of_squares_of(&residual))
@@ -98,6 +99,13 @@ pub fn backward_in<'v>(
             };
             vec![Partial::new(s, local)]
         }
+        // o = tanh(s): the Jacobian is diagonal with tanh'(s_i) = 1 − o_i², from the output.
+        Operation::Unary(Unary::Tanh, s) => vec![Partial::new(
+            s,
+            precision.zip(upstream, output, |g, o| {
+                precision.round(g * precision.round(1.0 - precision.round(o * o)))
+            }),
+        )],
         // E = ½‖o − t‖² (over every entry): dE/do = (o − t), dE/dt = (t − o), both times the
         // upstream scalar.
         Operation::Loss(Loss::Sqerr, output, target) => {

@@ -77,7 +77,7 @@ pub(crate) fn choices(kind: GateKind, batches: bool) -> (usize, Option<usize>) {
         GateKind::Add if batches => (3, None),
         GateKind::Add | GateKind::Sqerr => (2, None),
         GateKind::Matvec => (3, Some(2)),
-        GateKind::Sigmoid => (1, None),
+        GateKind::Sigmoid | GateKind::Tanh => (1, None),
     }
 }
 
@@ -87,7 +87,7 @@ fn fresh_leaves(kind: GateKind, batches: bool) -> usize {
         // On batches: its first operand, and a bias for it.
         GateKind::Add if batches => 2,
         // A vector operand when there is none yet; `add`'s second operand can be its first.
-        GateKind::Add | GateKind::Sigmoid => 1,
+        GateKind::Add | GateKind::Sigmoid | GateKind::Tanh => 1,
         // The vector and the weight; the output and the target.
         GateKind::Matvec | GateKind::Sqerr => 2,
     }
@@ -226,7 +226,7 @@ impl<'r> Builder<'r> {
                 vec![a, b]
             }
             GateKind::Matvec => self.matvec_operands(first, second, third),
-            GateKind::Sigmoid => vec![self.vector(first, None)],
+            GateKind::Sigmoid | GateKind::Tanh => vec![self.vector(first, None)],
             GateKind::Sqerr => {
                 let output = self.vector(first, None);
                 let len = self.len_of(output);
@@ -254,7 +254,7 @@ impl<'r> Builder<'r> {
                 }
             }
             GateKind::Matvec => self.matvec_operands(first, second, third),
-            GateKind::Sigmoid => vec![self.array(first)],
+            GateKind::Sigmoid | GateKind::Tanh => vec![self.array(first)],
             GateKind::Sqerr => {
                 let output = self.array(first);
                 let shape = self.shapes[output.0];

@@ -371,14 +371,17 @@ fn a_case_in_f32_is_checked_in_f32_and_a_leaf_beyond_f16_is_refused() {
 
 #[test]
 fn a_generated_graph_a_narrow_precision_cannot_hold_is_skipped_and_counted() {
-    // One of the first 1,500 graphs of seed 1 with wide values up to 32 wide has a leaf
-    // entry beyond f16's range: the run goes on, and says so, instead of stopping at it.
+    // One of the first 300 graphs of seed 1 of the four gates (which new gates do not
+    // change) with wide values up to 32 wide has a leaf entry beyond f16's range: the run
+    // goes on, and says so, instead of stopping at it.
     let args = [
         "fuzz",
+        "--ops",
+        "lecture",
         "--seed",
         "1",
         "--graphs",
-        "1500",
+        "300",
         "--values",
         "wide",
         "--engine",
@@ -398,7 +401,7 @@ fn a_generated_graph_a_narrow_precision_cannot_hold_is_skipped_and_counted() {
     let summary = &report["summary"];
     let skipped = summary["unrepresentable_graphs"].as_u64().expect("a count");
     assert!(skipped > 0, "{summary}");
-    assert_eq!(summary["graphs"].as_u64(), Some(1500 - skipped));
+    assert_eq!(summary["graphs"].as_u64(), Some(300 - skipped));
 }
 
 /// Claimed gradients answer for their own graph only: explain and dot report their

@@ -1,12 +1,13 @@
-//! Exact gradients, for measuring: the forward and reverse pass of the four gates in
-//! 400-bit binary floating point (dashu-float, whose exponential is correctly rounded), so
-//! that what comes back, rounded to `f64`, is the true gradient of the graph's function to
-//! the last bit, whatever the conditioning of the graph.
+//! Exact gradients, for measuring: the forward and reverse pass of every gate in 400-bit
+//! binary floating point (dashu-float, whose exponential is correctly rounded), so that what
+//! comes back, rounded to `f64`, is the true gradient of the graph's function to the last
+//! bit, whatever the conditioning of the graph. Written apart from the rules under test and
+//! from the oracles: values are flat, row-major, with their shape.
 
 use dashu_float::FBig;
 use dashu_float::round::mode::HalfEven;
-use gradfuzz::gate::{Gate, Value};
-use gradfuzz::graph::{Graph, NodeId, Op};
+use gradfuzz::graph::{Graph, NodeId, Operation, Shape};
+use gradfuzz::op::{Binary, Loss, Unary};
 
 type Big = FBig<HalfEven, 2>;
 
@@ -29,39 +30,78 @@ fn sigmoid(s: &Big) -> Big {
     &one / (&one + (-s.clone()).exp())
 }
 
-/// A node's exact value: a vector, or a weight's rows.
+/// tanh: near 0 its series (`(1 − e^(−2s))/(1 + e^(−2s))` would cancel there), elsewhere
+/// `2σ(2s) − 1` for `s ≥ 0` and its odd mirror, which lose nothing once `|s| ≥ 2⁻⁵⁰`.
+fn tanh(s: &Big) -> Big {
+    let magnitude = if *s < zero() { -s.clone() } else { s.clone() };
+    if magnitude < big(2f64.powi(-50)) {
+        // s − s³/3 + 2s⁵/15 − 17s⁷/315: the next term is below 2⁻⁴⁵⁰ of the first.
+        let s2 = s * s;
+        let terms = [
+            big(1.0),
+            big(-1.0) / big(3.0),
+            big(2.0) / big(15.0),
+            big(-17.0) / big(315.0),
+        ];
+        let mut sum = zero();
+        let mut power = s.clone();
+        for t in &terms {
+            sum += &power * t;
+            power = &power * &s2;
+        }
+        return sum;
+    }
+    let positive = big(2.0) * sigmoid(&(big(2.0) * &magnitude)) - big(1.0);
+    if *s < zero() { -positive } else { positive }
+}
+
+/// tanh'(s) = 4σ(2s)σ(−2s): `1 − tanh²` would cancel far out.
+fn tanh_slope(s: &Big) -> Big {
+    let twice = big(2.0) * s;
+    big(4.0) * sigmoid(&twice) * sigmoid(&-twice)
+}
+
+/// A node's exact value: its entries, row-major, and its shape.
 #[derive(Clone)]
-enum Exact {
-    Vector(Vec<Big>),
-    Matrix(Vec<Vec<Big>>),
-    Scalar(Big),
+struct Exact {
+    entries: Vec<Big>,
+    shape: Shape,
 }
 
 impl Exact {
-    fn vector(&self) -> &[Big] {
-        match self {
-            Exact::Vector(v) => v,
-            _ => unreachable!("a vector operand"),
+    /// The entry a value broadcast to `shape` puts at `k`: a vector repeated on every row of
+    /// a matrix takes its entry of `k`'s column.
+    fn at(&self, k: usize, shape: Shape) -> &Big {
+        match (self.shape, shape) {
+            (Shape::Vector(_), Shape::Matrix(_, cols)) => &self.entries[k % cols],
+            _ => &self.entries[k],
         }
     }
 
-    fn matrix(&self) -> &[Vec<Big>] {
-        match self {
-            Exact::Matrix(m) => m,
-            _ => unreachable!("a weight operand"),
+    /// The partial of an operand of shape `self.shape` from a gradient of `shape`: summed
+    /// over the rows where it was broadcast.
+    fn unbroadcast(&self, gradient: &[Big], shape: Shape) -> Vec<Big> {
+        match (self.shape, shape) {
+            (Shape::Vector(n), Shape::Matrix(_, cols)) => (0..n)
+                .map(|j| {
+                    gradient
+                        .iter()
+                        .skip(j)
+                        .step_by(cols)
+                        .fold(zero(), |s, g| s + g)
+                })
+                .collect(),
+            _ => gradient.to_vec(),
         }
     }
 }
 
-fn lift(value: &Value) -> Exact {
-    match value {
-        Value::Scalar(x) => Exact::Scalar(big(*x)),
-        Value::Vector(v) => Exact::Vector(v.iter().map(|&x| big(x)).collect()),
-        Value::Matrix(m) => Exact::Matrix(
-            (0..m.nrows())
-                .map(|i| (0..m.ncols()).map(|j| big(m[(i, j)])).collect())
-                .collect(),
-        ),
+fn elementwise(a: &Exact, b: &Exact, shape: Shape, f: impl Fn(&Big, &Big) -> Big) -> Exact {
+    Exact {
+        entries: (0..shape.len())
+            .map(|k| f(a.at(k, shape), b.at(k, shape)))
+            .collect(),
+        shape,
     }
 }
 
@@ -70,132 +110,140 @@ fn lift(value: &Value) -> Exact {
 pub fn gradients(graph: &Graph) -> (Vec<(NodeId, Vec<f64>)>, f64) {
     let mut values: Vec<Exact> = Vec::with_capacity(graph.len());
     for id in graph.ids() {
-        let value = match &graph.node(id).op {
-            Op::Leaf(_, value) => lift(value),
-            Op::Gate(gate) => match *gate {
-                Gate::Add(a, b) => Exact::Vector(
-                    values[a.0]
-                        .vector()
-                        .iter()
-                        .zip(values[b.0].vector())
-                        .map(|(x, y)| x + y)
-                        .collect(),
-                ),
-                Gate::Matvec { weight, vector } => {
-                    let (w, o) = (values[weight.0].matrix(), values[vector.0].vector());
-                    Exact::Vector(
-                        w.iter()
-                            .map(|row| row.iter().zip(o).fold(zero(), |s, (w, o)| s + w * o))
-                            .collect(),
-                    )
-                }
-                Gate::Sigmoid(s) => {
-                    Exact::Vector(values[s.0].vector().iter().map(sigmoid).collect())
-                }
-                Gate::Sqerr { output, target } => {
-                    let (o, t) = (values[output.0].vector(), values[target.0].vector());
-                    let sum = o.iter().zip(t).fold(zero(), |s, (o, t)| {
-                        let r = o - t;
-                        s + &r * &r
-                    });
-                    Exact::Scalar(sum / big(2.0))
-                }
+        let shape = graph.shape(id);
+        let value = match *graph.operation(id) {
+            Operation::Leaf(_, ref value) => Exact {
+                entries: (0..value.len()).map(|k| big(value.entry(k))).collect(),
+                shape,
             },
+            Operation::Binary(Binary::Add, a, b) => {
+                elementwise(&values[a.0], &values[b.0], shape, |x, y| x + y)
+            }
+            Operation::Binary(Binary::Matvec, weight, vector) => {
+                let (w, o) = (&values[weight.0], &values[vector.0]);
+                let cols = o.entries.len();
+                Exact {
+                    entries: w
+                        .entries
+                        .chunks(cols)
+                        .map(|row| {
+                            row.iter()
+                                .zip(&o.entries)
+                                .fold(zero(), |s, (w, o)| s + w * o)
+                        })
+                        .collect(),
+                    shape,
+                }
+            }
+            Operation::Unary(op, s) => Exact {
+                entries: values[s.0]
+                    .entries
+                    .iter()
+                    .map(|s| match op {
+                        Unary::Sigmoid => sigmoid(s),
+                        Unary::Tanh => tanh(s),
+                    })
+                    .collect(),
+                shape,
+            },
+            Operation::Loss(Loss::Sqerr, output, target) => {
+                let (o, t) = (&values[output.0], &values[target.0]);
+                let sum = o.entries.iter().zip(&t.entries).fold(zero(), |s, (o, t)| {
+                    let r = o - t;
+                    s + &r * &r
+                });
+                Exact {
+                    entries: vec![sum / big(2.0)],
+                    shape,
+                }
+            }
         };
         values.push(value);
     }
-    let mut adjoint: Vec<Option<Exact>> = vec![None; graph.len()];
-    let add_into = |slot: &mut Option<Exact>, partial: Exact| {
-        *slot = Some(match (slot.take(), partial) {
-            (None, p) => p,
-            (Some(Exact::Vector(a)), Exact::Vector(b)) => {
-                Exact::Vector(a.iter().zip(&b).map(|(x, y)| x + y).collect())
-            }
-            (Some(Exact::Matrix(a)), Exact::Matrix(b)) => Exact::Matrix(
-                a.iter()
-                    .zip(&b)
-                    .map(|(r, s)| r.iter().zip(s).map(|(x, y)| x + y).collect())
-                    .collect(),
-            ),
-            _ => unreachable!("shapes agree"),
+    let mut adjoint: Vec<Option<Vec<Big>>> = vec![None; graph.len()];
+    let add_into = |slot: &mut Option<Vec<Big>>, partial: Vec<Big>| {
+        *slot = Some(match slot.take() {
+            None => partial,
+            Some(a) => a.iter().zip(&partial).map(|(x, y)| x + y).collect(),
         });
     };
     let mut loss = zero();
     for id in graph.ids().rev() {
-        let Some(gate) = graph.gate(id) else { continue };
-        if let Gate::Sqerr { output, target } = *gate {
-            if let Exact::Scalar(e) = &values[id.0] {
-                loss += e;
-            }
-            let (o, t) = (values[output.0].vector(), values[target.0].vector());
-            let r: Vec<Big> = o.iter().zip(t).map(|(o, t)| o - t).collect();
+        let operation = graph.operation(id);
+        if let Operation::Loss(Loss::Sqerr, output, target) = *operation {
+            loss += &values[id.0].entries[0];
+            let (o, t) = (&values[output.0], &values[target.0]);
+            let r: Vec<Big> = o
+                .entries
+                .iter()
+                .zip(&t.entries)
+                .map(|(o, t)| o - t)
+                .collect();
             let negated: Vec<Big> = r.iter().map(|r| -r.clone()).collect();
-            add_into(&mut adjoint[output.0], Exact::Vector(r));
-            add_into(&mut adjoint[target.0], Exact::Vector(negated));
+            add_into(&mut adjoint[output.0], r);
+            add_into(&mut adjoint[target.0], negated);
             continue;
         }
-        let Some(upstream) = adjoint[id.0].clone() else {
+        let Some(g) = adjoint[id.0].clone() else {
             continue;
         };
-        let g = upstream.vector();
-        match *gate {
-            Gate::Add(a, b) => {
-                add_into(&mut adjoint[a.0], Exact::Vector(g.to_vec()));
-                add_into(&mut adjoint[b.0], Exact::Vector(g.to_vec()));
+        let shape = graph.shape(id);
+        match *operation {
+            Operation::Leaf(..) => {}
+            Operation::Binary(Binary::Add, a, b) => {
+                let (da, db) = (
+                    values[a.0].unbroadcast(&g, shape),
+                    values[b.0].unbroadcast(&g, shape),
+                );
+                add_into(&mut adjoint[a.0], da);
+                add_into(&mut adjoint[b.0], db);
             }
-            Gate::Matvec { weight, vector } => {
-                let (w, o) = (values[weight.0].matrix(), values[vector.0].vector());
+            Operation::Binary(Binary::Matvec, weight, vector) => {
+                let (w, o) = (&values[weight.0], &values[vector.0]);
+                let cols = o.entries.len();
                 let outer = g
                     .iter()
-                    .map(|gi| o.iter().map(|oj| gi * oj).collect())
+                    .flat_map(|gi| o.entries.iter().map(move |oj| gi * oj))
                     .collect();
-                let transposed = (0..o.len())
+                let transposed = (0..cols)
                     .map(|j| {
-                        w.iter()
-                            .zip(g)
+                        w.entries
+                            .chunks(cols)
+                            .zip(&g)
                             .fold(zero(), |s, (row, gi)| s + &row[j] * gi)
                     })
                     .collect();
-                add_into(&mut adjoint[weight.0], Exact::Matrix(outer));
-                add_into(&mut adjoint[vector.0], Exact::Vector(transposed));
+                add_into(&mut adjoint[weight.0], outer);
+                add_into(&mut adjoint[vector.0], transposed);
             }
-            Gate::Sigmoid(s) => {
-                // σ'(s) = σ(s)·σ(−s), each side computed from s: `o·(1 − o)` would lose
-                // `1 − o` to cancellation once e^−|s| falls below 2^−400 (|s| > 277), and
-                // call a gradient of 1e-169 exactly zero.
-                let o = values[id.0].vector();
-                let input = values[s.0].vector();
+            Operation::Unary(op, s) => {
+                // The slope from the input: σ'(s) = σ(s)·σ(−s), `o·(1 − o)` would lose `1 − o`
+                // to cancellation once e^−|s| falls below 2^−400 (|s| > 277), and call a
+                // gradient of 1e-169 exactly zero; tanh alike.
+                let input = &values[s.0].entries;
                 let local = g
                     .iter()
-                    .zip(o)
                     .zip(input)
-                    .map(|((g, o), s)| g * o * sigmoid(&-s.clone()))
+                    .map(|(g, s)| match op {
+                        Unary::Sigmoid => g * sigmoid(s) * sigmoid(&-s.clone()),
+                        Unary::Tanh => g * tanh_slope(s),
+                    })
                     .collect();
-                add_into(&mut adjoint[s.0], Exact::Vector(local));
+                add_into(&mut adjoint[s.0], local);
             }
-            Gate::Sqerr { .. } => unreachable!("handled above"),
+            Operation::Loss(..) => unreachable!("handled above"),
         }
     }
     let rounded = |x: &Big| x.to_f64().value();
     let gradients = graph
         .differentiable_leaves()
         .map(|leaf| {
-            let entries = match (&adjoint[leaf.0], &values[leaf.0]) {
-                (Some(Exact::Vector(v)), _) => v.iter().map(rounded).collect(),
-                (Some(Exact::Matrix(m)), _) => m.iter().flatten().map(rounded).collect(),
-                (None, value) => vec![0.0; graph_len(value)],
-                _ => unreachable!("leaves are vectors or matrices"),
+            let entries = match &adjoint[leaf.0] {
+                Some(v) => v.iter().map(rounded).collect(),
+                None => vec![0.0; graph.shape(leaf).len()],
             };
             (leaf, entries)
         })
         .collect();
     (gradients, rounded(&loss))
-}
-
-fn graph_len(value: &Exact) -> usize {
-    match value {
-        Exact::Vector(v) => v.len(),
-        Exact::Matrix(m) => m.len() * m[0].len(),
-        Exact::Scalar(_) => 1,
-    }
 }

@@ -4,7 +4,8 @@
 
 use faer::{Col, Mat};
 use gradfuzz::gate::{Gate, Value};
-use gradfuzz::graph::{Graph, LeafKind, Node, NodeId, Op};
+use gradfuzz::graph::{Graph, LeafKind, Node, NodeId, Op, Operation};
+use gradfuzz::op::{Binary, Loss, Unary};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -162,6 +163,101 @@ pub fn extreme_weights(tiny: f64, huge: f64) -> Graph {
     b.graph()
 }
 
+/// Builds a graph of any gates, node by node.
+#[derive(Default)]
+struct Operations {
+    nodes: Vec<(String, Operation)>,
+}
+
+impl Operations {
+    fn push(&mut self, name: impl Into<String>, operation: Operation) -> NodeId {
+        self.nodes.push((name.into(), operation));
+        NodeId(self.nodes.len() - 1)
+    }
+
+    fn leaf(&mut self, name: impl Into<String>, kind: LeafKind, value: Value) -> NodeId {
+        self.push(name, Operation::Leaf(kind, value))
+    }
+
+    fn graph(self) -> Graph {
+        Graph::with_operations(self.nodes).expect("a valid family graph")
+    }
+}
+
+/// `depth` tanh layers of one unit: `o ← tanh(w·o)`, weights near 1.
+pub fn tanh_chain(depth: usize, seed: u64) -> Graph {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut b = Operations::default();
+    let mut o = b.leaf("x", LeafKind::Input, vector(vec![0.5]));
+    for k in 0..depth {
+        let w = b.leaf(
+            format!("W{k}"),
+            LeafKind::Weight,
+            matrix(1, 1, |_, _| 1.0 + 0.1 * normal(&mut rng)),
+        );
+        let s = b.push(format!("s{k}"), Operation::Binary(Binary::Matvec, w, o));
+        o = b.push(format!("o{k}"), Operation::Unary(Unary::Tanh, s));
+    }
+    let t = b.leaf("t", LeafKind::Target, vector(vec![0.3]));
+    b.push("E", Operation::Loss(Loss::Sqerr, o, t));
+    b.graph()
+}
+
+/// A batch of `rows` examples of `cols` features: a bias added to every row, tanh, a second
+/// bias added on the left, a sigmoid, and the squared error against a target batch; the
+/// batch also feeds a second loss directly (fan-out of a matrix).
+pub fn batch_layer(rows: usize, cols: usize, seed: u64) -> Graph {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut b = Operations::default();
+    let x = b.leaf(
+        "X",
+        LeafKind::Input,
+        matrix(rows, cols, |_, _| normal(&mut rng)),
+    );
+    let bias = b.leaf(
+        "b",
+        LeafKind::Input,
+        vector((0..cols).map(|_| 0.5 * normal(&mut rng)).collect()),
+    );
+    let a = b.push("a", Operation::Binary(Binary::Add, x, bias));
+    let h = b.push("h", Operation::Unary(Unary::Tanh, a));
+    let second = b.leaf(
+        "c",
+        LeafKind::Input,
+        vector((0..cols).map(|_| 0.5 * normal(&mut rng)).collect()),
+    );
+    let a2 = b.push("a2", Operation::Binary(Binary::Add, second, h));
+    let o = b.push("o", Operation::Unary(Unary::Sigmoid, a2));
+    let t = b.leaf(
+        "T",
+        LeafKind::Target,
+        matrix(rows, cols, |_, _| normal(&mut rng)),
+    );
+    b.push("E", Operation::Loss(Loss::Sqerr, o, t));
+    b.push("F", Operation::Loss(Loss::Sqerr, x, t));
+    b.graph()
+}
+
+/// tanh where it saturates and where it is linear: arguments ±30, ±20, ±1e-200, 0 and a
+/// subnormal, in one row of a batch, then the squared error.
+pub fn tanh_extremes() -> Graph {
+    let mut b = Operations::default();
+    let entries = [30.0, -30.0, 20.0, -19.5, 1e-200, -1e-200, 0.0, 4e-320];
+    let x = b.leaf(
+        "X",
+        LeafKind::Input,
+        matrix(1, entries.len(), |_, j| entries[j]),
+    );
+    let h = b.push("h", Operation::Unary(Unary::Tanh, x));
+    let t = b.leaf(
+        "T",
+        LeafKind::Target,
+        matrix(1, entries.len(), |_, j| 0.25 * j as f64 - 1.0),
+    );
+    b.push("E", Operation::Loss(Loss::Sqerr, h, t));
+    b.graph()
+}
+
 /// The families, by name, as the README's table lists them.
 pub fn all() -> Vec<(String, Graph)> {
     let mut families = vec![("unit with 4,096 inputs".to_string(), wide_unit(4096, 1))];
@@ -177,5 +273,14 @@ pub fn all() -> Vec<(String, Graph)> {
         "weights 1e-300 then 1e278".into(),
         extreme_weights(1e-300, 1e278),
     ));
+    for depth in [10, 60] {
+        families.push((
+            format!("{depth} tanh layers"),
+            tanh_chain(depth, 100 + depth as u64),
+        ));
+    }
+    families.push(("batch of 64×8, biases, tanh".into(), batch_layer(64, 8, 64)));
+    families.push(("batch of 1×5, biases, tanh".into(), batch_layer(1, 5, 1)));
+    families.push(("tanh at ±30 and ±1e-200".into(), tanh_extremes()));
     families
 }

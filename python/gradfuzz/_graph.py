@@ -5,7 +5,9 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 LEAVES = ("input", "weight", "target")
-GATES = ("add", "matvec", "sigmoid", "sqerr")
+GATES = ("add", "matvec", "sigmoid", "sqerr", "tanh")
+# The gates of one operand, written `op: s` rather than `op: [a, b]`.
+UNARY = ("sigmoid", "tanh")
 
 
 class Node:
@@ -61,11 +63,13 @@ class Graph:
             ((op, args),) = spec.items()
             if op in LEAVES:
                 value = np.array(args, dtype=dtype)
-                if value.ndim != (2 if op == "weight" else 1):
+                # A weight is a matrix; an input or a target a vector, or a matrix (a batch,
+                # SPEC §7) for an engine that declares batches.
+                if value.ndim not in ((2,) if op == "weight" else (1, 2)):
                     raise RequestError(f"node `{name}`: a {op} of shape {value.shape}")
                 parsed[name] = Node(name, op, (), value)
             elif op in GATES:
-                inputs = (args,) if op == "sigmoid" else tuple(args)
+                inputs = (args,) if op in UNARY else tuple(args)
                 parsed[name] = Node(name, op, inputs, None)
             else:
                 raise RequestError(f"node `{name}`: unknown op `{op}`")

@@ -52,7 +52,7 @@ def gradients_of(graph: Graph, answer) -> Tuple[Dict[str, list], Optional[float]
         # A target's gradient is never asked; computing it is not an error.
     for name, value in leaves.items():
         if name not in answer:
-            kind = "weight" if value.ndim == 2 else "input"
+            kind = graph[name].op
             raise AnswerError(f"no gradient for leaf `{name}` ({kind} of shape {value.shape})")
         try:
             gradient = np.asarray(answer[name], dtype=np.float64)

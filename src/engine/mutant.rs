@@ -31,6 +31,7 @@ pub enum Bug {
     SigmoidF32,
     BiasFirstRow,
     BiasMean,
+    TanhAsSigmoid,
 }
 
 /// Every named mutant with a line on its bug.
@@ -114,6 +115,11 @@ pub const CATALOGUE: &[(&str, Bug, &str)] = &[
         "bias-mean",
         Bug::BiasMean,
         "a vector added to every row of a batch receives the mean over the rows, not the sum",
+    ),
+    (
+        "tanh-as-sigmoid",
+        Bug::TanhAsSigmoid,
+        "tanh's backward is the sigmoid's, g ⊙ o ⊙ (1 − o), instead of g ⊙ (1 − o²)",
     ),
 ];
 
@@ -246,6 +252,11 @@ impl Rules for Mutant {
                 partials[0].gradient = p.zip(upstream, output, |g, o| {
                     let (g, o) = (g as f32, o as f32);
                     (g * o * (1.0 - o)) as f64
+                });
+            }
+            (Bug::TanhAsSigmoid, Operation::Unary(Unary::Tanh, _)) => {
+                partials[0].gradient = p.zip(upstream, output, |g, o| {
+                    p.round(p.round(g * o) * p.round(1.0 - o))
                 });
             }
             (Bug::SqerrSign, Operation::Loss(Loss::Sqerr, ..)) => {

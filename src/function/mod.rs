@@ -1,5 +1,5 @@
 //! What the oracles and the tolerance know about the functions the gates apply, one module
-//! per function (`sigmoid` now; `tanh`, `relu`, `exp`, `log` come with their gates): its
+//! per function (`sigmoid`, `tanh`; `relu`, `exp`, `log` come with their gates): its
 //! value, its derivative written independently of the rule under test, bounds on its slope and
 //! curvature, its change without cancellation, its double-double form, the rounding model of
 //! an engine that computes it, and its kinks. Nothing here imports the rules under test
@@ -12,6 +12,7 @@
 
 pub mod double_double;
 pub mod sigmoid;
+pub mod tanh;
 
 use crate::op::Unary;
 use crate::precision::Precision;
@@ -21,6 +22,7 @@ use double_double::DoubleDouble;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Function {
     Sigmoid,
+    Tanh,
 }
 
 /// What a function's change at one point reuses for every perturbation: its constants there,
@@ -38,6 +40,7 @@ impl Function {
     pub fn of(op: Unary) -> Option<Function> {
         match op {
             Unary::Sigmoid => Some(Function::Sigmoid),
+            Unary::Tanh => Some(Function::Tanh),
         }
     }
 
@@ -45,6 +48,7 @@ impl Function {
     pub fn value(self, y: f64) -> f64 {
         match self {
             Function::Sigmoid => sigmoid::value(y),
+            Function::Tanh => tanh::value(y),
         }
     }
 
@@ -52,6 +56,7 @@ impl Function {
     pub fn slope(self, y: f64) -> f64 {
         match self {
             Function::Sigmoid => sigmoid::slope(y),
+            Function::Tanh => tanh::slope(y),
         }
     }
 
@@ -59,6 +64,7 @@ impl Function {
     pub fn slope_max(self, y: f64, reach: f64) -> f64 {
         match self {
             Function::Sigmoid => sigmoid::slope_max(y, reach),
+            Function::Tanh => tanh::slope_max(y, reach),
         }
     }
 
@@ -66,6 +72,7 @@ impl Function {
     pub fn curvature_max(self, y: f64, reach: f64) -> f64 {
         match self {
             Function::Sigmoid => sigmoid::curvature_max(y, reach),
+            Function::Tanh => tanh::curvature_max(y, reach),
         }
     }
 
@@ -73,6 +80,7 @@ impl Function {
     pub fn value_roundings(self) -> f64 {
         match self {
             Function::Sigmoid => sigmoid::VALUE_ROUNDINGS,
+            Function::Tanh => tanh::VALUE_ROUNDINGS,
         }
     }
 
@@ -80,6 +88,7 @@ impl Function {
     pub fn change_roundings(self) -> f64 {
         match self {
             Function::Sigmoid => sigmoid::CHANGE_ROUNDINGS,
+            Function::Tanh => tanh::CHANGE_ROUNDINGS,
         }
     }
 
@@ -87,6 +96,7 @@ impl Function {
     pub fn point(self, y: f64, e_y: f64) -> Point {
         match self {
             Function::Sigmoid => sigmoid::point(y, e_y),
+            Function::Tanh => tanh::point(y, e_y),
         }
     }
 
@@ -100,6 +110,7 @@ impl Function {
     ) -> [f64; N] {
         match self {
             Function::Sigmoid => sigmoid::change(y, point, d, reach),
+            Function::Tanh => tanh::change(y, point, d, reach),
         }
     }
 
@@ -107,6 +118,7 @@ impl Function {
     pub fn along_step(self, y: f64, e_y: f64, point: &Point, reach: f64) -> (f64, f64) {
         match self {
             Function::Sigmoid => sigmoid::along_step(y, e_y, point, reach),
+            Function::Tanh => tanh::along_step(y, e_y, point, reach),
         }
     }
 
@@ -114,14 +126,23 @@ impl Function {
     pub fn double_double(self, y: DoubleDouble) -> DoubleDouble {
         match self {
             Function::Sigmoid => sigmoid::double_double(y),
+            Function::Tanh => tanh::double_double(y),
         }
     }
 
-    /// Its derivative in double-double from its output `o` (off by `e_o`), and how far that
-    /// error moves it.
-    pub fn double_double_slope(self, o: DoubleDouble, e_o: f64) -> (DoubleDouble, f64) {
+    /// Its derivative in double-double at the input `y`, whose output is `o` (off by `e_o`),
+    /// and its error besides what `y`'s error moves it by: σ takes it from the output, as
+    /// the lecture does, with how far `o`'s error moves it; tanh from the input, whose `1 − o²`
+    /// would cancel in both tails.
+    pub fn double_double_slope(
+        self,
+        y: DoubleDouble,
+        o: DoubleDouble,
+        e_o: f64,
+    ) -> (DoubleDouble, f64) {
         match self {
             Function::Sigmoid => sigmoid::double_double_slope(o, e_o),
+            Function::Tanh => tanh::double_double_slope(y),
         }
     }
 
@@ -129,6 +150,7 @@ impl Function {
     pub fn double_double_units(self) -> f64 {
         match self {
             Function::Sigmoid => sigmoid::DD_UNITS,
+            Function::Tanh => tanh::DD_UNITS,
         }
     }
 
@@ -136,6 +158,7 @@ impl Function {
     pub fn engine_roundings(self) -> f64 {
         match self {
             Function::Sigmoid => sigmoid::ENGINE_ROUNDINGS,
+            Function::Tanh => tanh::ENGINE_ROUNDINGS,
         }
     }
 
@@ -144,6 +167,7 @@ impl Function {
     pub fn engine_floor(self, precision: Precision, largest: f64) -> f64 {
         match self {
             Function::Sigmoid => sigmoid::engine_floor(precision, largest),
+            Function::Tanh => tanh::engine_floor(precision, largest),
         }
     }
 
@@ -152,6 +176,8 @@ impl Function {
     pub fn underflows(self, o: f64) -> bool {
         match self {
             Function::Sigmoid => o < f64::MIN_POSITIVE,
+            // tanh(y) ≈ y near 0: only a subnormal value has lost digits.
+            Function::Tanh => o != 0.0 && o.abs() < f64::MIN_POSITIVE,
         }
     }
 
@@ -160,6 +186,17 @@ impl Function {
     pub fn output_slope(self, o: f64) -> (f64, f64) {
         match self {
             Function::Sigmoid => sigmoid::output_slope(o),
+            Function::Tanh => tanh::output_slope(o),
+        }
+    }
+
+    /// The rounding error of the rule under test, `g·s(o)`, for a slope of at most `slope`
+    /// at the output `o`, `unit` the unit round-off times `|g|` and `eta` the underflow
+    /// unit (σ: three roundings, each relative to the slope).
+    pub fn rule_rounding(self, o: f64, slope: f64, unit: f64, eta: f64) -> f64 {
+        match self {
+            Function::Sigmoid => 3.0 * (unit * slope + eta),
+            Function::Tanh => unit * tanh::rule_roundings(o, slope) + 3.0 * eta,
         }
     }
 
@@ -167,6 +204,7 @@ impl Function {
     pub fn output_slope_bend(self) -> f64 {
         match self {
             Function::Sigmoid => sigmoid::OUTPUT_SLOPE_BEND,
+            Function::Tanh => tanh::OUTPUT_SLOPE_BEND,
         }
     }
 

@@ -60,6 +60,8 @@ impl LeafKind {
 pub enum Unary {
     /// `σ(s) = 1 / (1 + e^(−s))`, elementwise.
     Sigmoid,
+    /// `tanh(s)`, elementwise.
+    Tanh,
 }
 
 /// The gates of two operands that are not losses.
@@ -88,15 +90,17 @@ pub enum GateKind {
     Matvec,
     Sigmoid,
     Sqerr,
+    Tanh,
 }
 
 impl GateKind {
     /// Every gate, in the table's order.
-    pub const ALL: [GateKind; 4] = [
+    pub const ALL: [GateKind; 5] = [
         GateKind::Add,
         GateKind::Matvec,
         GateKind::Sigmoid,
         GateKind::Sqerr,
+        GateKind::Tanh,
     ];
 
     /// The four gates of the lecture (SPEC §1), which every engine is assumed to have.
@@ -147,6 +151,7 @@ impl GateKind {
         let (a, b) = (operands[0], operands.get(1).copied().unwrap_or(operands[0]));
         Some(match self {
             GateKind::Sigmoid => Operation::Unary(Unary::Sigmoid, a),
+            GateKind::Tanh => Operation::Unary(Unary::Tanh, a),
             GateKind::Add => Operation::Binary(Binary::Add, a, b),
             GateKind::Matvec => Operation::Binary(Binary::Matvec, a, b),
             GateKind::Sqerr => Operation::Loss(Loss::Sqerr, a, b),
@@ -175,6 +180,7 @@ impl Operation {
         Some(match self {
             Operation::Leaf(..) => return None,
             Operation::Unary(Unary::Sigmoid, _) => GateKind::Sigmoid,
+            Operation::Unary(Unary::Tanh, _) => GateKind::Tanh,
             Operation::Binary(Binary::Add, ..) => GateKind::Add,
             Operation::Binary(Binary::Matvec, ..) => GateKind::Matvec,
             Operation::Loss(Loss::Sqerr, ..) => GateKind::Sqerr,

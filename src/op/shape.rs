@@ -266,7 +266,7 @@ pub fn output_shape(
             tie(Axis::of(0, 0), Axis::output(0));
             Ok(Shape::Vector(rows))
         }
-        GateKind::Sigmoid => {
+        GateKind::Sigmoid | GateKind::Tanh => {
             let shape = array(0)?;
             tie(Axis::of(0, 0), Axis::output(0));
             if let Shape::Matrix(..) = shape {

@@ -47,7 +47,7 @@ pub struct Facts {
     pub name_prefix: &'static str,
 }
 
-const TABLE: [Facts; 4] = [
+const TABLE: [Facts; 5] = [
     Facts {
         kind: GateKind::Add,
         name: "add",
@@ -95,6 +95,18 @@ const TABLE: [Facts; 4] = [
         lecture: true,
         generation_weight: 18,
         name_prefix: "E",
+    },
+    Facts {
+        kind: GateKind::Tanh,
+        name: "tanh",
+        family: Family::Unary,
+        roles: &["argument"],
+        syntax: "tanh: s",
+        value: "tanh(s), elementwise, on a vector or a matrix",
+        backward: "dE/ds += g ⊙ (1 − o²)",
+        lecture: false,
+        generation_weight: 12,
+        name_prefix: "h",
     },
 ];
 

@@ -29,7 +29,7 @@ use super::base::Base;
 use crate::function::Function;
 use crate::graph::{Graph, NodeId, Operation};
 use crate::kernels;
-use crate::op::{Binary, Loss, Unary};
+use crate::op::{Binary, Loss};
 use crate::precision::Precision;
 use crate::value::Shape;
 use faer::Mat;
@@ -318,7 +318,7 @@ impl Workspace {
                 earlier.add(out, id, a, b, base, positions);
                 None
             }
-            Operation::Unary(op @ Unary::Sigmoid, s) => {
+            Operation::Unary(op, s) => {
                 let function = Function::of(op).expect("an elementwise gate");
                 earlier.elementwise(out, function, id, s, base);
                 None

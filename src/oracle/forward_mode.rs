@@ -17,7 +17,7 @@
 use super::delta::U;
 use crate::function::Function;
 use crate::graph::{Graph, NodeId, Operation, Values};
-use crate::op::{Binary, Loss, Unary};
+use crate::op::{Binary, Loss};
 use crate::precision::Precision;
 use crate::tolerance::{ForwardErrors, OWN_SUMMATION, forward_errors};
 use crate::value::{Shape, broadcast_entry};
@@ -244,7 +244,7 @@ fn forward(
                     .collect(),
             )
         }
-        Operation::Unary(op @ Unary::Sigmoid, s) => {
+        Operation::Unary(op, s) => {
             let function = Function::of(op).expect("an elementwise gate");
             Duals::Array(get(s).into_iter().map(|x| x.apply(function)).collect())
         }
@@ -529,7 +529,7 @@ impl<'a> LeafTangents<'a> {
                         out.push(r, sum);
                     }
                 }
-                Operation::Unary(op @ Unary::Sigmoid, s) => {
+                Operation::Unary(op, s) => {
                     let function = Function::of(op).expect("an elementwise gate");
                     let roundings = function.value_roundings();
                     let input = of(s);

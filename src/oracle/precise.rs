@@ -15,7 +15,7 @@
 use crate::function::Function;
 use crate::function::double_double::{DoubleDouble as Dd, UNIT};
 use crate::graph::{Graph, NodeId, Operation, Values};
-use crate::op::{Binary, Loss, Unary};
+use crate::op::{Binary, Loss};
 use crate::value::{broadcast_entry, matrix};
 
 /// What one operation may lose in the subnormal range (the low word of a double-double
@@ -118,7 +118,7 @@ impl PreciseValues {
                         })
                         .collect()
                 }
-                Operation::Unary(op @ Unary::Sigmoid, s) => {
+                Operation::Unary(op, s) => {
                     let function = Function::of(op).expect("an elementwise gate");
                     by_node[s.0]
                         .iter()
@@ -209,7 +209,7 @@ impl PreciseValues {
                         })
                         .collect()
                 }
-                Operation::Unary(op @ Unary::Sigmoid, s) => {
+                Operation::Unary(op, s) => {
                     let function = Function::of(op).expect("an elementwise gate");
                     let (y, t_y, o) = (&self.by_node[s.0], tangent(s), &self.by_node[id.0]);
                     (0..y.len())
@@ -218,7 +218,7 @@ impl PreciseValues {
                             // The slope from a rounded o: off by the change of f' within
                             // y's error, and by o's own error through the slope's formula.
                             let (slope, from_output) =
-                                function.double_double_slope(o[i].value, o[i].error);
+                                function.double_double_slope(y[i].value, o[i].value, o[i].error);
                             let slope_error = function.curvature_max(center, e) * e
                                 + from_output
                                 + 3.0 * UNIT * slope.abs();
@@ -287,7 +287,10 @@ mod tests {
                 "s".into(),
                 Operation::Binary(Binary::Matvec, NodeId(1), NodeId(0)),
             ),
-            ("o".into(), Operation::Unary(Unary::Sigmoid, NodeId(2))),
+            (
+                "o".into(),
+                Operation::Unary(crate::op::Unary::Sigmoid, NodeId(2)),
+            ),
             ("t".into(), Operation::Leaf(LeafKind::Target, vector(0.25))),
             (
                 "E".into(),

@@ -48,7 +48,7 @@ pub use rules::{OWN_SUMMATION, Summation, dot_error, residual_error};
 use crate::function::Function;
 use crate::graph::{Graph, NodeId, Operation, Values};
 use crate::kernels;
-use crate::op::{Binary, Loss, Unary};
+use crate::op::{Binary, Loss};
 use crate::precision::Precision;
 use crate::value::entries;
 use crate::value::{Shape, Value, broadcast_entry, matrix, vector};
@@ -192,7 +192,7 @@ pub fn forward_errors(
                                 .collect(),
                         }
                     }
-                    Operation::Unary(op @ Unary::Sigmoid, s) => {
+                    Operation::Unary(op, s) => {
                         // The function's value within its input's error times its steepest
                         // slope there, and its own roundings (relative, and absolute near
                         // underflow).
@@ -243,7 +243,7 @@ pub(crate) fn underflowed_nodes(graph: &Graph, values: &Values) -> Vec<bool> {
                     value.iter().any(|&c| subnormal(c))
                         || products_underflow(matrix(&values[weight.0]), values.entries(vector))
                 }
-                Operation::Unary(op @ Unary::Sigmoid, _) => {
+                Operation::Unary(op, _) => {
                     let function = Function::of(op).expect("an elementwise gate");
                     value.iter().any(|&o| function.underflows(o))
                 }
@@ -473,7 +473,7 @@ impl EngineBounds {
                     incoming[o.0].add(kernels::slice(&partial), &error);
                     weight_uses[weight.0].push((id, o));
                 }
-                Operation::Unary(op @ Unary::Sigmoid, s) => {
+                Operation::Unary(op, s) => {
                     let function = Function::of(op).expect("an elementwise gate");
                     let o = values.entries(id);
                     let e_o = forward.of(id);
@@ -481,7 +481,8 @@ impl EngineBounds {
                     let mut error = Vec::with_capacity(o.len());
                     for i in 0..o.len() {
                         // The rule's slope from its output (σ: o(1 − o)), off by what an o off
-                        // by e_o moves it (σ: (|1 − 2o| + e_o)·e_o); three roundings follow.
+                        // by e_o moves it (σ: (|1 − 2o| + e_o)·e_o); the rule's three roundings
+                        // follow.
                         let (slope, slope_error) = function.slope_from_output(o[i], e_o[i]);
                         let slope_magnitude = slope + slope_error;
                         let g = upstream[i].abs() + upstream_error[i];
@@ -489,7 +490,7 @@ impl EngineBounds {
                         error.push(
                             slope_magnitude * upstream_error[i]
                                 + g * slope_error
-                                + 3.0 * (u * g * slope_magnitude + eta),
+                                + function.rule_rounding(o[i], slope_magnitude, u * g, eta),
                         );
                     }
                     incoming[s.0].add(&partial, &error);

@@ -22,7 +22,7 @@
 use super::rules::{Summation, dot_error};
 use crate::function::Function;
 use crate::graph::{Graph, NodeId, Operation, Values};
-use crate::op::{Binary, Loss, Unary};
+use crate::op::{Binary, Loss};
 use crate::precision::Precision;
 use crate::value::entries;
 use crate::value::{Value, matrix};
@@ -112,7 +112,7 @@ fn count_sites(graph: &Graph) -> usize {
                 sites += len + graph.shape_len(vector);
                 incoming[vector.0] += 1;
             }
-            Operation::Unary(Unary::Sigmoid, s) => {
+            Operation::Unary(_, s) => {
                 // Forward: rounding and curvature; backward: the remainder.
                 sites += 3 * len;
                 incoming[s.0] += 1;
@@ -235,7 +235,7 @@ pub fn sharpened(
                         sites.add(&mut form, &rounding)?;
                         form
                     }
-                    Operation::Unary(op @ Unary::Sigmoid, s) => {
+                    Operation::Unary(op, s) => {
                         let function = Function::of(op).expect("an elementwise gate");
                         let roundings = function.engine_roundings();
                         let (y, f_y, e_y) = (
@@ -379,7 +379,7 @@ pub fn sharpened(
                 sites.add(&mut form, &rounding)?;
                 incoming[vector.0].push(Partial { value, form });
             }
-            Operation::Unary(op @ Unary::Sigmoid, s) => {
+            Operation::Unary(op, s) => {
                 let function = Function::of(op).expect("an elementwise gate");
                 let o = entries(&values[id.0]);
                 let (f_o, e_o) = (forward[id.0].as_ref()?, &forward_bound[id.0]);
@@ -399,12 +399,12 @@ pub fn sharpened(
                     let slope_error = (tilt.abs() + bend * e_o[i]) * e_o[i];
                     let g = upstream[i].abs() + e_up[i];
                     value.push(upstream[i] * slope);
-                    // ḡ·½s''·ε_o² (σ: −ḡ·ε_o²), the product of the two errors, and three
-                    // roundings.
+                    // ḡ·½s''·ε_o² (σ: −ḡ·ε_o²), the product of the two errors, and the rule's
+                    // three roundings.
                     remainder.push(
                         upstream[i].abs() * (bend * e_o[i]) * e_o[i]
                             + e_up[i] * slope_error
-                            + 3.0 * (u * g * (slope + slope_error) + eta),
+                            + function.rule_rounding(o[i], slope + slope_error, u * g, eta),
                     );
                 }
                 sites.add(&mut form, &remainder)?;
@@ -459,7 +459,9 @@ pub fn sharpened(
                 None => vec![0.0; values[leaf.0].len()],
             },
         };
-        by_leaf[leaf.0] = Some(bounds);
+        // Where the second-order terms ran to infinity and met a zero (a deep chain in a
+        // narrow precision), a bound is NaN: not computed, the componentwise one stands.
+        by_leaf[leaf.0] = bounds.iter().all(|b| !b.is_nan()).then_some(bounds);
     }
     Some(by_leaf)
 }
