@@ -53,6 +53,13 @@ pub fn forward_in<'v>(
             let residual = residual(precision, value_of(output), value_of(target));
             Value::Scalar(precision.half_sum_of_squares_of(&residual))
         }
+        // The mean over the rows: the sum, then divided by their number.
+        Operation::Loss(Loss::Mse, output, target) => {
+            let (o, t) = (value_of(output), value_of(target));
+            let rows = Loss::Mse.divisor(o.shape());
+            let sum = precision.half_sum_of_squares_of(&residual(precision, o, t));
+            Value::Scalar(precision.round(sum / rows))
+        }
     }
 }
 
@@ -117,6 +124,22 @@ pub fn backward_in<'v>(
                     target,
                     precision.map(&residual, |r| precision.round(r * -g)),
                 ),
+            ]
+        }
+        // E = (1/m) Σ_rows ½‖o_r − t_r‖²: the same, each entry divided by the m rows.
+        Operation::Loss(Loss::Mse, output, target) => {
+            let g = scalar(upstream);
+            let (o, t) = (value_of(output), value_of(target));
+            let rows = Loss::Mse.divisor(o.shape());
+            let residual = residual(precision, o, t);
+            let partial = |sign: f64| {
+                precision.map(&residual, |r| {
+                    precision.round(precision.round(r * (sign * g)) / rows)
+                })
+            };
+            vec![
+                Partial::new(output, partial(1.0)),
+                Partial::new(target, partial(-1.0)),
             ]
         }
     }

@@ -78,7 +78,9 @@ impl Gate {
     /// The gate an [`Operation`] is, if it is one of the four.
     pub fn of(operation: &Operation) -> Option<Gate> {
         Some(match *operation {
-            Operation::Leaf(..) | Operation::Unary(Unary::Tanh, _) => return None,
+            Operation::Leaf(..)
+            | Operation::Unary(Unary::Tanh, _)
+            | Operation::Loss(Loss::Mse, ..) => return None,
             Operation::Binary(Binary::Add, a, b) => Gate::Add(a, b),
             Operation::Binary(Binary::Matvec, weight, vector) => Gate::Matvec { weight, vector },
             Operation::Unary(Unary::Sigmoid, s) => Gate::Sigmoid(s),

@@ -75,7 +75,7 @@ pub(crate) fn choices(kind: GateKind, batches: bool) -> (usize, Option<usize>) {
     match kind {
         // On batches, the third choice puts a broadcast vector first or second.
         GateKind::Add if batches => (3, None),
-        GateKind::Add | GateKind::Sqerr => (2, None),
+        GateKind::Add | GateKind::Sqerr | GateKind::Mse => (2, None),
         GateKind::Matvec => (3, Some(2)),
         GateKind::Sigmoid | GateKind::Tanh => (1, None),
     }
@@ -89,7 +89,7 @@ fn fresh_leaves(kind: GateKind, batches: bool) -> usize {
         // A vector operand when there is none yet; `add`'s second operand can be its first.
         GateKind::Add | GateKind::Sigmoid | GateKind::Tanh => 1,
         // The vector and the weight; the output and the target.
-        GateKind::Matvec | GateKind::Sqerr => 2,
+        GateKind::Matvec | GateKind::Sqerr | GateKind::Mse => 2,
     }
 }
 
@@ -227,7 +227,7 @@ impl<'r> Builder<'r> {
             }
             GateKind::Matvec => self.matvec_operands(first, second, third),
             GateKind::Sigmoid | GateKind::Tanh => vec![self.vector(first, None)],
-            GateKind::Sqerr => {
+            GateKind::Sqerr | GateKind::Mse => {
                 let output = self.vector(first, None);
                 let len = self.len_of(output);
                 let candidates = self.vectors_of_len(Some(len), true);
@@ -255,7 +255,7 @@ impl<'r> Builder<'r> {
             }
             GateKind::Matvec => self.matvec_operands(first, second, third),
             GateKind::Sigmoid | GateKind::Tanh => vec![self.array(first)],
-            GateKind::Sqerr => {
+            GateKind::Sqerr | GateKind::Mse => {
                 let output = self.array(first);
                 let shape = self.shapes[output.0];
                 let candidates = self.arrays_shaped(shape, true);

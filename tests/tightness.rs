@@ -183,6 +183,7 @@ fn exact_gradients_pass_and_gradients_wrong_by_1e_8_fail_on_chains_layers_and_ex
             "batch of 256×16, biases, tanh",
             families::batch_layer(256, 16, 256),
         ),
+        ("batch of 300×7, mse", families::batch_mse(300, 7, 300)),
     ];
     for (name, graph) in &families {
         let (exact, _) = exact::gradients(graph);
@@ -250,6 +251,7 @@ fn the_allowance_stays_within_a_thousand_times_the_real_error_on_deep_chains() {
         ("10 tanh layers", families::tanh_chain(10, 110)),
         ("batch of 64×8", families::batch_layer(64, 8, 64)),
         ("batch of 256×16", families::batch_layer(256, 16, 256)),
+        ("batch of 300×7, mse", families::batch_mse(300, 7, 300)),
     ] {
         for precision in [Precision::F64, Precision::F32] {
             let tightness = median_tightness(&graph, precision);

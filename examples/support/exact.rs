@@ -61,6 +61,15 @@ fn tanh_slope(s: &Big) -> Big {
     big(4.0) * sigmoid(&twice) * sigmoid(&-twice)
 }
 
+/// What a loss divides `½‖o − t‖²` by: the rows of a batch for `mse` (written here apart
+/// from `Loss::divisor`, which the oracles read).
+fn divisor(loss: Loss, shape: Shape) -> f64 {
+    match (loss, shape) {
+        (Loss::Mse, Shape::Matrix(rows, _)) => rows as f64,
+        _ => 1.0,
+    }
+}
+
 /// A node's exact value: its entries, row-major, and its shape.
 #[derive(Clone)]
 struct Exact {
@@ -146,14 +155,14 @@ pub fn gradients(graph: &Graph) -> (Vec<(NodeId, Vec<f64>)>, f64) {
                     .collect(),
                 shape,
             },
-            Operation::Loss(Loss::Sqerr, output, target) => {
+            Operation::Loss(loss, output, target) => {
                 let (o, t) = (&values[output.0], &values[target.0]);
                 let sum = o.entries.iter().zip(&t.entries).fold(zero(), |s, (o, t)| {
                     let r = o - t;
                     s + &r * &r
                 });
                 Exact {
-                    entries: vec![sum / big(2.0)],
+                    entries: vec![sum / big(2.0) / big(divisor(loss, o.shape))],
                     shape,
                 }
             }
@@ -170,14 +179,15 @@ pub fn gradients(graph: &Graph) -> (Vec<(NodeId, Vec<f64>)>, f64) {
     let mut loss = zero();
     for id in graph.ids().rev() {
         let operation = graph.operation(id);
-        if let Operation::Loss(Loss::Sqerr, output, target) = *operation {
+        if let Operation::Loss(kind, output, target) = *operation {
             loss += &values[id.0].entries[0];
             let (o, t) = (&values[output.0], &values[target.0]);
+            let m = big(divisor(kind, o.shape));
             let r: Vec<Big> = o
                 .entries
                 .iter()
                 .zip(&t.entries)
-                .map(|(o, t)| o - t)
+                .map(|(o, t)| (o - t) / &m)
                 .collect();
             let negated: Vec<Big> = r.iter().map(|r| -r.clone()).collect();
             add_into(&mut adjoint[output.0], r);

@@ -238,6 +238,33 @@ pub fn batch_layer(rows: usize, cols: usize, seed: u64) -> Graph {
     b.graph()
 }
 
+/// A layer over a batch with the mean squared error: `mse(tanh(X + b), T)`, plus a second
+/// `mse` on the batch itself (its gradient divided by the rows twice over).
+pub fn batch_mse(rows: usize, cols: usize, seed: u64) -> Graph {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut b = Operations::default();
+    let x = b.leaf(
+        "X",
+        LeafKind::Input,
+        matrix(rows, cols, |_, _| normal(&mut rng)),
+    );
+    let bias = b.leaf(
+        "b",
+        LeafKind::Input,
+        vector((0..cols).map(|_| 0.5 * normal(&mut rng)).collect()),
+    );
+    let a = b.push("a", Operation::Binary(Binary::Add, bias, x));
+    let h = b.push("h", Operation::Unary(Unary::Tanh, a));
+    let t = b.leaf(
+        "T",
+        LeafKind::Target,
+        matrix(rows, cols, |_, _| normal(&mut rng)),
+    );
+    b.push("E", Operation::Loss(Loss::Mse, h, t));
+    b.push("F", Operation::Loss(Loss::Mse, x, t));
+    b.graph()
+}
+
 /// tanh where it saturates and where it is linear: arguments ±30, ±20, ±1e-200, 0 and a
 /// subnormal, in one row of a batch, then the squared error.
 pub fn tanh_extremes() -> Graph {
@@ -282,5 +309,7 @@ pub fn all() -> Vec<(String, Graph)> {
     families.push(("batch of 64×8, biases, tanh".into(), batch_layer(64, 8, 64)));
     families.push(("batch of 1×5, biases, tanh".into(), batch_layer(1, 5, 1)));
     families.push(("tanh at ±30 and ±1e-200".into(), tanh_extremes()));
+    families.push(("batch of 48×6, mse".into(), batch_mse(48, 6, 48)));
+    families.push(("batch of 1×3, mse".into(), batch_mse(1, 3, 3)));
     families
 }

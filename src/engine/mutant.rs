@@ -32,6 +32,7 @@ pub enum Bug {
     BiasFirstRow,
     BiasMean,
     TanhAsSigmoid,
+    MseNoDivide,
 }
 
 /// Every named mutant with a line on its bug.
@@ -120,6 +121,11 @@ pub const CATALOGUE: &[(&str, Bug, &str)] = &[
         "tanh-as-sigmoid",
         Bug::TanhAsSigmoid,
         "tanh's backward is the sigmoid's, g ⊙ o ⊙ (1 − o), instead of g ⊙ (1 − o²)",
+    ),
+    (
+        "mse-no-divide",
+        Bug::MseNoDivide,
+        "mse's backward is o − t, without the division by the batch's rows",
     ),
 ];
 
@@ -258,6 +264,12 @@ impl Rules for Mutant {
                 partials[0].gradient = p.zip(upstream, output, |g, o| {
                     p.round(p.round(g * o) * p.round(1.0 - o))
                 });
+            }
+            (Bug::MseNoDivide, &Operation::Loss(Loss::Mse, output, _)) => {
+                let rows = Loss::Mse.divisor(values[output.0].shape());
+                for partial in &mut partials {
+                    scale(&mut partial.gradient, rows);
+                }
             }
             (Bug::SqerrSign, Operation::Loss(Loss::Sqerr, ..)) => {
                 for partial in &mut partials {

@@ -80,6 +80,20 @@ pub enum Binary {
 pub enum Loss {
     /// `½‖o − t‖²`.
     Sqerr,
+    /// `(1/m) Σ_rows ½‖o_r − t_r‖²`, the mean over the `m` rows of a batch.
+    Mse,
+}
+
+impl Loss {
+    /// What the loss divides `½‖o − t‖²` by, for an output of shape `shape`: 1 for `sqerr`,
+    /// the rows of a batch for `mse` (a vector is one row).
+    pub fn divisor(self, shape: crate::value::Shape) -> f64 {
+        match (self, shape) {
+            (Loss::Sqerr, _) => 1.0,
+            (Loss::Mse, crate::value::Shape::Matrix(rows, _)) => rows as f64,
+            (Loss::Mse, _) => 1.0,
+        }
+    }
 }
 
 /// Every gate, by name: what reports, blame and the table speak of.
@@ -91,16 +105,18 @@ pub enum GateKind {
     Sigmoid,
     Sqerr,
     Tanh,
+    Mse,
 }
 
 impl GateKind {
     /// Every gate, in the table's order.
-    pub const ALL: [GateKind; 5] = [
+    pub const ALL: [GateKind; 6] = [
         GateKind::Add,
         GateKind::Matvec,
         GateKind::Sigmoid,
         GateKind::Sqerr,
         GateKind::Tanh,
+        GateKind::Mse,
     ];
 
     /// The four gates of the lecture (SPEC §1), which every engine is assumed to have.
@@ -155,6 +171,7 @@ impl GateKind {
             GateKind::Add => Operation::Binary(Binary::Add, a, b),
             GateKind::Matvec => Operation::Binary(Binary::Matvec, a, b),
             GateKind::Sqerr => Operation::Loss(Loss::Sqerr, a, b),
+            GateKind::Mse => Operation::Loss(Loss::Mse, a, b),
         })
     }
 }
@@ -184,6 +201,7 @@ impl Operation {
             Operation::Binary(Binary::Add, ..) => GateKind::Add,
             Operation::Binary(Binary::Matvec, ..) => GateKind::Matvec,
             Operation::Loss(Loss::Sqerr, ..) => GateKind::Sqerr,
+            Operation::Loss(Loss::Mse, ..) => GateKind::Mse,
         })
     }
 

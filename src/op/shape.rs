@@ -274,7 +274,7 @@ pub fn output_shape(
             }
             Ok(shape)
         }
-        GateKind::Sqerr => {
+        GateKind::Sqerr | GateKind::Mse => {
             // The output's ties only: a scalar has no axes to tie.
             elementwise(false, &mut |a, b| {
                 if a.operand.is_some() && b.operand.is_some() {

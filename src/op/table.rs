@@ -47,7 +47,7 @@ pub struct Facts {
     pub name_prefix: &'static str,
 }
 
-const TABLE: [Facts; 5] = [
+const TABLE: [Facts; 6] = [
     Facts {
         kind: GateKind::Add,
         name: "add",
@@ -107,6 +107,18 @@ const TABLE: [Facts; 5] = [
         lecture: false,
         generation_weight: 12,
         name_prefix: "h",
+    },
+    Facts {
+        kind: GateKind::Mse,
+        name: "mse",
+        family: Family::Loss,
+        roles: &["first argument", "second argument"],
+        syntax: "mse: [o, t]",
+        value: "(1/m) Σ_rows ½‖o_r − t_r‖², o and t of equal shape with m rows (a vector is one row; a loss)",
+        backward: "dE/do += (o − t)/m, dE/dt += (t − o)/m",
+        lecture: false,
+        generation_weight: 10,
+        name_prefix: "E",
     },
 ];
 

@@ -330,6 +330,13 @@ impl Workspace {
             Operation::Loss(Loss::Sqerr, output, target) => {
                 Some(earlier.sqerr(output, target, base, positions))
             }
+            // mse: sqerr's change divided by the rows, one rounding more in each lane.
+            Operation::Loss(Loss::Mse, output, target) => {
+                let (change, bound) = earlier.sqerr(output, target, base, positions);
+                let rows = Loss::Mse.divisor(base.shapes[output.0]);
+                let change = change.map(|c| c / rows);
+                Some((change, bound / rows + U * reach(change, self.covered) + ETA))
+            }
         };
         self.active[id.0] = loss.is_none();
         loss

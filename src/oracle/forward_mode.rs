@@ -17,7 +17,7 @@
 use super::delta::U;
 use crate::function::Function;
 use crate::graph::{Graph, NodeId, Operation, Values};
-use crate::op::{Binary, Loss};
+use crate::op::Binary;
 use crate::precision::Precision;
 use crate::tolerance::{ForwardErrors, OWN_SUMMATION, forward_errors};
 use crate::value::{Shape, broadcast_entry};
@@ -97,6 +97,17 @@ impl Dual {
             tangent: self.tangent * 0.5,
             error: self.error * 0.5 + ETA,
             tangent_error: self.tangent_error * 0.5 + ETA,
+        }
+    }
+
+    /// Divided by an exact count `n`, each quotient rounded.
+    fn divided(self, n: f64) -> Dual {
+        let (value, tangent) = (self.value / n, self.tangent / n);
+        Dual {
+            value,
+            tangent,
+            error: self.error / n + U * value.abs() + ETA,
+            tangent_error: self.tangent_error / n + U * tangent.abs() + ETA,
         }
     }
 
@@ -248,7 +259,7 @@ fn forward(
             let function = Function::of(op).expect("an elementwise gate");
             Duals::Array(get(s).into_iter().map(|x| x.apply(function)).collect())
         }
-        Operation::Loss(Loss::Sqerr, output, target) => {
+        Operation::Loss(loss, output, target) => {
             let (o, t) = (get(output), get(target));
             let sum = o
                 .iter()
@@ -257,7 +268,11 @@ fn forward(
                     let r = o.minus(*t);
                     sum.plus(r.times(r))
                 });
-            Duals::Scalar(sum.halved())
+            let half = sum.halved();
+            match loss.divisor(graph.shape(output)) {
+                1.0 => Duals::Scalar(half),
+                rows => Duals::Scalar(half.divided(rows)),
+            }
         }
     }
 }
@@ -421,7 +436,7 @@ impl<'a> LeafTangents<'a> {
                             .collect(),
                     );
                 }
-                Operation::Loss(Loss::Sqerr, output, target) => {
+                Operation::Loss(_, output, target) => {
                     let (o, t) = (
                         tangents.primal[output.0].as_ref().expect("lifted above"),
                         tangents.primal[target.0].as_ref().expect("lifted above"),
@@ -546,7 +561,7 @@ impl<'a> LeafTangents<'a> {
                         out.push(index, (tangent, error));
                     }
                 }
-                Operation::Loss(Loss::Sqerr, output, target) => {
+                Operation::Loss(loss_kind, output, target) => {
                     let residual = self.residual[node.0].as_deref().expect("computed in new");
                     let mut sum = (0.0, 0.0);
                     for (k, o, t) in by_index(of(output), of(target)) {
@@ -570,8 +585,15 @@ impl<'a> LeafTangents<'a> {
                             + ETA;
                         sum = tangent_sum(sum, (left + right, error));
                     }
-                    // Halved, as `Dual::halved`; then added to the loss.
-                    loss = tangent_sum(loss, (sum.0 * 0.5, sum.1 * 0.5 + ETA));
+                    // Halved, as `Dual::halved` (and for mse divided by the rows, as
+                    // `Dual::divided`); then added to the loss.
+                    let (mut tangent, mut error) = (sum.0 * 0.5, sum.1 * 0.5 + ETA);
+                    let rows = loss_kind.divisor(self.graph.shape(output));
+                    if rows != 1.0 {
+                        tangent /= rows;
+                        error = error / rows + U * tangent.abs() + ETA;
+                    }
+                    loss = tangent_sum(loss, (tangent, error));
                     continue;
                 }
             }

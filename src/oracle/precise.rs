@@ -15,7 +15,7 @@
 use crate::function::Function;
 use crate::function::double_double::{DoubleDouble as Dd, UNIT};
 use crate::graph::{Graph, NodeId, Operation, Values};
-use crate::op::{Binary, Loss};
+use crate::op::Binary;
 use crate::value::{broadcast_entry, matrix};
 
 /// What one operation may lose in the subnormal range (the low word of a double-double
@@ -135,7 +135,7 @@ impl PreciseValues {
                         .collect()
                 }
                 // The loss's value is not needed: only its tangent.
-                Operation::Loss(Loss::Sqerr, ..) => vec![Bounded::default()],
+                Operation::Loss(..) => vec![Bounded::default()],
             };
             by_node.push(node);
         }
@@ -233,7 +233,7 @@ impl PreciseValues {
                         })
                         .collect()
                 }
-                Operation::Loss(Loss::Sqerr, output, target) => {
+                Operation::Loss(loss_kind, output, target) => {
                     let (o, t) = (&self.by_node[output.0], &self.by_node[target.0]);
                     let (t_o, t_t) = (tangent(output), tangent(target));
                     let (mut sum, mut error, mut magnitude) = (Dd::ZERO, 0.0, 0.0);
@@ -248,6 +248,12 @@ impl PreciseValues {
                         magnitude += term.abs();
                     }
                     error += gamma(2 * o.len()) * magnitude;
+                    // mse: divided by the rows, one double-double rounding more.
+                    let rows = loss_kind.divisor(graph.shape(output));
+                    if rows != 1.0 {
+                        sum = sum.over(Dd::from(rows));
+                        error = error / rows + UNIT * sum.abs();
+                    }
                     loss = loss.plus(sum);
                     loss_error += error;
                     loss_magnitude += sum.abs() + error;
@@ -294,7 +300,7 @@ mod tests {
             ("t".into(), Operation::Leaf(LeafKind::Target, vector(0.25))),
             (
                 "E".into(),
-                Operation::Loss(Loss::Sqerr, NodeId(3), NodeId(4)),
+                Operation::Loss(crate::op::Loss::Sqerr, NodeId(3), NodeId(4)),
             ),
         ])
         .expect("a valid graph");

@@ -48,7 +48,7 @@ pub use rules::{OWN_SUMMATION, Summation, dot_error, residual_error};
 use crate::function::Function;
 use crate::graph::{Graph, NodeId, Operation, Values};
 use crate::kernels;
-use crate::op::{Binary, Loss};
+use crate::op::Binary;
 use crate::precision::Precision;
 use crate::value::entries;
 use crate::value::{Shape, Value, broadcast_entry, matrix, vector};
@@ -208,7 +208,7 @@ pub fn forward_errors(
                             })
                             .collect()
                     }
-                    Operation::Loss(Loss::Sqerr, output, target) => {
+                    Operation::Loss(loss, output, target) => {
                         let (o, t) = (values.entries(output), values.entries(target));
                         let (e_o, e_t) = (by_node.of(output), by_node.of(target));
                         let gamma = precision.gamma(o.len() + 1);
@@ -219,7 +219,12 @@ pub fn forward_errors(
                             first_order += r * e_r;
                             squares += 0.5 * r * r;
                         }
-                        vec![first_order + gamma * squares + o.len() as f64 * eta]
+                        let error = first_order + gamma * squares + o.len() as f64 * eta;
+                        // mse: the sum divided by the rows, one rounding more.
+                        match loss.divisor(graph.shape(output)) {
+                            1.0 => vec![error],
+                            rows => vec![error / rows + u * (squares / rows) + eta],
+                        }
                     }
                 }
             }
@@ -247,7 +252,7 @@ pub(crate) fn underflowed_nodes(graph: &Graph, values: &Values) -> Vec<bool> {
                     let function = Function::of(op).expect("an elementwise gate");
                     value.iter().any(|&o| function.underflows(o))
                 }
-                Operation::Loss(Loss::Sqerr, ..) | Operation::Leaf(..) => false,
+                Operation::Loss(..) | Operation::Leaf(..) => false,
             }
         })
         .collect()
@@ -425,13 +430,23 @@ impl EngineBounds {
             };
             match *gate {
                 Operation::Leaf(..) => unreachable!("gates only"),
-                Operation::Loss(Loss::Sqerr, output, target) => {
+                Operation::Loss(loss, output, target) => {
                     let (o, t) = (values.entries(output), values.entries(target));
                     let (e_o, e_t) = (forward.of(output), forward.of(target));
-                    let residual: Vec<f64> = o.iter().zip(t).map(|(o, t)| o - t).collect();
-                    let error: Vec<f64> = (0..o.len())
+                    let mut residual: Vec<f64> = o.iter().zip(t).map(|(o, t)| o - t).collect();
+                    let mut error: Vec<f64> = (0..o.len())
                         .map(|i| residual_error(residual[i], e_o[i], e_t[i], u, eta))
                         .collect();
+                    // mse: each partial divided by the rows, after its product with the
+                    // upstream 1 (exact) and with two roundings (the quotient, and `1/m`
+                    // where an engine multiplies by it).
+                    let rows = loss.divisor(graph.shape(output));
+                    if rows != 1.0 {
+                        for (r, e) in residual.iter_mut().zip(&mut error) {
+                            *r /= rows;
+                            *e = *e / rows + 2.0 * u * r.abs() + eta;
+                        }
+                    }
                     let negated: Vec<f64> = residual.iter().map(|r| -r).collect();
                     incoming[output.0].add(&residual, &error);
                     incoming[target.0].add(&negated, &error);

@@ -117,7 +117,7 @@ fn count_sites(graph: &Graph) -> usize {
                 sites += 3 * len;
                 incoming[s.0] += 1;
             }
-            Operation::Loss(Loss::Sqerr, output, target) => {
+            Operation::Loss(_, output, target) => {
                 sites += graph.shape_len(output);
                 incoming[output.0] += 1;
                 incoming[target.0] += 1;
@@ -152,7 +152,11 @@ type Adjoint = (Vec<f64>, Form, Vec<f64>);
 /// Graphs of batches are not sharpened yet (their bounds are the componentwise ones, sound
 /// by themselves): the signed forms here follow vectors, and weights only into `matvec`.
 pub(crate) fn affordable(graph: &Graph) -> bool {
-    if graph.first_batch().is_some() {
+    // Batches, and the losses beyond `sqerr`, are bounded componentwise only.
+    let other_loss = graph
+        .ids()
+        .any(|id| matches!(graph.operation(id), Operation::Loss(loss, ..) if *loss != Loss::Sqerr));
+    if graph.first_batch().is_some() || other_loss {
         return false;
     }
     let total = count_sites(graph);
@@ -264,7 +268,7 @@ pub fn sharpened(
                         sites.add(&mut form, &curvature)?;
                         form
                     }
-                    Operation::Loss(Loss::Sqerr, ..) => continue,
+                    Operation::Loss(..) => continue,
                 }
             }
         };
@@ -320,6 +324,8 @@ pub fn sharpened(
         };
         match *gate {
             Operation::Leaf(..) => unreachable!("gates only"),
+            // Not bounded here yet ([`affordable`] says so): the componentwise bounds stand.
+            Operation::Loss(Loss::Mse, ..) => return None,
             Operation::Loss(Loss::Sqerr, output, target) => {
                 let (o, t) = (entries(&values[output.0]), entries(&values[target.0]));
                 let mut form = forward[output.0].clone()?;
