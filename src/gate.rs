@@ -49,6 +49,19 @@ pub fn forward_in<'v>(
         }
         Operation::Unary(Unary::Sigmoid, s) => precision.map(value_of(s), |s| precision.sigmoid(s)),
         Operation::Unary(Unary::Tanh, s) => precision.map(value_of(s), |s| precision.tanh(s)),
+        // Each column summed from the first row to the last; the mean then divided by the rows.
+        Operation::Reduce(op, a) => {
+            let a = matrix(value_of(a));
+            let rows = op.divisor(a.nrows());
+            Value::Vector(faer::Col::from_fn(a.ncols(), |j| {
+                let sum = (0..a.nrows()).fold(0.0, |sum, i| precision.round(sum + a[(i, j)]));
+                if rows == 1.0 {
+                    sum
+                } else {
+                    precision.round(sum / rows)
+                }
+            }))
+        }
         Operation::Loss(Loss::Sqerr, output, target) => {
             let residual = residual(precision, value_of(output), value_of(target));
             Value::Scalar(precision.half_sum_of_squares_of(&residual))
@@ -113,6 +126,23 @@ pub fn backward_in<'v>(
                 precision.round(g * precision.round(1.0 - precision.round(o * o)))
             }),
         )],
+        // y_j = Σ_i a_ij (mean: / m): every row of the operand receives g (mean: g / m).
+        Operation::Reduce(op, a) => {
+            let g = vector(upstream);
+            let (rows, cols) = value_of(a).shape().dims();
+            let divisor = op.divisor(rows);
+            let share = |j: usize| {
+                if divisor == 1.0 {
+                    g[j]
+                } else {
+                    precision.round(g[j] / divisor)
+                }
+            };
+            vec![Partial::new(
+                a,
+                Value::Matrix(faer::Mat::from_fn(rows, cols, |_, j| share(j))),
+            )]
+        }
         // E = ½‖o − t‖² (over every entry): dE/do = (o − t), dE/dt = (t − o), both times the
         // upstream scalar.
         Operation::Loss(Loss::Sqerr, output, target) => {

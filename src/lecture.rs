@@ -79,6 +79,7 @@ impl Gate {
     pub fn of(operation: &Operation) -> Option<Gate> {
         Some(match *operation {
             Operation::Leaf(..)
+            | Operation::Reduce(..)
             | Operation::Unary(Unary::Tanh, _)
             | Operation::Loss(Loss::Mse, ..) => return None,
             Operation::Binary(Binary::Add, a, b) => Gate::Add(a, b),

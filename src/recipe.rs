@@ -77,7 +77,7 @@ pub(crate) fn choices(kind: GateKind, batches: bool) -> (usize, Option<usize>) {
         GateKind::Add if batches => (3, None),
         GateKind::Add | GateKind::Sqerr | GateKind::Mse => (2, None),
         GateKind::Matvec => (3, Some(2)),
-        GateKind::Sigmoid | GateKind::Tanh => (1, None),
+        GateKind::Sigmoid | GateKind::Tanh | GateKind::Sum | GateKind::Mean => (1, None),
     }
 }
 
@@ -87,7 +87,7 @@ fn fresh_leaves(kind: GateKind, batches: bool) -> usize {
         // On batches: its first operand, and a bias for it.
         GateKind::Add if batches => 2,
         // A vector operand when there is none yet; `add`'s second operand can be its first.
-        GateKind::Add | GateKind::Sigmoid | GateKind::Tanh => 1,
+        GateKind::Add | GateKind::Sigmoid | GateKind::Tanh | GateKind::Sum | GateKind::Mean => 1,
         // The vector and the weight; the output and the target.
         GateKind::Matvec | GateKind::Sqerr | GateKind::Mse => 2,
     }
@@ -227,6 +227,8 @@ impl<'r> Builder<'r> {
             }
             GateKind::Matvec => self.matvec_operands(first, second, third),
             GateKind::Sigmoid | GateKind::Tanh => vec![self.vector(first, None)],
+            // Not gates of the lecture: a recipe with them builds batches.
+            GateKind::Sum | GateKind::Mean => self.batch_operands(kind, choices),
             GateKind::Sqerr | GateKind::Mse => {
                 let output = self.vector(first, None);
                 let len = self.len_of(output);
@@ -255,6 +257,7 @@ impl<'r> Builder<'r> {
             }
             GateKind::Matvec => self.matvec_operands(first, second, third),
             GateKind::Sigmoid | GateKind::Tanh => vec![self.array(first)],
+            GateKind::Sum | GateKind::Mean => vec![self.batch(first)],
             GateKind::Sqerr | GateKind::Mse => {
                 let output = self.array(first);
                 let shape = self.shapes[output.0];
@@ -303,6 +306,22 @@ impl<'r> Builder<'r> {
         };
         match candidates.get(raw as usize % candidates.len().max(1)) {
             Some(&id) => id,
+            None => {
+                let rows = 1 + raw as usize % self.limits.max_batch;
+                self.leaf_shaped(LeafKind::Input, Shape::Matrix(rows, self.dim(raw)))
+            }
+        }
+    }
+
+    /// A batch (a matrix, not a weight) picked by `raw`, or a fresh one.
+    fn batch(&mut self, raw: u16) -> NodeId {
+        let candidates: Vec<NodeId> = self
+            .arrays(true)
+            .into_iter()
+            .filter(|id| matches!(self.shapes[id.0], Shape::Matrix(..)))
+            .collect();
+        match pick(&candidates, raw) {
+            Some(id) => id,
             None => {
                 let rows = 1 + raw as usize % self.limits.max_batch;
                 self.leaf_shaped(LeafKind::Input, Shape::Matrix(rows, self.dim(raw)))

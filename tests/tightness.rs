@@ -184,6 +184,10 @@ fn exact_gradients_pass_and_gradients_wrong_by_1e_8_fail_on_chains_layers_and_ex
             families::batch_layer(256, 16, 256),
         ),
         ("batch of 300×7, mse", families::batch_mse(300, 7, 300)),
+        (
+            "batch of 200×6, mean and sum",
+            families::batch_reductions(200, 6, 200),
+        ),
     ];
     for (name, graph) in &families {
         let (exact, _) = exact::gradients(graph);
@@ -252,6 +256,10 @@ fn the_allowance_stays_within_a_thousand_times_the_real_error_on_deep_chains() {
         ("batch of 64×8", families::batch_layer(64, 8, 64)),
         ("batch of 256×16", families::batch_layer(256, 16, 256)),
         ("batch of 300×7, mse", families::batch_mse(300, 7, 300)),
+        (
+            "batch of 200×6, mean and sum",
+            families::batch_reductions(200, 6, 200),
+        ),
     ] {
         for precision in [Precision::F64, Precision::F32] {
             let tightness = median_tightness(&graph, precision);

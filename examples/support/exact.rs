@@ -7,7 +7,7 @@
 use dashu_float::FBig;
 use dashu_float::round::mode::HalfEven;
 use gradfuzz::graph::{Graph, NodeId, Operation, Shape};
-use gradfuzz::op::{Binary, Loss, Unary};
+use gradfuzz::op::{Binary, Loss, Reduce, Unary};
 
 type Big = FBig<HalfEven, 2>;
 
@@ -144,6 +144,22 @@ pub fn gradients(graph: &Graph) -> (Vec<(NodeId, Vec<f64>)>, f64) {
                     shape,
                 }
             }
+            Operation::Reduce(op, a) => {
+                let a = &values[a.0];
+                let (rows, cols) = a.shape.dims();
+                let divisor = big(match op {
+                    Reduce::Sum => 1.0,
+                    Reduce::Mean => rows as f64,
+                });
+                Exact {
+                    entries: (0..cols)
+                        .map(|j| {
+                            (0..rows).fold(zero(), |s, i| s + &a.entries[i * cols + j]) / &divisor
+                        })
+                        .collect(),
+                    shape,
+                }
+            }
             Operation::Unary(op, s) => Exact {
                 entries: values[s.0]
                     .entries
@@ -225,6 +241,16 @@ pub fn gradients(graph: &Graph) -> (Vec<(NodeId, Vec<f64>)>, f64) {
                     .collect();
                 add_into(&mut adjoint[weight.0], outer);
                 add_into(&mut adjoint[vector.0], transposed);
+            }
+            Operation::Reduce(op, a) => {
+                let (rows, cols) = values[a.0].shape.dims();
+                let divisor = big(match op {
+                    Reduce::Sum => 1.0,
+                    Reduce::Mean => rows as f64,
+                });
+                let share: Vec<Big> = g.iter().map(|g| g / &divisor).collect();
+                let partial = (0..rows * cols).map(|k| share[k % cols].clone()).collect();
+                add_into(&mut adjoint[a.0], partial);
             }
             Operation::Unary(op, s) => {
                 // The slope from the input: σ'(s) = σ(s)·σ(−s), `o·(1 − o)` would lose `1 − o`

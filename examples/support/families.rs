@@ -5,7 +5,7 @@
 use faer::{Col, Mat};
 use gradfuzz::gate::{Gate, Value};
 use gradfuzz::graph::{Graph, LeafKind, Node, NodeId, Op, Operation};
-use gradfuzz::op::{Binary, Loss, Unary};
+use gradfuzz::op::{Binary, Loss, Reduce, Unary};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -203,22 +203,30 @@ pub fn tanh_chain(depth: usize, seed: u64) -> Graph {
     b.graph()
 }
 
+/// The leaves every batch family starts from: an input batch `X` of `rows` × `cols` standard
+/// normal entries and a bias `b` of `cols` entries of scale ½.
+fn batch_and_bias(
+    b: &mut Operations,
+    rng: &mut ChaCha8Rng,
+    rows: usize,
+    cols: usize,
+) -> (NodeId, NodeId) {
+    let x = b.leaf("X", LeafKind::Input, matrix(rows, cols, |_, _| normal(rng)));
+    let bias = b.leaf(
+        "b",
+        LeafKind::Input,
+        vector((0..cols).map(|_| 0.5 * normal(rng)).collect()),
+    );
+    (x, bias)
+}
+
 /// A batch of `rows` examples of `cols` features: a bias added to every row, tanh, a second
 /// bias added on the left, a sigmoid, and the squared error against a target batch; the
 /// batch also feeds a second loss directly (fan-out of a matrix).
 pub fn batch_layer(rows: usize, cols: usize, seed: u64) -> Graph {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut b = Operations::default();
-    let x = b.leaf(
-        "X",
-        LeafKind::Input,
-        matrix(rows, cols, |_, _| normal(&mut rng)),
-    );
-    let bias = b.leaf(
-        "b",
-        LeafKind::Input,
-        vector((0..cols).map(|_| 0.5 * normal(&mut rng)).collect()),
-    );
+    let (x, bias) = batch_and_bias(&mut b, &mut rng, rows, cols);
     let a = b.push("a", Operation::Binary(Binary::Add, x, bias));
     let h = b.push("h", Operation::Unary(Unary::Tanh, a));
     let second = b.leaf(
@@ -243,16 +251,7 @@ pub fn batch_layer(rows: usize, cols: usize, seed: u64) -> Graph {
 pub fn batch_mse(rows: usize, cols: usize, seed: u64) -> Graph {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut b = Operations::default();
-    let x = b.leaf(
-        "X",
-        LeafKind::Input,
-        matrix(rows, cols, |_, _| normal(&mut rng)),
-    );
-    let bias = b.leaf(
-        "b",
-        LeafKind::Input,
-        vector((0..cols).map(|_| 0.5 * normal(&mut rng)).collect()),
-    );
+    let (x, bias) = batch_and_bias(&mut b, &mut rng, rows, cols);
     let a = b.push("a", Operation::Binary(Binary::Add, bias, x));
     let h = b.push("h", Operation::Unary(Unary::Tanh, a));
     let t = b.leaf(
@@ -262,6 +261,37 @@ pub fn batch_mse(rows: usize, cols: usize, seed: u64) -> Graph {
     );
     b.push("E", Operation::Loss(Loss::Mse, h, t));
     b.push("F", Operation::Loss(Loss::Mse, x, t));
+    b.graph()
+}
+
+/// A batch reduced over its rows: `sqerr(mean(tanh(X + b)), t) + sqerr(sum(X), u)`, the batch
+/// also reaching a loss of its own through `mse`.
+pub fn batch_reductions(rows: usize, cols: usize, seed: u64) -> Graph {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut b = Operations::default();
+    let (x, bias) = batch_and_bias(&mut b, &mut rng, rows, cols);
+    let a = b.push("a", Operation::Binary(Binary::Add, x, bias));
+    let h = b.push("h", Operation::Unary(Unary::Tanh, a));
+    let mean = b.push("m", Operation::Reduce(Reduce::Mean, h));
+    let sum = b.push("s", Operation::Reduce(Reduce::Sum, x));
+    let t = b.leaf(
+        "t",
+        LeafKind::Target,
+        vector((0..cols).map(|_| normal(&mut rng)).collect()),
+    );
+    let u = b.leaf(
+        "u",
+        LeafKind::Target,
+        vector((0..cols).map(|_| normal(&mut rng)).collect()),
+    );
+    let target = b.leaf(
+        "T",
+        LeafKind::Target,
+        matrix(rows, cols, |_, _| normal(&mut rng)),
+    );
+    b.push("E", Operation::Loss(Loss::Sqerr, mean, t));
+    b.push("F", Operation::Loss(Loss::Sqerr, sum, u));
+    b.push("G", Operation::Loss(Loss::Mse, h, target));
     b.graph()
 }
 
@@ -311,5 +341,13 @@ pub fn all() -> Vec<(String, Graph)> {
     families.push(("tanh at ±30 and ±1e-200".into(), tanh_extremes()));
     families.push(("batch of 48×6, mse".into(), batch_mse(48, 6, 48)));
     families.push(("batch of 1×3, mse".into(), batch_mse(1, 3, 3)));
+    families.push((
+        "batch of 40×5, mean and sum".into(),
+        batch_reductions(40, 5, 40),
+    ));
+    families.push((
+        "batch of 1×4, mean and sum".into(),
+        batch_reductions(1, 4, 4),
+    ));
     families
 }

@@ -8,7 +8,7 @@ use super::reference::{Rules, backpropagate, sum_into};
 use super::{Engine, EngineError, Gradients, Summation};
 use crate::gate::{Partial, Value, backward_in, matrix, vector};
 use crate::graph::{Graph, NodeId, Values};
-use crate::op::{Binary, GateSet, Loss, Operation, Unary};
+use crate::op::{Binary, GateSet, Loss, Operation, Reduce, Unary};
 use crate::precision::Precision;
 
 /// The bug a mutant carries.
@@ -33,6 +33,7 @@ pub enum Bug {
     BiasMean,
     TanhAsSigmoid,
     MseNoDivide,
+    MeanNoDivide,
 }
 
 /// Every named mutant with a line on its bug.
@@ -126,6 +127,11 @@ pub const CATALOGUE: &[(&str, Bug, &str)] = &[
         "mse-no-divide",
         Bug::MseNoDivide,
         "mse's backward is o − t, without the division by the batch's rows",
+    ),
+    (
+        "mean-no-divide",
+        Bug::MeanNoDivide,
+        "mean's backward gives every row g, without the division by the rows",
     ),
 ];
 
@@ -269,6 +275,12 @@ impl Rules for Mutant {
                 let rows = Loss::Mse.divisor(values[output.0].shape());
                 for partial in &mut partials {
                     scale(&mut partial.gradient, rows);
+                }
+            }
+            (Bug::MeanNoDivide, &Operation::Reduce(Reduce::Mean, a)) => {
+                let (rows, _) = values[a.0].shape().dims();
+                for partial in &mut partials {
+                    scale(&mut partial.gradient, rows as f64);
                 }
             }
             (Bug::SqerrSign, Operation::Loss(Loss::Sqerr, ..)) => {

@@ -64,6 +64,26 @@ pub enum Unary {
     Tanh,
 }
 
+/// The reductions over the rows of a batch: a matrix `m×n` to a vector of length `n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Reduce {
+    /// The sum of each column.
+    Sum,
+    /// The mean of each column.
+    Mean,
+}
+
+impl Reduce {
+    /// What the column sums are divided by, for `rows` rows.
+    pub fn divisor(self, rows: usize) -> f64 {
+        match self {
+            Reduce::Sum => 1.0,
+            Reduce::Mean => rows as f64,
+        }
+    }
+}
+
 /// The gates of two operands that are not losses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -106,17 +126,21 @@ pub enum GateKind {
     Sqerr,
     Tanh,
     Mse,
+    Sum,
+    Mean,
 }
 
 impl GateKind {
     /// Every gate, in the table's order.
-    pub const ALL: [GateKind; 6] = [
+    pub const ALL: [GateKind; 8] = [
         GateKind::Add,
         GateKind::Matvec,
         GateKind::Sigmoid,
         GateKind::Sqerr,
         GateKind::Tanh,
         GateKind::Mse,
+        GateKind::Sum,
+        GateKind::Mean,
     ];
 
     /// The four gates of the lecture (SPEC §1), which every engine is assumed to have.
@@ -172,6 +196,8 @@ impl GateKind {
             GateKind::Matvec => Operation::Binary(Binary::Matvec, a, b),
             GateKind::Sqerr => Operation::Loss(Loss::Sqerr, a, b),
             GateKind::Mse => Operation::Loss(Loss::Mse, a, b),
+            GateKind::Sum => Operation::Reduce(Reduce::Sum, a),
+            GateKind::Mean => Operation::Reduce(Reduce::Mean, a),
         })
     }
 }
@@ -187,6 +213,7 @@ impl fmt::Display for GateKind {
 pub enum Operation {
     Leaf(LeafKind, Value),
     Unary(Unary, NodeId),
+    Reduce(Reduce, NodeId),
     Binary(Binary, NodeId, NodeId),
     Loss(Loss, NodeId, NodeId),
 }
@@ -202,6 +229,8 @@ impl Operation {
             Operation::Binary(Binary::Matvec, ..) => GateKind::Matvec,
             Operation::Loss(Loss::Sqerr, ..) => GateKind::Sqerr,
             Operation::Loss(Loss::Mse, ..) => GateKind::Mse,
+            Operation::Reduce(Reduce::Sum, _) => GateKind::Sum,
+            Operation::Reduce(Reduce::Mean, _) => GateKind::Mean,
         })
     }
 
@@ -210,7 +239,7 @@ impl Operation {
     pub fn operands(&self) -> Operands {
         match *self {
             Operation::Leaf(..) => Operands::none(),
-            Operation::Unary(_, a) => Operands::one(a),
+            Operation::Unary(_, a) | Operation::Reduce(_, a) => Operands::one(a),
             Operation::Binary(_, a, b) | Operation::Loss(_, a, b) => Operands::two(a, b),
         }
     }
@@ -220,6 +249,7 @@ impl Operation {
         match self {
             Operation::Leaf(..) => self.clone(),
             Operation::Unary(op, a) => Operation::Unary(*op, rename(*a)),
+            Operation::Reduce(op, a) => Operation::Reduce(*op, rename(*a)),
             Operation::Binary(op, a, b) => {
                 let a = rename(*a);
                 Operation::Binary(*op, a, rename(*b))

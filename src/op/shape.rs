@@ -80,6 +80,13 @@ pub enum ShapeError {
         role: &'static str,
         operand: String,
     },
+    /// The operand in `role` must be a batch: a matrix that is not a `weight`.
+    NotABatch {
+        gate: GateKind,
+        role: &'static str,
+        operand: String,
+        found: Shape,
+    },
     /// A product's inner dimensions differ.
     InnerDimensions {
         gate: GateKind,
@@ -151,6 +158,16 @@ impl fmt::Display for ShapeError {
                 f,
                 "`{gate}` needs a vector or a batch as its {role}, but `{operand}` is a `weight` \
                  leaf (weights are operands of `matvec` only)"
+            ),
+            ShapeError::NotABatch {
+                gate,
+                role,
+                operand,
+                found,
+            } => write!(
+                f,
+                "`{gate}` needs a batch (a matrix, not a `weight`) as its {role}, but `{operand}` \
+                 is a {found}"
             ),
             ShapeError::InnerDimensions { gate, left, right } => {
                 let (Shape::Matrix(rows, cols), Shape::Vector(len)) = (left.1, right.1) else {
@@ -274,6 +291,18 @@ pub fn output_shape(
             }
             Ok(shape)
         }
+        GateKind::Sum | GateKind::Mean => match args[0].shape {
+            Shape::Matrix(_, cols) if !args[0].is_weight => {
+                tie(Axis::of(0, 1), Axis::output(0));
+                Ok(Shape::Vector(cols))
+            }
+            found => Err(ShapeError::NotABatch {
+                gate,
+                role: gate.facts().roles[0],
+                operand: args[0].name.to_string(),
+                found,
+            }),
+        },
         GateKind::Sqerr | GateKind::Mse => {
             // The output's ties only: a scalar has no axes to tie.
             elementwise(false, &mut |a, b| {

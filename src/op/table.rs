@@ -5,8 +5,10 @@ use super::GateKind;
 /// A gate's family: what code that only moves operands needs to know of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
-    /// One operand.
+    /// One operand, elementwise.
     Unary,
+    /// One batch, reduced over its rows to a vector.
+    Reduce,
     /// Two operands, not a loss.
     Binary,
     /// Two operands; a scalar term of the loss, never an operand.
@@ -17,6 +19,7 @@ impl Family {
     pub fn name(self) -> &'static str {
         match self {
             Family::Unary => "unary",
+            Family::Reduce => "reduce",
             Family::Binary => "binary",
             Family::Loss => "loss",
         }
@@ -47,7 +50,7 @@ pub struct Facts {
     pub name_prefix: &'static str,
 }
 
-const TABLE: [Facts; 6] = [
+const TABLE: [Facts; 8] = [
     Facts {
         kind: GateKind::Add,
         name: "add",
@@ -119,6 +122,30 @@ const TABLE: [Facts; 6] = [
         lecture: false,
         generation_weight: 10,
         name_prefix: "E",
+    },
+    Facts {
+        kind: GateKind::Sum,
+        name: "sum",
+        family: Family::Reduce,
+        roles: &["argument"],
+        syntax: "sum: A",
+        value: "the sum of each column of a batch A (m×n): a vector of length n",
+        backward: "every row of dE/dA += g",
+        lecture: false,
+        generation_weight: 6,
+        name_prefix: "r",
+    },
+    Facts {
+        kind: GateKind::Mean,
+        name: "mean",
+        family: Family::Reduce,
+        roles: &["argument"],
+        syntax: "mean: A",
+        value: "the mean of each column of a batch A (m×n) over its m rows: a vector of length n",
+        backward: "every row of dE/dA += g/m",
+        lecture: false,
+        generation_weight: 6,
+        name_prefix: "r",
     },
 ];
 

@@ -29,7 +29,7 @@ use super::base::Base;
 use crate::function::Function;
 use crate::graph::{Graph, NodeId, Operation};
 use crate::kernels;
-use crate::op::{Binary, Loss};
+use crate::op::{Binary, Loss, Reduce};
 use crate::precision::Precision;
 use crate::value::Shape;
 use faer::Mat;
@@ -327,6 +327,10 @@ impl Workspace {
                 earlier.matvec(out, weight, vector, base, &mut self.halves);
                 None
             }
+            Operation::Reduce(op, a) => {
+                earlier.reduce(out, op, a, base);
+                None
+            }
             Operation::Loss(Loss::Sqerr, output, target) => {
                 Some(earlier.sqerr(output, target, base, positions))
             }
@@ -425,6 +429,35 @@ impl<'a> Earlier<'a> {
                     out.bound.push(bound(bm, bv, change));
                 }
             }
+        }
+    }
+
+    /// The column sums (or means) of a batch's changes: the change of a sum is the sum of
+    /// the changes, off by their bounds and the roundings of that sum, `γ_k·Σ|Δ|` for `k`
+    /// terms; a mean's then divided by the rows, one rounding more.
+    fn reduce(&self, out: &mut Delta, op: Reduce, a: NodeId, base: &Base) {
+        let input = self.delta(a).expect("a changed operand");
+        let (rows, cols) = base.shapes[a.0].dims();
+        let (mut change, mut bound) = (vec![NONE; cols], vec![EXACT; cols]);
+        let (mut magnitude, mut terms) = (vec![0.0; cols], vec![0usize; cols]);
+        for k in 0..input.entries() {
+            let j = input.position(k) % cols;
+            change[j] = add_lanes(change[j], input.change[k]);
+            bound[j] += input.bound[k];
+            magnitude[j] += reach(input.change[k], LANES);
+            terms[j] += 1;
+        }
+        let divisor = op.divisor(rows);
+        out.start(Layout::Sparse);
+        for j in (0..cols).filter(|&j| terms[j] > 0) {
+            let mut b =
+                bound[j] + Precision::F64.gamma(terms[j]) * magnitude[j] + terms[j] as f64 * ETA;
+            let mut c = change[j];
+            if divisor != 1.0 {
+                c = c.map(|c| c / divisor);
+                b = b / divisor + U * reach(c, self.covered) + ETA;
+            }
+            out.push(j, c, b);
         }
     }
 

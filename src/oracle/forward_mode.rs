@@ -259,6 +259,25 @@ fn forward(
             let function = Function::of(op).expect("an elementwise gate");
             Duals::Array(get(s).into_iter().map(|x| x.apply(function)).collect())
         }
+        // Each column summed from the first row to the last (a mean then divided).
+        Operation::Reduce(op, a) => {
+            let (rows, cols) = graph.shape(a).dims();
+            let a = get(a);
+            let divisor = op.divisor(rows);
+            Duals::Array(
+                (0..cols)
+                    .map(|j| {
+                        let sum = (0..rows)
+                            .fold(Dual::constant(0.0, 0.0), |sum, i| sum.plus(a[i * cols + j]));
+                        if divisor == 1.0 {
+                            sum
+                        } else {
+                            sum.divided(divisor)
+                        }
+                    })
+                    .collect(),
+            )
+        }
         Operation::Loss(loss, output, target) => {
             let (o, t) = (get(output), get(target));
             let sum = o
@@ -508,6 +527,30 @@ impl<'a> LeafTangents<'a> {
                                 (None, None) => unreachable!("an index of either side"),
                             },
                         );
+                    }
+                }
+                // `Dual::plus` down each column over the entries the seed reached (an exact
+                // zero elsewhere adds nothing), as the dense pass sums; a mean then divided.
+                Operation::Reduce(op, a) => {
+                    let (rows, cols) = self.graph.shape(a).dims();
+                    let divisor = op.divisor(rows);
+                    let mut sums: Vec<Option<Tangent>> = vec![None; cols];
+                    let reached_a = of(a);
+                    for (k, &index) in reached_a.index.iter().enumerate() {
+                        let slot = &mut sums[index % cols];
+                        let (t0, e0) = slot.unwrap_or((0.0, 0.0));
+                        let t = t0 + reached_a.tangent[k];
+                        *slot = Some((t, e0 + reached_a.error[k] + U * t.abs() + ETA));
+                    }
+                    for (j, sum) in sums.into_iter().enumerate() {
+                        if let Some((t, e)) = sum {
+                            if divisor == 1.0 {
+                                out.push(j, (t, e));
+                            } else {
+                                let t = t / divisor;
+                                out.push(j, (t, e / divisor + U * t.abs() + ETA));
+                            }
+                        }
                     }
                 }
                 Operation::Binary(Binary::Matvec, weight, vector) => {

@@ -68,6 +68,25 @@ impl Bounded {
     }
 }
 
+/// The column sums of a batch's entries `a` (rows × cols, row-major), each then divided by
+/// `divisor` (a mean's rows), with one rounding per sum and per quotient.
+fn column_sums(a: &[Bounded], rows: usize, cols: usize, divisor: f64) -> Vec<Bounded> {
+    (0..cols)
+        .map(|j| {
+            let sum = (0..rows).fold(Bounded::exact(0.0), |sum, i| sum.plus(&a[i * cols + j]));
+            if divisor == 1.0 {
+                sum
+            } else {
+                let value = sum.value.over(Dd::from(divisor));
+                Bounded {
+                    value,
+                    error: sum.error / divisor + UNIT * value.abs() + ETA,
+                }
+            }
+        })
+        .collect()
+}
+
 /// Every node's value in double-double, row-major, with error bounds (but a weight that only
 /// `matvec` takes: a leaf, exact, read from the graph's values).
 pub struct PreciseValues {
@@ -87,6 +106,10 @@ impl PreciseValues {
                     .iter()
                     .map(|&x| Bounded::exact(x))
                     .collect(),
+                Operation::Reduce(op, a) => {
+                    let (rows, cols) = graph.shape(a).dims();
+                    column_sums(&by_node[a.0], rows, cols, op.divisor(rows))
+                }
                 Operation::Binary(Binary::Add, a, b) if a == b => {
                     by_node[a.0].iter().map(Bounded::doubled).collect()
                 }
@@ -169,6 +192,10 @@ impl PreciseValues {
             };
             let result = match *gate {
                 Operation::Leaf(..) => continue,
+                Operation::Reduce(op, a) => {
+                    let (rows, cols) = graph.shape(a).dims();
+                    column_sums(&tangent(a), rows, cols, op.divisor(rows))
+                }
                 Operation::Binary(Binary::Add, a, b) if a == b => {
                     tangent(a).iter().map(Bounded::doubled).collect()
                 }

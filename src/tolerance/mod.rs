@@ -166,6 +166,27 @@ pub fn forward_errors(
                                 .collect()
                         }
                     }
+                    // A column sum's error: its terms', and the roundings of a sum of m
+                    // terms, as a dot product with ones (a running bound for an engine that
+                    // sums in order, γ_m·Σ|a| in any order); a mean's then divided, one more.
+                    Operation::Reduce(op, a) => {
+                        let (rows, cols) = graph.shape(a).dims();
+                        let (x, e) = (values.entries(a), by_node.of(a));
+                        let divisor = op.divisor(rows);
+                        (0..cols)
+                            .map(|j| {
+                                let column =
+                                    (0..rows).map(|i| (1.0, x[i * cols + j], e[i * cols + j]));
+                                let (carried, rounding) = dot_error(precision, summation, column);
+                                let error = carried + rounding;
+                                if divisor == 1.0 {
+                                    error
+                                } else {
+                                    error / divisor + u * (value[j].abs() + error / divisor) + eta
+                                }
+                            })
+                            .collect()
+                    }
                     Operation::Binary(Binary::Matvec, weight, o) => {
                         let w = matrix(&values[weight.0]);
                         let (o_value, e_o) = (values.entries(o), by_node.of(o));
@@ -252,6 +273,7 @@ pub(crate) fn underflowed_nodes(graph: &Graph, values: &Values) -> Vec<bool> {
                     let function = Function::of(op).expect("an elementwise gate");
                     value.iter().any(|&o| function.underflows(o))
                 }
+                Operation::Reduce(..) => value.iter().any(|&c| subnormal(c)),
                 Operation::Loss(..) | Operation::Leaf(..) => false,
             }
         })
@@ -450,6 +472,25 @@ impl EngineBounds {
                     let negated: Vec<f64> = residual.iter().map(|r| -r).collect();
                     incoming[output.0].add(&residual, &error);
                     incoming[target.0].add(&negated, &error);
+                }
+                // Every row of the batch receives ḡ (a mean's: ḡ/m, one rounding more, and one
+                // for an engine that multiplies by a rounded 1/m).
+                Operation::Reduce(op, a) => {
+                    let (rows, cols) = graph.shape(a).dims();
+                    let divisor = op.divisor(rows);
+                    let (mut partial, mut error) = (Vec::with_capacity(rows * cols), Vec::new());
+                    for _ in 0..rows {
+                        for j in 0..cols {
+                            let share = upstream[j] / divisor;
+                            partial.push(share);
+                            error.push(if divisor == 1.0 {
+                                upstream_error[j]
+                            } else {
+                                upstream_error[j] / divisor + 2.0 * u * share.abs() + eta
+                            });
+                        }
+                    }
+                    incoming[a.0].add(&partial, &error);
                 }
                 // A node whose only two uses are this `add(x, x)` receives ḡ + ḡ = 2ḡ,
                 // exact in binary, whatever the order.

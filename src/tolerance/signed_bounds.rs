@@ -122,6 +122,8 @@ fn count_sites(graph: &Graph) -> usize {
                 incoming[output.0] += 1;
                 incoming[target.0] += 1;
             }
+            // Only in batches, which [`affordable`] leaves to the componentwise bounds.
+            Operation::Reduce(_, a) => incoming[a.0] += 1,
             Operation::Leaf(..) => {}
         }
     }
@@ -269,6 +271,7 @@ pub fn sharpened(
                         form
                     }
                     Operation::Loss(..) => continue,
+                    Operation::Reduce(..) => return None,
                 }
             }
         };
@@ -325,7 +328,7 @@ pub fn sharpened(
         match *gate {
             Operation::Leaf(..) => unreachable!("gates only"),
             // Not bounded here yet ([`affordable`] says so): the componentwise bounds stand.
-            Operation::Loss(Loss::Mse, ..) => return None,
+            Operation::Loss(Loss::Mse, ..) | Operation::Reduce(..) => return None,
             Operation::Loss(Loss::Sqerr, output, target) => {
                 let (o, t) = (entries(&values[output.0]), entries(&values[target.0]));
                 let mut form = forward[output.0].clone()?;
