@@ -47,6 +47,9 @@ pub fn forward_in<'v>(
         Operation::Binary(Binary::Matvec, weight, o) => {
             Value::Vector(precision.matvec(matrix(value_of(weight)), vector(value_of(o))))
         }
+        Operation::Binary(Binary::Mul, a, b) => {
+            precision.zip(value_of(a), value_of(b), |x, y| x * y)
+        }
         Operation::Unary(Unary::Sigmoid, s) => precision.map(value_of(s), |s| precision.sigmoid(s)),
         Operation::Unary(Unary::Tanh, s) => precision.map(value_of(s), |s| precision.tanh(s)),
         // Each column summed from the first row to the last; the mean then divided by the rows.
@@ -104,6 +107,22 @@ pub fn backward_in<'v>(
                     Value::Matrix(precision.outer(g, vector(value_of(o)))),
                 ),
                 Partial::new(o, Value::Vector(precision.transposed_matvec(w, g))),
+            ]
+        }
+        // c = a ⊙ b: dc/da = diag(b), dc/db = diag(a); an operand broadcast over the rows
+        // receives the sum over the rows of its partial, as for add.
+        Operation::Binary(Binary::Mul, a, b) => {
+            let (a_value, b_value) = (value_of(a), value_of(b));
+            let times = |x: f64, y: f64| x * y;
+            vec![
+                Partial::new(
+                    a,
+                    precision.unbroadcast(a_value, &precision.zip(upstream, b_value, times)),
+                ),
+                Partial::new(
+                    b,
+                    precision.unbroadcast(b_value, &precision.zip(upstream, a_value, times)),
+                ),
             ]
         }
         // o = σ(s): the Jacobian is diagonal with σ'(s_i) = o_i (1 − o_i), taken from the

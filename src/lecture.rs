@@ -80,6 +80,7 @@ impl Gate {
         Some(match *operation {
             Operation::Leaf(..)
             | Operation::Reduce(..)
+            | Operation::Binary(Binary::Mul, ..)
             | Operation::Unary(Unary::Tanh, _)
             | Operation::Loss(Loss::Mse, ..) => return None,
             Operation::Binary(Binary::Add, a, b) => Gate::Add(a, b),

@@ -74,8 +74,8 @@ impl Step {
 pub(crate) fn choices(kind: GateKind, batches: bool) -> (usize, Option<usize>) {
     match kind {
         // On batches, the third choice puts a broadcast vector first or second.
-        GateKind::Add if batches => (3, None),
-        GateKind::Add | GateKind::Sqerr | GateKind::Mse => (2, None),
+        GateKind::Add | GateKind::Mul if batches => (3, None),
+        GateKind::Add | GateKind::Mul | GateKind::Sqerr | GateKind::Mse => (2, None),
         GateKind::Matvec => (3, Some(2)),
         GateKind::Sigmoid | GateKind::Tanh | GateKind::Sum | GateKind::Mean => (1, None),
     }
@@ -85,9 +85,14 @@ pub(crate) fn choices(kind: GateKind, batches: bool) -> (usize, Option<usize>) {
 fn fresh_leaves(kind: GateKind, batches: bool) -> usize {
     match kind {
         // On batches: its first operand, and a bias for it.
-        GateKind::Add if batches => 2,
+        GateKind::Add | GateKind::Mul if batches => 2,
         // A vector operand when there is none yet; `add`'s second operand can be its first.
-        GateKind::Add | GateKind::Sigmoid | GateKind::Tanh | GateKind::Sum | GateKind::Mean => 1,
+        GateKind::Add
+        | GateKind::Mul
+        | GateKind::Sigmoid
+        | GateKind::Tanh
+        | GateKind::Sum
+        | GateKind::Mean => 1,
         // The vector and the weight; the output and the target.
         GateKind::Matvec | GateKind::Sqerr | GateKind::Mse => 2,
     }
@@ -220,7 +225,7 @@ impl<'r> Builder<'r> {
         }
         let [first, second, third] = choices;
         match kind {
-            GateKind::Add => {
+            GateKind::Add | GateKind::Mul => {
                 let a = self.vector(first, None);
                 let b = self.vector(second, Some(self.len_of(a)));
                 vec![a, b]
@@ -246,7 +251,7 @@ impl<'r> Builder<'r> {
     /// added to every row of a matrix on either side.
     fn batch_operands(&mut self, kind: GateKind, [first, second, third]: [u16; 3]) -> Vec<NodeId> {
         match kind {
-            GateKind::Add => {
+            GateKind::Add | GateKind::Mul => {
                 let a = self.array(first);
                 let b = self.partner(second, a, true);
                 if third % 2 == 1 {

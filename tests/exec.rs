@@ -145,7 +145,7 @@ fn a_program_that_hangs_is_timed_out_and_killed_with_what_it_started() {
     let script = format!("sleep 300 &\necho $! > {}\nsleep 300\n", pid_file.display());
     assert_fault(
         &fault(&dir, "hang", &script),
-        &["no answer within 2 s", "--timeout"],
+        &["no first answer within 12 s", "--timeout"],
     );
     let pid = std::fs::read_to_string(&pid_file).expect("the script wrote its sleeper's pid");
     let alive = PathBuf::from(format!("/proc/{}", pid.trim()));
@@ -286,6 +286,36 @@ fn check_explain_and_shrink_work_with_an_exec_engine() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("fan-out"), "{stderr}");
     assert!(shrunk.contains("expect: mismatch"), "{shrunk}");
+}
+
+/// A program's first answer includes its start-up (PyTorch or JAX imports take seconds):
+/// it may take six times `--timeout`; past that it is timed out, naming the allowance.
+#[test]
+fn a_program_slow_to_start_gets_six_times_the_timeout_for_its_first_answer() {
+    if !has_numpy() {
+        return;
+    }
+    let slow = numpy_engine().replacen("exec:", "exec:sleep 3; exec ", 1);
+    let run = |timeout: &str| {
+        outcome(&gradfuzz(&[
+            "fuzz",
+            "--engine",
+            &slow,
+            "--seed",
+            "2",
+            "--graphs",
+            "20",
+            "--jobs",
+            "1",
+            "--timeout",
+            timeout,
+        ]))
+    };
+    let (code, stdout, stderr) = run("1");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, _, stderr) = run("0.25");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no first answer within 1.5 s"), "{stderr}");
 }
 
 #[test]

@@ -27,6 +27,12 @@ const EXPECTED_BLAME: &[(&str, &str)] = &[
     ("last-entry-zero", "sqerr"),
     ("scale-1e-6", "sqerr"),
     ("sigmoid-f32", "sigmoid"),
+    ("bias-first-row", "add"),
+    ("bias-mean", "add"),
+    ("tanh-as-sigmoid", "tanh"),
+    ("mse-no-divide", "mse"),
+    ("mean-no-divide", "mean"),
+    ("mul-self", "mul"),
 ];
 
 /// The mutants that a coarse check (rtol 1e-6, as with an ordinary central difference) must
@@ -234,4 +240,20 @@ fn shards_split_the_graphs_into_disjoint_slices_that_cover_the_run() {
     sharded.sort_unstable();
     assert!(!whole.is_empty());
     assert_eq!(sharded, whole);
+}
+
+#[test]
+fn every_catalogued_mutant_has_a_case_and_an_expected_blame() {
+    for (name, _, _) in CATALOGUE {
+        assert!(
+            EXPECTED_BLAME.iter().any(|(listed, _)| listed == name),
+            "mutant:{name} has no expected blame here"
+        );
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("cases/mutants/{name}.yaml"));
+        assert!(
+            path.exists(),
+            "mutant:{name} has no case at {}",
+            path.display()
+        );
+    }
 }

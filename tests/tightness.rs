@@ -188,6 +188,10 @@ fn exact_gradients_pass_and_gradients_wrong_by_1e_8_fail_on_chains_layers_and_ex
             "batch of 200×6, mean and sum",
             families::batch_reductions(200, 6, 200),
         ),
+        (
+            "batch of 128×9, products",
+            families::batch_products(128, 9, 128),
+        ),
     ];
     for (name, graph) in &families {
         let (exact, _) = exact::gradients(graph);
@@ -259,6 +263,10 @@ fn the_allowance_stays_within_a_thousand_times_the_real_error_on_deep_chains() {
         (
             "batch of 200×6, mean and sum",
             families::batch_reductions(200, 6, 200),
+        ),
+        (
+            "batch of 128×9, products",
+            families::batch_products(128, 9, 128),
         ),
     ] {
         for precision in [Precision::F64, Precision::F32] {

@@ -128,6 +128,9 @@ pub fn gradients(graph: &Graph) -> (Vec<(NodeId, Vec<f64>)>, f64) {
             Operation::Binary(Binary::Add, a, b) => {
                 elementwise(&values[a.0], &values[b.0], shape, |x, y| x + y)
             }
+            Operation::Binary(Binary::Mul, a, b) => {
+                elementwise(&values[a.0], &values[b.0], shape, |x, y| x * y)
+            }
             Operation::Binary(Binary::Matvec, weight, vector) => {
                 let (w, o) = (&values[weight.0], &values[vector.0]);
                 let cols = o.entries.len();
@@ -220,6 +223,22 @@ pub fn gradients(graph: &Graph) -> (Vec<(NodeId, Vec<f64>)>, f64) {
                 let (da, db) = (
                     values[a.0].unbroadcast(&g, shape),
                     values[b.0].unbroadcast(&g, shape),
+                );
+                add_into(&mut adjoint[a.0], da);
+                add_into(&mut adjoint[b.0], db);
+            }
+            // g ⊙ b to a, g ⊙ a to b, each summed over the rows where it was broadcast.
+            Operation::Binary(Binary::Mul, a, b) => {
+                let (x, y) = (&values[a.0], &values[b.0]);
+                let times = |other: &Exact| -> Vec<Big> {
+                    g.iter()
+                        .enumerate()
+                        .map(|(k, gk)| gk * other.at(k, shape))
+                        .collect()
+                };
+                let (da, db) = (
+                    x.unbroadcast(&times(y), shape),
+                    y.unbroadcast(&times(x), shape),
                 );
                 add_into(&mut adjoint[a.0], da);
                 add_into(&mut adjoint[b.0], db);

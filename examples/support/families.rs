@@ -264,6 +264,34 @@ pub fn batch_mse(rows: usize, cols: usize, seed: u64) -> Graph {
     b.graph()
 }
 
+/// Products over a batch: a gate `tanh(X + b) ⊙ σ(X)`, scaled on every row by a vector `c`
+/// on the left, then squared (`mul(h, h)`, a fan-out into one product) under `mse`, with the
+/// batch also reaching a loss of its own.
+pub fn batch_products(rows: usize, cols: usize, seed: u64) -> Graph {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut b = Operations::default();
+    let (x, bias) = batch_and_bias(&mut b, &mut rng, rows, cols);
+    let a = b.push("a", Operation::Binary(Binary::Add, x, bias));
+    let h = b.push("h", Operation::Unary(Unary::Tanh, a));
+    let gate = b.push("o", Operation::Unary(Unary::Sigmoid, x));
+    let p = b.push("p", Operation::Binary(Binary::Mul, h, gate));
+    let scale = b.leaf(
+        "c",
+        LeafKind::Input,
+        vector((0..cols).map(|_| 1.0 + 0.5 * normal(&mut rng)).collect()),
+    );
+    let q = b.push("q", Operation::Binary(Binary::Mul, scale, p));
+    let square = b.push("s", Operation::Binary(Binary::Mul, q, q));
+    let t = b.leaf(
+        "T",
+        LeafKind::Target,
+        matrix(rows, cols, |_, _| normal(&mut rng)),
+    );
+    b.push("E", Operation::Loss(Loss::Mse, square, t));
+    b.push("F", Operation::Loss(Loss::Sqerr, q, t));
+    b.graph()
+}
+
 /// A batch reduced over its rows: `sqerr(mean(tanh(X + b)), t) + sqerr(sum(X), u)`, the batch
 /// also reaching a loss of its own through `mse`.
 pub fn batch_reductions(rows: usize, cols: usize, seed: u64) -> Graph {
@@ -349,5 +377,7 @@ pub fn all() -> Vec<(String, Graph)> {
         "batch of 1×4, mean and sum".into(),
         batch_reductions(1, 4, 4),
     ));
+    families.push(("batch of 32×6, products".into(), batch_products(32, 6, 32)));
+    families.push(("batch of 1×2, products".into(), batch_products(1, 2, 2)));
     families
 }

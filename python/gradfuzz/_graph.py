@@ -5,7 +5,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 LEAVES = ("input", "weight", "target")
-GATES = ("add", "matvec", "sigmoid", "sqerr", "tanh", "mse", "sum", "mean")
+GATES = ("add", "matvec", "sigmoid", "sqerr", "tanh", "mse", "sum", "mean", "mul")
 # The gates of one operand, written `op: s` rather than `op: [a, b]`.
 UNARY = ("sigmoid", "tanh", "sum", "mean")
 

@@ -79,7 +79,8 @@ pub struct CaseEngineArgs {
 /// How an engine is reached and what precision it computes in.
 #[derive(Args)]
 pub struct EngineTalkArgs {
-    /// Seconds an exec: engine may take to answer one graph
+    /// Seconds an exec: engine may take to answer one graph (its first answer, start-up
+    /// included, six times that)
     #[arg(long, value_name = "SECS", value_parser = seconds, default_value = "10", allow_negative_numbers = true)]
     pub timeout: Duration,
     /// The precision the engine computes in [default: the engine's own, as in reference@f32]

@@ -29,6 +29,11 @@ use std::time::Duration;
 /// Lines of the program's stderr kept for error messages.
 const STDERR_LINES: usize = 20;
 
+/// How many times the per-graph timeout a program's first answer may take: it includes the
+/// program's start-up (importing PyTorch or JAX, a JIT's first compilation), which on a
+/// loaded machine took more than the default 10 s, and is not an answer that hangs.
+pub const STARTUP_FACTOR: u32 = 6;
+
 /// An external program as an engine.
 pub struct Exec {
     command: String,
@@ -45,6 +50,8 @@ struct Program {
     stderr: Arc<Mutex<VecDeque<String>>>,
     /// Signalled when the program's stderr has been read to its end.
     stderr_closed: Receiver<()>,
+    /// Whether it has answered once (until then it is also starting up).
+    answered: bool,
 }
 
 impl Exec {
@@ -99,6 +106,7 @@ impl Exec {
             lines,
             stderr,
             stderr_closed,
+            answered: false,
         })
     }
 
@@ -126,13 +134,28 @@ impl Exec {
         if let Err(error) = sent {
             return Err(self.died(program, &format!("stopped reading its input ({error})")));
         }
-        match program.lines.recv_timeout(self.timeout) {
-            Ok(Ok(line)) => Ok(line),
+        let (wait, what) = if program.answered {
+            let seconds = self.timeout.as_secs_f64();
+            (
+                self.timeout,
+                format!("no answer within {seconds} s (the per-graph timeout, --timeout)"),
+            )
+        } else {
+            let wait = self.timeout * STARTUP_FACTOR;
+            let seconds = wait.as_secs_f64();
+            let what = format!(
+                "no first answer within {seconds} s ({STARTUP_FACTOR} times the per-graph \
+                 timeout, --timeout, for its start-up)"
+            );
+            (wait, what)
+        };
+        match program.lines.recv_timeout(wait) {
+            Ok(Ok(line)) => {
+                program.answered = true;
+                Ok(line)
+            }
             Ok(Err(error)) => Err(self.fail(format!("unreadable output: {error}"))),
-            Err(RecvTimeoutError::Timeout) => Err(self.fail(format!(
-                "no answer within {} s (the per-graph timeout, --timeout)",
-                self.timeout.as_secs_f64()
-            ))),
+            Err(RecvTimeoutError::Timeout) => Err(self.fail(what)),
             Err(RecvTimeoutError::Disconnected) => {
                 Err(self.died(program, "closed its output without answering"))
             }

@@ -34,6 +34,7 @@ pub enum Bug {
     TanhAsSigmoid,
     MseNoDivide,
     MeanNoDivide,
+    MulSelf,
 }
 
 /// Every named mutant with a line on its bug.
@@ -132,6 +133,11 @@ pub const CATALOGUE: &[(&str, Bug, &str)] = &[
         "mean-no-divide",
         Bug::MeanNoDivide,
         "mean's backward gives every row g, without the division by the rows",
+    ),
+    (
+        "mul-self",
+        Bug::MulSelf,
+        "mul's first operand receives g ⊙ a, its own value, instead of g ⊙ b",
     ),
 ];
 
@@ -276,6 +282,11 @@ impl Rules for Mutant {
                 for partial in &mut partials {
                     scale(&mut partial.gradient, rows);
                 }
+            }
+            (Bug::MulSelf, &Operation::Binary(Binary::Mul, a, _)) => {
+                let a_value = &values[a.0];
+                let own = p.zip(upstream, a_value, |g, a| g * a);
+                partials[0].gradient = p.unbroadcast(a_value, &own);
             }
             (Bug::MeanNoDivide, &Operation::Reduce(Reduce::Mean, a)) => {
                 let (rows, _) = values[a.0].shape().dims();

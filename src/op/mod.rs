@@ -92,6 +92,8 @@ pub enum Binary {
     Add,
     /// `W o`: a `weight` leaf times a vector.
     Matvec,
+    /// `a ⊙ b`, the elementwise product.
+    Mul,
 }
 
 /// The losses: two operands, a scalar value, never an operand themselves.
@@ -128,11 +130,12 @@ pub enum GateKind {
     Mse,
     Sum,
     Mean,
+    Mul,
 }
 
 impl GateKind {
     /// Every gate, in the table's order.
-    pub const ALL: [GateKind; 8] = [
+    pub const ALL: [GateKind; 9] = [
         GateKind::Add,
         GateKind::Matvec,
         GateKind::Sigmoid,
@@ -141,6 +144,7 @@ impl GateKind {
         GateKind::Mse,
         GateKind::Sum,
         GateKind::Mean,
+        GateKind::Mul,
     ];
 
     /// The four gates of the lecture (SPEC §1), which every engine is assumed to have.
@@ -194,6 +198,7 @@ impl GateKind {
             GateKind::Tanh => Operation::Unary(Unary::Tanh, a),
             GateKind::Add => Operation::Binary(Binary::Add, a, b),
             GateKind::Matvec => Operation::Binary(Binary::Matvec, a, b),
+            GateKind::Mul => Operation::Binary(Binary::Mul, a, b),
             GateKind::Sqerr => Operation::Loss(Loss::Sqerr, a, b),
             GateKind::Mse => Operation::Loss(Loss::Mse, a, b),
             GateKind::Sum => Operation::Reduce(Reduce::Sum, a),
@@ -227,6 +232,7 @@ impl Operation {
             Operation::Unary(Unary::Tanh, _) => GateKind::Tanh,
             Operation::Binary(Binary::Add, ..) => GateKind::Add,
             Operation::Binary(Binary::Matvec, ..) => GateKind::Matvec,
+            Operation::Binary(Binary::Mul, ..) => GateKind::Mul,
             Operation::Loss(Loss::Sqerr, ..) => GateKind::Sqerr,
             Operation::Loss(Loss::Mse, ..) => GateKind::Mse,
             Operation::Reduce(Reduce::Sum, _) => GateKind::Sum,

@@ -259,7 +259,7 @@ pub fn output_shape(
         }
     };
     match gate {
-        GateKind::Add => elementwise(true, tie),
+        GateKind::Add | GateKind::Mul => elementwise(true, tie),
         GateKind::Matvec => {
             let (rows, cols) = match (args[0].is_weight, args[0].shape) {
                 (true, Shape::Matrix(m, n)) => (m, n),

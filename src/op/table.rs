@@ -50,7 +50,7 @@ pub struct Facts {
     pub name_prefix: &'static str,
 }
 
-const TABLE: [Facts; 8] = [
+const TABLE: [Facts; 9] = [
     Facts {
         kind: GateKind::Add,
         name: "add",
@@ -146,6 +146,18 @@ const TABLE: [Facts; 8] = [
         lecture: false,
         generation_weight: 6,
         name_prefix: "r",
+    },
+    Facts {
+        kind: GateKind::Mul,
+        name: "mul",
+        family: Family::Binary,
+        roles: &["first argument", "second argument"],
+        syntax: "mul: [a, b]",
+        value: "a ⊙ b, elementwise: equal shapes, or a matrix m×n and a vector of length n (either order), the vector multiplying every row",
+        backward: "dE/da += g ⊙ b, dE/db += g ⊙ a; a vector on every row receives Σ_rows of its partial",
+        lecture: false,
+        generation_weight: 8,
+        name_prefix: "p",
     },
 ];
 

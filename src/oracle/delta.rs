@@ -19,6 +19,7 @@
 //! without cancellation:
 //!
 //! - `add`: `Δ(a + b) = Δa + Δb`;
+//! - `mul`: `Δ(a ⊙ b) = Δa ⊙ (b + Δb) + a ⊙ Δb`;
 //! - `matvec`: `Δ(W o) = W Δo + ΔW (o + Δo)`;
 //! - an elementwise function: its own rule ([`crate::function`]; for `sigmoid`,
 //!   `σ(y + d) − σ(y) = σ(y + d) · σ(−y) · (−expm1(−d))`), with the constants it reuses
@@ -31,7 +32,7 @@ use crate::graph::{Graph, NodeId, Operation};
 use crate::kernels;
 use crate::op::{Binary, Loss, Reduce};
 use crate::precision::Precision;
-use crate::value::Shape;
+use crate::value::{Shape, broadcast_entry};
 use faer::Mat;
 
 /// Perturbations carried side by side.
@@ -318,6 +319,10 @@ impl Workspace {
                 earlier.add(out, id, a, b, base, positions);
                 None
             }
+            Operation::Binary(Binary::Mul, a, b) => {
+                earlier.mul(out, id, a, b, base, positions);
+                None
+            }
             Operation::Unary(op, s) => {
                 let function = Function::of(op).expect("an elementwise gate");
                 earlier.elementwise(out, function, id, s, base);
@@ -428,6 +433,70 @@ impl<'a> Earlier<'a> {
                     out.change.push(change);
                     out.bound.push(bound(bm, bv, change));
                 }
+            }
+        }
+    }
+
+    /// `Δ(a ⊙ b) = Δa ⊙ (b + Δb) + a ⊙ Δb` where either operand changed (every entry of a
+    /// matrix whose vector operand on every row changed).
+    fn mul(
+        &self,
+        out: &mut Delta,
+        id: NodeId,
+        a: NodeId,
+        b: NodeId,
+        base: &Base,
+        positions: &mut Vec<usize>,
+    ) {
+        let (shape, sa, sb) = (base.shapes[id.0], base.shapes[a.0], base.shapes[b.0]);
+        let (da, db) = (self.delta(a), self.delta(b));
+        let dense = if sa == sb {
+            union(da, db, shape.len(), positions)
+        } else {
+            // The matrix's changed entries, or every entry if the vector changed.
+            let (matrix, vector) = if sa == shape { (da, db) } else { (db, da) };
+            positions.clear();
+            match (matrix, vector) {
+                (Some(m), None) if m.layout == Layout::Sparse => {
+                    positions.extend_from_slice(&m.index);
+                    false
+                }
+                _ => {
+                    positions.extend(0..shape.len());
+                    true
+                }
+            }
+        };
+        let (xa, xb) = (base.values.entries(a), base.values.entries(b));
+        let (ea, eb) = (base.errors.of(a), base.errors.of(b));
+        let covered = self.covered;
+        let at = |d: Option<&Delta>, p: usize| d.map_or((NONE, EXACT), |d| d.at(p));
+        out.start(if dense { Layout::Dense } else { Layout::Sparse });
+        for &p in positions.iter() {
+            let (i, j) = (broadcast_entry(sa, shape, p), broadcast_entry(sb, shape, p));
+            let ((ca, ba), (cb, bb)) = (at(da, i), at(db, j));
+            let shifted: Lanes = std::array::from_fn(|l| xb[j] + cb[l]);
+            let change: Lanes = std::array::from_fn(|l| ca[l] * shifted[l] + xa[i] * cb[l]);
+            // Δa off by ba times |b + Δb|, and |Δa| times b + Δb's error (b's forward error,
+            // Δb's bound and a rounding); a off by e_a times |Δb|, |a| times Δb's bound; four
+            // roundings per lane.
+            let (reach_a, reach_b, reach_shifted) = (
+                reach(ca, covered),
+                reach(cb, covered),
+                reach(shifted, covered),
+            );
+            let shifted_error = eb[j] + bb + U * reach_shifted;
+            let bound = ba * reach_shifted * (1.0 + 2.0 * U)
+                + (reach_a + ba) * shifted_error
+                + ea[i] * reach_b
+                + (xa[i].abs() + ea[i]) * bb
+                + Precision::F64.gamma(3) * (reach_a * reach_shifted + xa[i].abs() * reach_b)
+                + 3.0 * ETA;
+            if dense {
+                out.change.push(change);
+                out.bound.push(bound);
+            } else {
+                out.push(p, change, bound);
             }
         }
     }

@@ -239,6 +239,17 @@ fn forward(
                     .collect(),
             )
         }
+        // Equal shapes, or a vector multiplying every row of a matrix.
+        Operation::Binary(Binary::Mul, a, b) => {
+            let out = graph.shape(node);
+            let (sa, sb) = (graph.shape(a), graph.shape(b));
+            let (a, b) = (get(a), get(b));
+            Duals::Array(
+                (0..out.len())
+                    .map(|k| a[broadcast_entry(sa, out, k)].times(b[broadcast_entry(sb, out, k)]))
+                    .collect(),
+            )
+        }
         Operation::Binary(Binary::Matvec, weight, o) => {
             let (_, cols) = graph.shape(weight).dims();
             let (entries, o) = (get(weight), get(o));
@@ -390,6 +401,19 @@ fn broadcast(reached: &Reached, operand: Shape, output: Shape) -> Cow<'_, Reache
     }
 }
 
+/// `Dual::times` on the tangent parts: the tangent of `x·y` and its bound, from the values
+/// (with their errors) and the tangents (with theirs).
+fn product_tangent(x: Dual, (tx, ex): Tangent, y: Dual, (ty, ey): Tangent) -> Tangent {
+    let (left, right) = (tx * y.value, x.value * ty);
+    let error = (tx.abs() + ex) * y.error
+        + ex * y.value.abs()
+        + (x.value.abs() + x.error) * ey
+        + x.error * (ty.abs() + ey)
+        + 2.0 * U * (left.abs() + right.abs())
+        + ETA;
+    (left + right, error)
+}
+
 /// `Dual::plus` on the tangent parts: a running sum's tangent and bound, and a term's.
 fn tangent_sum((t, te): (f64, f64), (term, term_error): (f64, f64)) -> (f64, f64) {
     let sum = t + term;
@@ -526,6 +550,30 @@ impl<'a> LeafTangents<'a> {
                                 (Some(only), None) | (None, Some(only)) => only,
                                 (None, None) => unreachable!("an index of either side"),
                             },
+                        );
+                    }
+                }
+                // `Dual::times` where either side was reached (an exact zero tangent on the
+                // other side): a vector on every row reaches its columns in every row.
+                Operation::Binary(Binary::Mul, a, b) => {
+                    let out_shape = self.graph.shape(node);
+                    let (sa, sb) = (self.graph.shape(a), self.graph.shape(b));
+                    let (xa, xb) = (primal(a), primal(b));
+                    let (ra, rb) = (
+                        broadcast(of(a), sa, out_shape),
+                        broadcast(of(b), sb, out_shape),
+                    );
+                    for (index, ta, tb) in by_index(&ra, &rb) {
+                        let x = xa[broadcast_entry(sa, out_shape, index)];
+                        let y = xb[broadcast_entry(sb, out_shape, index)];
+                        out.push(
+                            index,
+                            product_tangent(
+                                x,
+                                ta.unwrap_or((0.0, 0.0)),
+                                y,
+                                tb.unwrap_or((0.0, 0.0)),
+                            ),
                         );
                     }
                 }

@@ -50,6 +50,18 @@ impl Bounded {
         self.value.abs() + self.error
     }
 
+    /// `x·y`, one rounding.
+    fn times(&self, other: &Bounded) -> Bounded {
+        let value = self.value.times(other.value);
+        Bounded {
+            value,
+            error: self.magnitude() * other.error
+                + self.error * other.value.abs()
+                + UNIT * value.abs()
+                + ETA,
+        }
+    }
+
     /// `x + x`: exact in binary, barring overflow.
     fn doubled(&self) -> Bounded {
         Bounded {
@@ -119,6 +131,15 @@ impl PreciseValues {
                         .map(|k| {
                             let x = &by_node[a.0][broadcast_entry(sa, out, k)];
                             x.plus(&by_node[b.0][broadcast_entry(sb, out, k)])
+                        })
+                        .collect()
+                }
+                Operation::Binary(Binary::Mul, a, b) => {
+                    let (out, sa, sb) = (graph.shape(id), graph.shape(a), graph.shape(b));
+                    (0..out.len())
+                        .map(|k| {
+                            let x = &by_node[a.0][broadcast_entry(sa, out, k)];
+                            x.times(&by_node[b.0][broadcast_entry(sb, out, k)])
                         })
                         .collect()
                 }
@@ -206,6 +227,18 @@ impl PreciseValues {
                         .map(|k| {
                             let x = &ta[broadcast_entry(sa, out, k)];
                             x.plus(&tb[broadcast_entry(sb, out, k)])
+                        })
+                        .collect()
+                }
+                // (a ⊙ b)' = a' ⊙ b + a ⊙ b'.
+                Operation::Binary(Binary::Mul, a, b) => {
+                    let (out, sa, sb) = (graph.shape(id), graph.shape(a), graph.shape(b));
+                    let (ta, tb) = (tangent(a), tangent(b));
+                    let (xa, xb) = (&self.by_node[a.0], &self.by_node[b.0]);
+                    (0..out.len())
+                        .map(|k| {
+                            let (i, j) = (broadcast_entry(sa, out, k), broadcast_entry(sb, out, k));
+                            ta[i].times(&xb[j]).plus(&xa[i].times(&tb[j]))
                         })
                         .collect()
                 }

@@ -166,6 +166,24 @@ pub fn forward_errors(
                                 .collect()
                         }
                     }
+                    // â·b̂ for values off by e_a and e_b: (|a| + e_a)·e_b + e_a·|b| carried, and
+                    // one rounding of the product (a vector on every row read per column).
+                    Operation::Binary(Binary::Mul, a, b) => {
+                        let (xa, xb) = (values.entries(a), values.entries(b));
+                        let (ea, eb) = (by_node.of(a), by_node.of(b));
+                        let out = graph.shape(id);
+                        let (sa, sb) = (graph.shape(a), graph.shape(b));
+                        value
+                            .iter()
+                            .enumerate()
+                            .map(|(k, c)| {
+                                let (i, j) =
+                                    (broadcast_entry(sa, out, k), broadcast_entry(sb, out, k));
+                                let carried = (xa[i].abs() + ea[i]) * eb[j] + ea[i] * xb[j].abs();
+                                carried + u * (c.abs() + carried) + eta
+                            })
+                            .collect()
+                    }
                     // A column sum's error: its terms', and the roundings of a sum of m
                     // terms, as a dot product with ones (a running bound for an engine that
                     // sums in order, γ_m·Σ|a| in any order); a mean's then divided, one more.
@@ -265,6 +283,18 @@ pub(crate) fn underflowed_nodes(graph: &Graph, values: &Values) -> Vec<bool> {
             let value = values.entries(id);
             match *graph.operation(id) {
                 Operation::Binary(Binary::Add, ..) => value.iter().any(|&c| subnormal(c)),
+                Operation::Binary(Binary::Mul, a, b) => {
+                    let out = graph.shape(id);
+                    let (sa, sb) = (graph.shape(a), graph.shape(b));
+                    let (xa, xb) = (values.entries(a), values.entries(b));
+                    (0..value.len()).any(|k| {
+                        let (x, y) = (
+                            xa[broadcast_entry(sa, out, k)],
+                            xb[broadcast_entry(sb, out, k)],
+                        );
+                        x != 0.0 && y != 0.0 && (x * y).abs() < f64::MIN_POSITIVE
+                    })
+                }
                 Operation::Binary(Binary::Matvec, weight, vector) => {
                     value.iter().any(|&c| subnormal(c))
                         || products_underflow(matrix(&values[weight.0]), values.entries(vector))
@@ -506,6 +536,31 @@ impl EngineBounds {
                             // A vector added to every row: the sum of the rows of Ḡ.
                             let (partial, error) =
                                 row_sum(graph.shape(id), &upstream, &upstream_error, precision);
+                            incoming[operand.0].add(&partial, &error);
+                        }
+                    }
+                }
+                // ∂/∂a = ḡ ⊙ b, ∂/∂b = ḡ ⊙ a: each product of an adjoint off by ē and a value
+                // off by its forward error, rounded once; an operand on every row then receives
+                // the sum over the rows.
+                Operation::Binary(Binary::Mul, a, b) => {
+                    let out = graph.shape(id);
+                    for (operand, other) in [(a, b), (b, a)] {
+                        let (x, e_x) = (values.entries(other), forward.of(other));
+                        let so = graph.shape(other);
+                        let (partial, error): (Vec<f64>, Vec<f64>) = (0..out.len())
+                            .map(|k| {
+                                let i = broadcast_entry(so, out, k);
+                                let (g, e_g) = (upstream[k], upstream_error[k]);
+                                let magnitude = (g.abs() + e_g) * (x[i].abs() + e_x[i]);
+                                let error = e_g * (x[i].abs() + e_x[i]) + g.abs() * e_x[i];
+                                (g * x[i], error + u * magnitude + eta)
+                            })
+                            .unzip();
+                        if graph.shape(operand) == out {
+                            incoming[operand.0].add(&partial, &error);
+                        } else {
+                            let (partial, error) = row_sum(out, &partial, &error, precision);
                             incoming[operand.0].add(&partial, &error);
                         }
                     }

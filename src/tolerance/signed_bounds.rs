@@ -122,8 +122,12 @@ fn count_sites(graph: &Graph) -> usize {
                 incoming[output.0] += 1;
                 incoming[target.0] += 1;
             }
-            // Only in batches, which [`affordable`] leaves to the componentwise bounds.
+            // Only in graphs [`affordable`] leaves to the componentwise bounds.
             Operation::Reduce(_, a) => incoming[a.0] += 1,
+            Operation::Binary(Binary::Mul, a, b) => {
+                incoming[a.0] += 1;
+                incoming[b.0] += 1;
+            }
             Operation::Leaf(..) => {}
         }
     }
@@ -154,10 +158,12 @@ type Adjoint = (Vec<f64>, Form, Vec<f64>);
 /// Graphs of batches are not sharpened yet (their bounds are the componentwise ones, sound
 /// by themselves): the signed forms here follow vectors, and weights only into `matvec`.
 pub(crate) fn affordable(graph: &Graph) -> bool {
-    // Batches, and the losses beyond `sqerr`, are bounded componentwise only.
-    let other_loss = graph
-        .ids()
-        .any(|id| matches!(graph.operation(id), Operation::Loss(loss, ..) if *loss != Loss::Sqerr));
+    // Batches, the losses beyond `sqerr` and products of two computed values are bounded
+    // componentwise only.
+    let other_loss = graph.ids().any(|id| {
+        matches!(graph.operation(id), Operation::Loss(loss, ..) if *loss != Loss::Sqerr)
+            || matches!(graph.operation(id), Operation::Binary(Binary::Mul, ..))
+    });
     if graph.first_batch().is_some() || other_loss {
         return false;
     }
@@ -271,7 +277,7 @@ pub fn sharpened(
                         form
                     }
                     Operation::Loss(..) => continue,
-                    Operation::Reduce(..) => return None,
+                    Operation::Reduce(..) | Operation::Binary(Binary::Mul, ..) => return None,
                 }
             }
         };
@@ -328,7 +334,9 @@ pub fn sharpened(
         match *gate {
             Operation::Leaf(..) => unreachable!("gates only"),
             // Not bounded here yet ([`affordable`] says so): the componentwise bounds stand.
-            Operation::Loss(Loss::Mse, ..) | Operation::Reduce(..) => return None,
+            Operation::Loss(Loss::Mse, ..)
+            | Operation::Reduce(..)
+            | Operation::Binary(Binary::Mul, ..) => return None,
             Operation::Loss(Loss::Sqerr, output, target) => {
                 let (o, t) = (entries(&values[output.0]), entries(&values[target.0]));
                 let mut form = forward[output.0].clone()?;
