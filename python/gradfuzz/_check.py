@@ -84,6 +84,7 @@ def check(
     cases: Union[None, PathLike, Iterable[PathLike]] = None,
     jobs: Optional[int] = None,
     timeout: Optional[float] = None,
+    gates: Union[None, str, Iterable[str]] = None,
     args: Iterable[str] = (),
 ) -> Report:
     """Check ``backward`` with gradfuzz and return the :class:`Report`.
@@ -94,8 +95,11 @@ def check(
     (``max_nodes``, ``max_dim``, ``values`` as for ``gradfuzz fuzz``). With ``cases`` (a
     case file, a folder of them, or a list), those graphs are checked instead
     (``gradfuzz check``). ``precision`` is the engine's (``f64``, ``f32``, ``f16``,
-    ``bf16``); leaf values arrive as arrays of that dtype. ``args`` are more flags for the
-    command line. Failing graphs are blamed and shrunk; ``str(report)`` shows them.
+    ``bf16``); leaf values arrive as arrays of that dtype. ``gates`` are the gates
+    ``backward`` computes (gate names, ``"batch"`` for matrix inputs and targets,
+    ``"lecture"`` or ``"all"``; a comma-separated string or a list): by default the four
+    gates of the lecture on vectors, and only graphs of the declared gates are made or
+    checked. ``args`` are more flags for the command line. Failing graphs are blamed and shrunk; ``str(report)`` shows them.
     """
     dtype = dtype_of(precision)
     server = _Server(backward, dtype)
@@ -118,6 +122,9 @@ def check(
             command += ["--jobs", str(jobs)]
         if timeout is not None:
             command += ["--timeout", str(timeout)]
+        if gates is not None:
+            listed = gates if isinstance(gates, str) else ",".join(gates)
+            command += ["--gates", listed]
         command += list(args)
         environment = dict(os.environ)
         # The relay imports this very package, wherever it was imported from.

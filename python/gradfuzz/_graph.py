@@ -91,8 +91,8 @@ class Graph:
 
     @property
     def losses(self) -> List[str]:
-        """The names of the ``sqerr`` nodes, whose sum is the loss."""
-        return [n.name for n in self.nodes if n.op == "sqerr"]
+        """The names of the loss nodes (``sqerr``, ``mse``), whose sum is the loss."""
+        return [n.name for n in self.nodes if n.op in ("sqerr", "mse")]
 
     def users(self, name: str) -> List[str]:
         """The gates that take node ``name`` as an operand (more than one: a fan-out, whose

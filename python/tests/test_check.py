@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+import batches
 import four_gates
 import gradfuzz
 import two_layer
@@ -128,3 +129,38 @@ def test_the_installed_binary_is_found_next_to_python(monkeypatch):
     assert os.path.dirname(found) == sysconfig.get_path("scripts"), found
     done = subprocess.run([found, "engines"], capture_output=True, text=True)
     assert done.returncode == 0 and "reference" in done.stdout
+
+
+def test_an_engine_declaring_its_gates_is_checked_on_batches_of_every_gate():
+    report = gradfuzz.check(batches.make_backward(), graphs=2000, seed=4, gates=batches.GATES)
+    assert report.passed, report
+    assert report.run["gates"] == "all" and report.run["max_batch"] == 8
+    # Declared as a list, in f32 on wide values, it passes too.
+    single = gradfuzz.check(
+        lambda graph: batches.make_backward()(graph),
+        graphs=500,
+        seed=4,
+        gates=batches.GATES.split(","),
+        precision="f32",
+        values="wide",
+    )
+    assert single.passed, single
+    # Undeclared, an engine is asked only about the four gates on vectors.
+    lecture = gradfuzz.check(batches.make_backward(), graphs=200, seed=4)
+    assert lecture.passed and lecture.run["gates"] == "lecture"
+
+
+@pytest.mark.parametrize(
+    "bug, blame",
+    [
+        ("bias-first-row", "the `add` rule"),
+        ("mse-no-divide", "the `mse` rule"),
+        ("mul-self", "the `mul` rule"),
+    ],
+)
+def test_each_batch_bug_is_caught_blamed_and_shrunk(bug, blame):
+    report = gradfuzz.check(batches.make_backward(bug), graphs=500, seed=1, gates=batches.GATES)
+    assert not report.passed and report.status == 1
+    first = report.failures[0]
+    assert blame in first.blame, first.blame
+    assert first.shrunk_nodes <= 6 and "expect: mismatch" in first.shrunk_case
