@@ -470,8 +470,9 @@ pub fn diagnose(engine: &dyn Engine, config: &FuzzConfig, summary: &mut FuzzSumm
         );
         let graph = shrinker.shrink_recipe(&recipe, &config.limits);
         // Rebuilding a shrunk recipe closes the graph with a loss of its own, which can make
-        // it no smaller than the graph as found: then the graph as found stands.
-        let graph = if graph.len() < failure.graph.len() {
+        // it no smaller than the graph as found: then the graph as found stands. Smaller is
+        // fewer nodes, or as many with fewer scalars (a batch of fewer rows).
+        let graph = if graph.size() < failure.graph.size() {
             graph
         } else {
             failure.graph.clone()
@@ -555,12 +556,21 @@ impl Failure {
     pub fn to_case(&self, engine: &str, config: &FuzzConfig) -> Case {
         let precision = self.precision;
         let (graph, shrunk_note) = match &self.shrunk {
-            Some(shrunk) if shrunk.graph.len() < self.graph.len() => (
+            Some(shrunk) if shrunk.graph.size() < self.graph.size() => (
                 shrunk.graph.clone(),
                 format!(
-                    "; shrunk from {} to {} nodes{}",
+                    "; shrunk from {} to {} nodes{}{}",
                     self.graph.len(),
                     shrunk.graph.len(),
+                    if shrunk.graph.len() == self.graph.len() {
+                        format!(
+                            ", from {} to {} scalars",
+                            self.graph.size().1,
+                            shrunk.graph.size().1
+                        )
+                    } else {
+                        String::new()
+                    },
                     if shrunk.budget_spent {
                         format!(
                             " (the budget of {} candidates ran out)",

@@ -324,6 +324,12 @@ impl Graph {
         self.shape(id).len()
     }
 
+    /// How large the graph is, as shrinking orders graphs: its nodes, then the scalars of all
+    /// its values (a batch of fewer rows is smaller with as many nodes).
+    pub fn size(&self) -> (usize, usize) {
+        (self.len(), self.shapes.iter().map(|s| s.len()).sum())
+    }
+
     /// The largest vector length or matrix side in the graph.
     pub fn largest_dim(&self) -> usize {
         self.shapes

@@ -430,7 +430,8 @@ fn explain_and_dot_work_on_claimed_gradients_that_mismatch() {
 
 /// A shrunk graph is never larger than the graph as found (rebuilding a shrunk recipe adds a
 /// closing loss, which made "shrunk from 3 to 4 nodes" possible), and a graph that does not
-/// shrink says so instead of "shrunk from 3 to 3".
+/// shrink says so instead of "shrunk from 3 to 3" (one that keeps its nodes with fewer
+/// scalars says how many).
 #[test]
 fn shrinking_never_grows_a_graph_and_says_when_it_did_not_shrink() {
     let (code, json, _) = outcome(&gradfuzz(&[
@@ -453,8 +454,10 @@ fn shrinking_never_grows_a_graph_and_says_when_it_did_not_shrink() {
         assert!(shrunk["nodes"].as_u64() <= nodes.as_u64(), "{failure}");
         let case = shrunk["case"].as_str().expect("a case");
         if shrunk["nodes"] == *nodes {
+            // As many nodes: not shrunk, or shrunk to fewer scalars (a smaller batch or
+            // vectors), which it says.
             assert!(
-                case.contains("no smaller graph fails the same way"),
+                case.contains("no smaller graph fails the same way") || case.contains(" scalars"),
                 "{case}"
             );
         } else {

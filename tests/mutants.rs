@@ -257,3 +257,36 @@ fn every_catalogued_mutant_has_a_case_and_an_expected_blame() {
         );
     }
 }
+
+/// A failing batch whose nodes cannot be fewer still shrinks to fewer rows and columns
+/// (graph 35 of seed 4: `add(sum(X), X)` on a 6×2 batch, which the graph as found kept).
+#[test]
+fn a_failure_that_keeps_its_nodes_still_shrinks_its_batch() {
+    let engine = engine::by_name("mutant:bias-first-row").expect("catalogued");
+    let config = FuzzConfig {
+        budget: Budget::Graphs(36),
+        keep_failures: 100,
+        ..config(4)
+    };
+    let mut summary = fuzz(engine.as_ref(), &config);
+    diagnose(engine.as_ref(), &config, &mut summary);
+    let failure = summary
+        .failures
+        .iter()
+        .find(|f| f.index == 35)
+        .expect("graph 35 fails");
+    let shrunk = failure.shrunk.as_ref().expect("shrunk");
+    assert_eq!(shrunk.graph.len(), failure.graph.len());
+    assert!(
+        shrunk.graph.largest_dim() <= 2,
+        "{}",
+        shrunk.graph.largest_dim()
+    );
+    assert_eq!(shrunk.blame.culprit.signature(), "add");
+    let case = failure.to_case(&engine.name(), &config);
+    let description = case.description.unwrap_or_default();
+    assert!(
+        description.contains("from 39 to 8 scalars"),
+        "{description}"
+    );
+}

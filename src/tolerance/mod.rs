@@ -80,8 +80,10 @@ pub struct ForwardErrors {
     by_node: Vec<Vec<f64>>,
     /// Per node, its number of entries.
     lens: Vec<usize>,
-    /// Zeros, as many as the largest leaf has entries.
-    zeros: Vec<f64>,
+    /// Zeros, as many as the largest leaf has entries, shared by the clones (the engine's
+    /// bounds in `f64` start from a clone of the oracles' own: copying a 256×256 weight's
+    /// zeros was a twentieth of a fast check).
+    zeros: std::sync::Arc<[f64]>,
 }
 
 impl ForwardErrors {
@@ -136,7 +138,7 @@ pub fn forward_errors(
         precision,
         by_node: Vec::with_capacity(graph.len()),
         lens,
-        zeros: vec![0.0; largest_leaf],
+        zeros: vec![0.0; largest_leaf].into(),
     };
     for id in graph.ids() {
         let by_node = &errors;
@@ -221,14 +223,9 @@ pub fn forward_errors(
                                 kernels::abs_matvec_add(&mut errors, w, &spread);
                                 errors
                             }
-                            Summation::Sequential => (0..w.nrows())
-                                .map(|i| {
-                                    let row =
-                                        (0..w.ncols()).map(|j| (w[(i, j)], o_value[j], e_o[j]));
-                                    let (carried, rounding) = dot_error(precision, summation, row);
-                                    carried + rounding
-                                })
-                                .collect(),
+                            Summation::Sequential => {
+                                rules::matvec_errors_in_order(precision, w, o_value, e_o)
+                            }
                         }
                     }
                     Operation::Unary(op, s) => {
