@@ -122,3 +122,17 @@ def test_serve_in_a_program_keeps_serving_after_an_error():
     first, second = (json.loads(line) for line in done.stdout.splitlines())
     assert "ValueError: first" in first["error"]
     assert second == {"gradients": {}}
+
+
+def test_the_losses_of_a_graph_are_its_sqerr_and_mse_nodes():
+    graph = gradfuzz.Graph.from_request(
+        {
+            "nodes": {
+                "X": {"input": [[1.0, 2.0], [3.0, 4.0]]},
+                "T": {"target": [[0.0, 0.0], [0.0, 0.0]]},
+                "E": {"mse": ["X", "T"]},
+                "F": {"sqerr": ["X", "T"]},
+            }
+        }
+    )
+    assert sorted(graph.losses) == ["E", "F"]
