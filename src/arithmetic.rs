@@ -117,6 +117,24 @@ impl Precision {
         })
     }
 
+    /// `A B`: each entry's `k` products summed in increasing order of `k`, each product and
+    /// each partial sum rounded (a column of the output at a time, as an axpy over `A`'s
+    /// columns, which leaves every entry's order of summation as stated).
+    pub fn matmul(self, a: &Mat<f64>, b: &Mat<f64>) -> Mat<f64> {
+        let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+        let mut out = Mat::<f64>::zeros(m, n);
+        for j in 0..n {
+            let column = out.col_as_slice_mut(j);
+            for p in 0..k {
+                let factor = b[(p, j)];
+                for (sum, &x) in column.iter_mut().zip(a.col_as_slice(p)) {
+                    *sum = self.round(*sum + self.round(x * factor));
+                }
+            }
+        }
+        out
+    }
+
     /// `g oᵀ`.
     pub fn outer(self, g: &Col<f64>, o: &Col<f64>) -> Mat<f64> {
         Mat::from_fn(g.nrows(), o.nrows(), |i, j| self.round(g[i] * o[j]))

@@ -7,7 +7,7 @@
 //! place. The oracles and the tolerance know the same functions through modules of their own
 //! ([`crate::function`]) and never call these rules.
 
-use crate::op::{Binary, Loss, Operation, Unary};
+use crate::op::{Binary, Loss, Operation, Rearrange, Unary};
 use crate::precision::Precision;
 use crate::value::NodeId;
 // The four gates' view, and the values the rules take and make, re-exported here where the
@@ -50,6 +50,10 @@ pub fn forward_in<'v>(
         Operation::Binary(Binary::Mul, a, b) => {
             precision.zip(value_of(a), value_of(b), |x, y| x * y)
         }
+        Operation::Binary(Binary::Matmul, a, b) => {
+            Value::Matrix(precision.matmul(matrix(value_of(a)), matrix(value_of(b))))
+        }
+        Operation::Rearrange(Rearrange::Transpose, a) => Value::Matrix(transposed(value_of(a))),
         Operation::Unary(Unary::Sigmoid, s) => precision.map(value_of(s), |s| precision.sigmoid(s)),
         Operation::Unary(Unary::Tanh, s) => precision.map(value_of(s), |s| precision.tanh(s)),
         // Each column summed from the first row to the last; the mean then divided by the rows.
@@ -125,6 +129,26 @@ pub fn backward_in<'v>(
                 ),
             ]
         }
+        // C = A B: dC_ij/dA_ip = B_pj and dC_ij/dB_pj = A_ip, so dE/dA = G Bᵀ and
+        // dE/dB = Aᵀ G.
+        Operation::Binary(Binary::Matmul, a, b) => {
+            let g = matrix(upstream);
+            let (a_value, b_value) = (matrix(value_of(a)), matrix(value_of(b)));
+            vec![
+                Partial::new(
+                    a,
+                    Value::Matrix(precision.matmul(g, &b_value.transpose().to_owned())),
+                ),
+                Partial::new(
+                    b,
+                    Value::Matrix(precision.matmul(&a_value.transpose().to_owned(), g)),
+                ),
+            ]
+        }
+        // B = Aᵀ moves entry (i, j) to (j, i): dE/dA = Gᵀ.
+        Operation::Rearrange(Rearrange::Transpose, a) => {
+            vec![Partial::new(a, Value::Matrix(transposed(upstream)))]
+        }
         // o = σ(s): the Jacobian is diagonal with σ'(s_i) = o_i (1 − o_i), taken from the
         // output, which is both cheaper and what the lecture's rule says.
         Operation::Unary(Unary::Sigmoid, s) => {
@@ -192,6 +216,11 @@ pub fn backward_in<'v>(
             ]
         }
     }
+}
+
+/// A matrix value's transpose (no arithmetic, so no precision).
+fn transposed(value: &Value) -> faer::Mat<f64> {
+    matrix(value).transpose().to_owned()
 }
 
 /// `o − t`, entry by entry (vectors through the vector kernel, as before matrices came).

@@ -80,7 +80,8 @@ impl Gate {
         Some(match *operation {
             Operation::Leaf(..)
             | Operation::Reduce(..)
-            | Operation::Binary(Binary::Mul, ..)
+            | Operation::Rearrange(..)
+            | Operation::Binary(Binary::Mul | Binary::Matmul, ..)
             | Operation::Unary(Unary::Tanh, _)
             | Operation::Loss(Loss::Mse, ..) => return None,
             Operation::Binary(Binary::Add, a, b) => Gate::Add(a, b),

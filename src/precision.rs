@@ -261,14 +261,17 @@ impl FromStr for Precision {
     }
 }
 
-/// How an engine sums the terms of each matrix-vector product.
+/// How an engine sums the terms of each matrix-vector and matrix product, and of the row sums
+/// of a broadcast operand's gradient.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Summation {
     /// In any order, fused or not: the bound is `γ(n)·Σ|terms|`, which holds for every order.
     #[default]
     AnyOrder,
-    /// Each row from its first column to its last, one term at a time (a fused multiply-add
-    /// or a product and a sum): the bound is the running error bound of that order,
+    /// Each row of a matrix-vector product from its first column to its last, each entry of a
+    /// matrix product (forward and backward) over its inner index in order, each row sum from
+    /// the first row to the last; one term at a time (a fused multiply-add or a product and a
+    /// sum): the bound is the running error bound of that order,
     /// `u·Σ_k |partial sum k|`, which for terms of mixed signs is about `√n` times smaller.
     Sequential,
 }

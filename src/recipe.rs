@@ -76,8 +76,12 @@ pub(crate) fn choices(kind: GateKind, batches: bool) -> (usize, Option<usize>) {
         // On batches, the third choice puts a broadcast vector first or second.
         GateKind::Add | GateKind::Mul if batches => (3, None),
         GateKind::Add | GateKind::Mul | GateKind::Sqerr | GateKind::Mse => (2, None),
-        GateKind::Matvec => (3, Some(2)),
-        GateKind::Sigmoid | GateKind::Tanh | GateKind::Sum | GateKind::Mean => (1, None),
+        GateKind::Matvec | GateKind::Matmul => (3, Some(2)),
+        GateKind::Sigmoid
+        | GateKind::Tanh
+        | GateKind::Sum
+        | GateKind::Mean
+        | GateKind::Transpose => (1, None),
     }
 }
 
@@ -92,9 +96,10 @@ fn fresh_leaves(kind: GateKind, batches: bool) -> usize {
         | GateKind::Sigmoid
         | GateKind::Tanh
         | GateKind::Sum
-        | GateKind::Mean => 1,
-        // The vector and the weight; the output and the target.
-        GateKind::Matvec | GateKind::Sqerr | GateKind::Mse => 2,
+        | GateKind::Mean
+        | GateKind::Transpose => 1,
+        // The vector (or batch) and the weight; the output and the target.
+        GateKind::Matvec | GateKind::Matmul | GateKind::Sqerr | GateKind::Mse => 2,
     }
 }
 
@@ -233,7 +238,9 @@ impl<'r> Builder<'r> {
             GateKind::Matvec => self.matvec_operands(first, second, third),
             GateKind::Sigmoid | GateKind::Tanh => vec![self.vector(first, None)],
             // Not gates of the lecture: a recipe with them builds batches.
-            GateKind::Sum | GateKind::Mean => self.batch_operands(kind, choices),
+            GateKind::Sum | GateKind::Mean | GateKind::Matmul | GateKind::Transpose => {
+                self.batch_operands(kind, choices)
+            }
             GateKind::Sqerr | GateKind::Mse => {
                 let output = self.vector(first, None);
                 let len = self.len_of(output);
@@ -263,6 +270,12 @@ impl<'r> Builder<'r> {
             GateKind::Matvec => self.matvec_operands(first, second, third),
             GateKind::Sigmoid | GateKind::Tanh => vec![self.array(first)],
             GateKind::Sum | GateKind::Mean => vec![self.batch(first)],
+            GateKind::Matmul => {
+                let a = self.batch(first);
+                let (_, inner) = self.shapes[a.0].dims();
+                vec![a, self.right_factor(second, third, inner)]
+            }
+            GateKind::Transpose => vec![self.any_matrix(first)],
             GateKind::Sqerr | GateKind::Mse => {
                 let output = self.array(first);
                 let shape = self.shapes[output.0];
@@ -327,6 +340,40 @@ impl<'r> Builder<'r> {
             .collect();
         match pick(&candidates, raw) {
             Some(id) => id,
+            None => {
+                let rows = 1 + raw as usize % self.limits.max_batch;
+                self.leaf_shaped(LeafKind::Input, Shape::Matrix(rows, self.dim(raw)))
+            }
+        }
+    }
+
+    /// A matrix with `rows` rows to multiply a batch by, picked by `raw` among the weights and
+    /// the other matrices (so that a weight serves several products), or a fresh
+    /// `rows × n` weight (the last choice): `n` from `size`, or `rows` (a square weight, as in
+    /// layers of equal width, where a missing transpose has the right shape).
+    fn right_factor(&mut self, raw: u16, size: u16, rows: usize) -> NodeId {
+        let candidates: Vec<NodeId> = (0..self.nodes.len())
+            .filter(|&i| matches!(self.shapes[i], Shape::Matrix(m, _) if m == rows))
+            .map(NodeId)
+            .collect();
+        match pick(&candidates, raw) {
+            Some(id) => id,
+            None => {
+                let cols = if size % 4 == 3 { rows } else { self.dim(size) };
+                self.weight_leaf(rows, cols, rows)
+            }
+        }
+    }
+
+    /// A matrix of any kind (a weight, a batch, a target, a gate's) picked by `raw`, or a
+    /// fresh batch.
+    fn any_matrix(&mut self, raw: u16) -> NodeId {
+        let candidates: Vec<NodeId> = (0..self.nodes.len())
+            .filter(|&i| matches!(self.shapes[i], Shape::Matrix(..)))
+            .map(NodeId)
+            .collect();
+        match candidates.get(raw as usize % candidates.len().max(1)) {
+            Some(&id) => id,
             None => {
                 let rows = 1 + raw as usize % self.limits.max_batch;
                 self.leaf_shaped(LeafKind::Input, Shape::Matrix(rows, self.dim(raw)))
@@ -515,15 +562,8 @@ impl<'r> Builder<'r> {
             LeafKind::Input | LeafKind::Target => {
                 Value::Vector(Col::from_fn(rows, |_| self.next_number()))
             }
-            LeafKind::Weight => {
-                // Divide by √fan-in so that `W o` keeps the scale of `o`.
-                let scale = 1.0 / (cols as f64).sqrt();
-                let mut entries = Vec::with_capacity(rows * cols);
-                for _ in 0..rows * cols {
-                    entries.push(self.next_number() * scale);
-                }
-                Value::Matrix(Mat::from_fn(rows, cols, |i, j| entries[i * cols + j]))
-            }
+            // `W o`'s fan-in is W's columns.
+            LeafKind::Weight => return self.weight_leaf(rows, cols, cols),
         };
         let shape = value.shape();
         let prefix = match kind {
@@ -532,6 +572,22 @@ impl<'r> Builder<'r> {
             LeafKind::Target => "t",
         };
         self.push(prefix, Operation::Leaf(kind, value), shape)
+    }
+
+    /// A fresh `rows × cols` weight, divided by √`fan_in` so that its product keeps the scale
+    /// of its operand.
+    fn weight_leaf(&mut self, rows: usize, cols: usize, fan_in: usize) -> NodeId {
+        let scale = 1.0 / (fan_in as f64).sqrt();
+        let mut entries = Vec::with_capacity(rows * cols);
+        for _ in 0..rows * cols {
+            entries.push(self.next_number() * scale);
+        }
+        let value = Value::Matrix(Mat::from_fn(rows, cols, |i, j| entries[i * cols + j]));
+        self.push(
+            "W",
+            Operation::Leaf(LeafKind::Weight, value),
+            Shape::Matrix(rows, cols),
+        )
     }
 
     /// The gate on `operands`, named and shaped by the table.

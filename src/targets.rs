@@ -4,7 +4,7 @@
 
 use crate::case::{self, SizeLimits};
 use crate::graph::{Graph, LeafKind, Operation, Shape};
-use crate::op::{Arg, output_shape};
+use crate::op::{Arg, GateKind, output_shape};
 use crate::recipe::Limits;
 use crate::value::Value;
 #[cfg(feature = "arbitrary")]
@@ -115,6 +115,12 @@ pub fn violations(graph: &Graph, limits: &Limits) -> Result<(), String> {
     }
     let users = graph.users();
     let mut losses = 0;
+    let rearranges = graph.ids().any(|id| {
+        matches!(
+            graph.operation(id).kind(),
+            Some(GateKind::Transpose | GateKind::Matmul)
+        )
+    });
     for id in graph.ids() {
         let name = graph.name(id);
         match graph.operation(id) {
@@ -157,7 +163,14 @@ pub fn violations(graph: &Graph, limits: &Limits) -> Result<(), String> {
             }
         }
         let in_range = |n: usize| (1..=limits.max_dim).contains(&n);
+        let either = |n: usize| (1..=limits.max_dim.max(limits.max_batch)).contains(&n);
         let dims_ok = match graph.shape(id) {
+            // A transpose turns a batch's examples into columns, and a product passes them
+            // on: there every side is a dimension or a batch size.
+            shape if rearranges && shape != Shape::Scalar => {
+                let (m, n) = shape.dims();
+                either(m) && either(n)
+            }
             Shape::Vector(n) => in_range(n),
             // A weight's rows are a dimension; a batch's rows are examples.
             Shape::Matrix(m, n) if graph.operation(id).is_weight() => in_range(m) && in_range(n),

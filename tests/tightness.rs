@@ -192,6 +192,9 @@ fn exact_gradients_pass_and_gradients_wrong_by_1e_8_fail_on_chains_layers_and_ex
             "batch of 128×9, products",
             families::batch_products(128, 9, 128),
         ),
+        ("MLP 64×16→32→8", families::mlp(64, 16, 32, 8, 64)),
+        ("MLP 1×5→3→2", families::mlp(1, 5, 3, 2, 5)),
+        ("tied layers 32×8, Vᵀ", families::tied_layers(32, 8, 4, 32)),
     ];
     for (name, graph) in &families {
         let (exact, _) = exact::gradients(graph);
@@ -286,6 +289,56 @@ fn the_allowance_stays_within_a_thousand_times_the_real_error_on_deep_chains() {
         tanh_60 <= 1500.0,
         "60 tanh layers: median tightness {tanh_60}"
     );
+    // Products of matrices (SPEC §7): a two-layer perceptron on batches of 1, 8, 64 and 256,
+    // one weight in two layers with a product by a transpose, a chain of products. Measured
+    // (f64 / f32): 138 / 43, 302 / 151, 1,102 / 596, 3,025 / 1,814, 982 / 619, and 6.2e6 /
+    // 1.5e6 for the chain. The aim is 1,000 everywhere; the componentwise bounds miss it on
+    // wide batches (each sum over 64 or 256 rows of mixed signs is bounded as if none
+    // cancelled, and in f64 the oracles' own f64 bounds, as loose, are half the allowance)
+    // and on the chain, where they compound through |W| as they did for matvec chains before
+    // the signed bounds, which do not take matrix products yet. The limits hold the figures
+    // measured, with a margin, so that a looser bound fails here.
+    for (name, graph, [f64_limit, f32_limit]) in [
+        (
+            "MLP 1×5→3→2",
+            families::mlp(1, 5, 3, 2, 5),
+            [1000.0, 1000.0],
+        ),
+        (
+            "MLP 8×8→16→4",
+            families::mlp(8, 8, 16, 4, 8),
+            [1000.0, 1000.0],
+        ),
+        (
+            "MLP 64×16→32→8",
+            families::mlp(64, 16, 32, 8, 64),
+            [1500.0, 1000.0],
+        ),
+        (
+            "MLP 256×64→64→10",
+            families::mlp(256, 64, 64, 10, 256),
+            [4000.0, 2500.0],
+        ),
+        (
+            "tied layers 32×8, Vᵀ",
+            families::tied_layers(32, 8, 4, 32),
+            [1300.0, 1000.0],
+        ),
+        (
+            "20 matmuls of 4×4",
+            families::matmul_chain(20, 4, 20),
+            [1e7, 2.5e6],
+        ),
+    ] {
+        for (precision, limit) in [(Precision::F64, f64_limit), (Precision::F32, f32_limit)] {
+            let tightness = median_tightness(&graph, precision);
+            eprintln!("{name} in {precision}: median tightness {tightness:.0}");
+            assert!(
+                tightness <= limit,
+                "{name} in {precision}: median tightness {tightness}"
+            );
+        }
+    }
     // x + x is exact: the 500 doublings cost the allowance nothing (measured: 16).
     assert!(median_tightness(&families::doubling_chain(500), Precision::F64) <= 100.0);
 }

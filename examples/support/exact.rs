@@ -7,7 +7,7 @@
 use dashu_float::FBig;
 use dashu_float::round::mode::HalfEven;
 use gradfuzz::graph::{Graph, NodeId, Operation, Shape};
-use gradfuzz::op::{Binary, Loss, Reduce, Unary};
+use gradfuzz::op::{Binary, Loss, Rearrange, Reduce, Unary};
 
 type Big = FBig<HalfEven, 2>;
 
@@ -114,6 +114,32 @@ fn elementwise(a: &Exact, b: &Exact, shape: Shape, f: impl Fn(&Big, &Big) -> Big
     }
 }
 
+/// The exact product of two matrices, row-major.
+fn product(a: &Exact, b: &Exact) -> Vec<Big> {
+    let ((m, k), (_, n)) = (a.shape.dims(), b.shape.dims());
+    (0..m * n)
+        .map(|index| {
+            let (i, j) = (index / n, index % n);
+            (0..k).fold(zero(), |s, p| {
+                s + &a.entries[i * k + p] * &b.entries[p * n + j]
+            })
+        })
+        .collect()
+}
+
+/// The row-major entries of the transpose of a matrix of `shape`.
+fn transposed(entries: &[Big], shape: Shape) -> Vec<Big> {
+    let (m, n) = shape.dims();
+    (0..m * n)
+        .map(|index| entries[(index % m) * n + index / m].clone())
+        .collect()
+}
+
+fn flipped(shape: Shape) -> Shape {
+    let (m, n) = shape.dims();
+    Shape::Matrix(n, m)
+}
+
 /// `dE/d(leaf)` for every differentiable leaf (row-major), and the loss, exactly, then
 /// rounded to nearest `f64`.
 pub fn gradients(graph: &Graph) -> (Vec<(NodeId, Vec<f64>)>, f64) {
@@ -147,6 +173,14 @@ pub fn gradients(graph: &Graph) -> (Vec<(NodeId, Vec<f64>)>, f64) {
                     shape,
                 }
             }
+            Operation::Binary(Binary::Matmul, a, b) => Exact {
+                entries: product(&values[a.0], &values[b.0]),
+                shape,
+            },
+            Operation::Rearrange(Rearrange::Transpose, a) => Exact {
+                entries: transposed(&values[a.0].entries, values[a.0].shape),
+                shape,
+            },
             Operation::Reduce(op, a) => {
                 let a = &values[a.0];
                 let (rows, cols) = a.shape.dims();
@@ -242,6 +276,27 @@ pub fn gradients(graph: &Graph) -> (Vec<(NodeId, Vec<f64>)>, f64) {
                 );
                 add_into(&mut adjoint[a.0], da);
                 add_into(&mut adjoint[b.0], db);
+            }
+            // G Bᵀ to A, Aᵀ G to B.
+            Operation::Binary(Binary::Matmul, a, b) => {
+                let (x, y) = (&values[a.0], &values[b.0]);
+                let g = Exact {
+                    entries: g.clone(),
+                    shape,
+                };
+                let y_t = Exact {
+                    entries: transposed(&y.entries, y.shape),
+                    shape: flipped(y.shape),
+                };
+                let x_t = Exact {
+                    entries: transposed(&x.entries, x.shape),
+                    shape: flipped(x.shape),
+                };
+                add_into(&mut adjoint[a.0], product(&g, &y_t));
+                add_into(&mut adjoint[b.0], product(&x_t, &g));
+            }
+            Operation::Rearrange(Rearrange::Transpose, a) => {
+                add_into(&mut adjoint[a.0], transposed(&g, shape));
             }
             Operation::Binary(Binary::Matvec, weight, vector) => {
                 let (w, o) = (&values[weight.0], &values[vector.0]);

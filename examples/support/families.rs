@@ -5,7 +5,7 @@
 use faer::{Col, Mat};
 use gradfuzz::gate::{Gate, Value};
 use gradfuzz::graph::{Graph, LeafKind, Node, NodeId, Op, Operation};
-use gradfuzz::op::{Binary, Loss, Reduce, Unary};
+use gradfuzz::op::{Binary, Loss, Rearrange, Reduce, Unary};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -343,6 +343,114 @@ pub fn tanh_extremes() -> Graph {
     b.graph()
 }
 
+/// A weight of `rows` × `cols` standard normal entries divided by √`rows` (its fan-in in a
+/// product `X W`).
+fn product_weight(
+    b: &mut Operations,
+    rng: &mut ChaCha8Rng,
+    name: &str,
+    rows: usize,
+    cols: usize,
+) -> NodeId {
+    let scale = 1.0 / (rows as f64).sqrt();
+    b.leaf(
+        name,
+        LeafKind::Weight,
+        matrix(rows, cols, |_, _| scale * normal(rng)),
+    )
+}
+
+/// A two-layer perceptron on a batch, as courses write it: `X·W1 + b1 → tanh → ·W2 + b2`,
+/// then `mse` against a target batch.
+pub fn mlp(rows: usize, inputs: usize, hidden: usize, outputs: usize, seed: u64) -> Graph {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut b = Operations::default();
+    let x = b.leaf(
+        "X",
+        LeafKind::Input,
+        matrix(rows, inputs, |_, _| normal(&mut rng)),
+    );
+    let w1 = product_weight(&mut b, &mut rng, "W1", inputs, hidden);
+    let b1 = b.leaf(
+        "b1",
+        LeafKind::Input,
+        vector((0..hidden).map(|_| 0.5 * normal(&mut rng)).collect()),
+    );
+    let s1 = b.push("s1", Operation::Binary(Binary::Matmul, x, w1));
+    let a1 = b.push("a1", Operation::Binary(Binary::Add, s1, b1));
+    let h = b.push("h", Operation::Unary(Unary::Tanh, a1));
+    let w2 = product_weight(&mut b, &mut rng, "W2", hidden, outputs);
+    let b2 = b.leaf(
+        "b2",
+        LeafKind::Input,
+        vector((0..outputs).map(|_| 0.5 * normal(&mut rng)).collect()),
+    );
+    let s2 = b.push("s2", Operation::Binary(Binary::Matmul, h, w2));
+    let y = b.push("y", Operation::Binary(Binary::Add, s2, b2));
+    let t = b.leaf(
+        "T",
+        LeafKind::Target,
+        matrix(rows, outputs, |_, _| normal(&mut rng)),
+    );
+    b.push("E", Operation::Loss(Loss::Mse, y, t));
+    b.graph()
+}
+
+/// One square weight used by two layers (`tanh(X W + b)` twice, the bias shared too), then a
+/// product by the transpose of a second weight (`H Vᵀ`, as `torch.nn.Linear` computes), under
+/// `mse`; the first layer's mean over the batch feeds a second loss.
+pub fn tied_layers(rows: usize, width: usize, outputs: usize, seed: u64) -> Graph {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut b = Operations::default();
+    let (x, bias) = batch_and_bias(&mut b, &mut rng, rows, width);
+    let w = product_weight(&mut b, &mut rng, "W", width, width);
+    let s1 = b.push("s1", Operation::Binary(Binary::Matmul, x, w));
+    let a1 = b.push("a1", Operation::Binary(Binary::Add, s1, bias));
+    let h1 = b.push("h1", Operation::Unary(Unary::Tanh, a1));
+    let s2 = b.push("s2", Operation::Binary(Binary::Matmul, h1, w));
+    let a2 = b.push("a2", Operation::Binary(Binary::Add, bias, s2));
+    let h2 = b.push("h2", Operation::Unary(Unary::Tanh, a2));
+    let v = product_weight(&mut b, &mut rng, "V", outputs, width);
+    let v_t = b.push("Vt", Operation::Rearrange(Rearrange::Transpose, v));
+    let y = b.push("y", Operation::Binary(Binary::Matmul, h2, v_t));
+    let t = b.leaf(
+        "T",
+        LeafKind::Target,
+        matrix(rows, outputs, |_, _| normal(&mut rng)),
+    );
+    b.push("E", Operation::Loss(Loss::Mse, y, t));
+    let m = b.push("m", Operation::Reduce(Reduce::Mean, h1));
+    let u = b.leaf(
+        "u",
+        LeafKind::Target,
+        vector((0..width).map(|_| 0.5 * normal(&mut rng)).collect()),
+    );
+    b.push("F", Operation::Loss(Loss::Sqerr, m, u));
+    b.graph()
+}
+
+/// `depth` products of a batch by `dim`×`dim` weights, `X W1 W2 … W_depth`, under `mse`.
+pub fn matmul_chain(depth: usize, dim: usize, seed: u64) -> Graph {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut b = Operations::default();
+    let mut h = b.leaf(
+        "X",
+        LeafKind::Input,
+        matrix(dim, dim, |_, _| normal(&mut rng)),
+    );
+    for k in 0..depth {
+        let w = product_weight(&mut b, &mut rng, &format!("W{k}"), dim, dim);
+        h = b.push(format!("m{k}"), Operation::Binary(Binary::Matmul, h, w));
+    }
+    let t = b.leaf(
+        "T",
+        LeafKind::Target,
+        matrix(dim, dim, |_, _| normal(&mut rng)),
+    );
+    b.push("E", Operation::Loss(Loss::Mse, h, t));
+    b.graph()
+}
+
 /// The families, by name, as the README's table lists them.
 pub fn all() -> Vec<(String, Graph)> {
     let mut families = vec![("unit with 4,096 inputs".to_string(), wide_unit(4096, 1))];
@@ -378,6 +486,10 @@ pub fn all() -> Vec<(String, Graph)> {
         batch_reductions(1, 4, 4),
     ));
     families.push(("batch of 32×6, products".into(), batch_products(32, 6, 32)));
+    families.push(("MLP 32×8→16→4".into(), mlp(32, 8, 16, 4, 32)));
+    families.push(("MLP 1×3→2→1".into(), mlp(1, 3, 2, 1, 1)));
+    families.push(("tied layers 16×6, Vᵀ".into(), tied_layers(16, 6, 3, 16)));
+    families.push(("20 matmuls of 4×4".into(), matmul_chain(20, 4, 20)));
     families.push(("batch of 1×2, products".into(), batch_products(1, 2, 2)));
     families
 }

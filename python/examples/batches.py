@@ -1,6 +1,6 @@
 """A reverse-mode engine in numpy for gradfuzz's gates on batches (SPEC §7 as far as gradfuzz
-has it: add and mul with a vector on every row, matvec, sigmoid, tanh, sum, mean, sqerr and
-mse), written against gradfuzz.Graph, and checked with gradfuzz, declaring its gates.
+has it: add and mul with a vector on every row, matvec, matmul, transpose, sigmoid, tanh,
+sum, mean, sqerr and mse), written against gradfuzz.Graph, and checked with gradfuzz, declaring its gates.
 
     python batches.py                      # check it on 1,000 random graphs of every gate
     python batches.py --bug bias-first-row
@@ -9,6 +9,7 @@ mse), written against gradfuzz.Graph, and checked with gradfuzz, declaring its g
   bias-first-row   a vector added to every row receives row 0 of G, not the sum over rows
   mse-no-divide    mse's gradient is o − t, without the division by the batch's rows
   mul-self         mul's first operand receives g ⊙ a, its own value, instead of g ⊙ b
+  matmul-no-transpose  matmul's first operand receives G B instead of G Bᵀ (B square)
 """
 import sys
 
@@ -16,9 +17,9 @@ import numpy as np
 
 import gradfuzz
 
-BUGS = ("bias-first-row", "mse-no-divide", "mul-self")
+BUGS = ("bias-first-row", "mse-no-divide", "mul-self", "matmul-no-transpose")
 # The gates this engine computes, on batches too: what it declares to gradfuzz.
-GATES = "add,mul,matvec,sigmoid,tanh,sum,mean,sqerr,mse,batch"
+GATES = "add,mul,matvec,matmul,transpose,sigmoid,tanh,sum,mean,sqerr,mse,batch"
 
 
 def sigmoid(s):
@@ -43,8 +44,10 @@ def forward(graph):
             value = x[0] + x[1]  # numpy broadcasts a vector over the rows
         elif node.op == "mul":
             value = x[0] * x[1]
-        elif node.op == "matvec":
+        elif node.op in ("matvec", "matmul"):
             value = x[0] @ x[1]
+        elif node.op == "transpose":
+            value = x[0].T
         elif node.op == "sigmoid":
             value = sigmoid(x[0])
         elif node.op == "tanh":
@@ -110,6 +113,13 @@ def make_backward(bug=None):
             elif node.op == "matvec":
                 send(a, np.outer(g, x[1]))  # dE/dW = g oᵀ
                 send(node.inputs[1], x[0].T @ g)  # dE/do = Wᵀ g
+            elif node.op == "matmul":
+                square = x[1].shape[0] == x[1].shape[1]
+                right = x[1] if bug == "matmul-no-transpose" and square else x[1].T
+                send(a, g @ right)  # dE/dA = G Bᵀ
+                send(node.inputs[1], x[0].T @ g)  # dE/dB = Aᵀ G
+            elif node.op == "transpose":
+                send(a, g.T)
             elif node.op == "sigmoid":
                 o = values[node.name]
                 send(a, g * o * (1 - o))

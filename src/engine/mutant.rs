@@ -8,7 +8,7 @@ use super::reference::{Rules, backpropagate, sum_into};
 use super::{Engine, EngineError, Gradients, Summation};
 use crate::gate::{Partial, Value, backward_in, matrix, vector};
 use crate::graph::{Graph, NodeId, Values};
-use crate::op::{Binary, GateSet, Loss, Operation, Reduce, Unary};
+use crate::op::{Binary, GateSet, Loss, Operation, Rearrange, Reduce, Unary};
 use crate::precision::Precision;
 
 /// The bug a mutant carries.
@@ -35,6 +35,9 @@ pub enum Bug {
     MseNoDivide,
     MeanNoDivide,
     MulSelf,
+    MatmulNoTranspose,
+    MatmulSwapped,
+    TransposeSkipped,
 }
 
 /// Every named mutant with a line on its bug.
@@ -138,6 +141,21 @@ pub const CATALOGUE: &[(&str, Bug, &str)] = &[
         "mul-self",
         Bug::MulSelf,
         "mul's first operand receives g ⊙ a, its own value, instead of g ⊙ b",
+    ),
+    (
+        "matmul-no-transpose",
+        Bug::MatmulNoTranspose,
+        "matmul's first operand receives G B instead of G Bᵀ (where B is square)",
+    ),
+    (
+        "matmul-swapped",
+        Bug::MatmulSwapped,
+        "matmul's first operand receives Bᵀ G instead of G Bᵀ (where every side is equal)",
+    ),
+    (
+        "transpose-skipped",
+        Bug::TransposeSkipped,
+        "transpose's operand receives G itself instead of Gᵀ (where A is square)",
     ),
 ];
 
@@ -287,6 +305,25 @@ impl Rules for Mutant {
                 let a_value = &values[a.0];
                 let own = p.zip(upstream, a_value, |g, a| g * a);
                 partials[0].gradient = p.unbroadcast(a_value, &own);
+            }
+            (Bug::MatmulNoTranspose, &Operation::Binary(Binary::Matmul, _, b)) => {
+                let (b, g) = (matrix(&values[b.0]), matrix(upstream));
+                if b.nrows() == b.ncols() {
+                    partials[0].gradient = Value::Matrix(p.matmul(g, b));
+                }
+            }
+            (Bug::MatmulSwapped, &Operation::Binary(Binary::Matmul, a, b)) => {
+                let (a, b, g) = (matrix(&values[a.0]), matrix(&values[b.0]), matrix(upstream));
+                if a.nrows() == a.ncols() && b.nrows() == b.ncols() && a.nrows() == b.nrows() {
+                    partials[0].gradient = Value::Matrix(p.matmul(&b.transpose().to_owned(), g));
+                }
+            }
+            (Bug::TransposeSkipped, &Operation::Rearrange(Rearrange::Transpose, a)) => {
+                if let Value::Matrix(m) = &values[a.0]
+                    && m.nrows() == m.ncols()
+                {
+                    partials[0].gradient = upstream.clone();
+                }
             }
             (Bug::MeanNoDivide, &Operation::Reduce(Reduce::Mean, a)) => {
                 let (rows, _) = values[a.0].shape().dims();

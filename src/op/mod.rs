@@ -94,6 +94,16 @@ pub enum Binary {
     Matvec,
     /// `a ⊙ b`, the elementwise product.
     Mul,
+    /// `A B`, the product of two matrices (weights, batches or gate outputs).
+    Matmul,
+}
+
+/// The gates that move a matrix's entries without arithmetic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Rearrange {
+    /// `Aᵀ`.
+    Transpose,
 }
 
 /// The losses: two operands, a scalar value, never an operand themselves.
@@ -131,11 +141,13 @@ pub enum GateKind {
     Sum,
     Mean,
     Mul,
+    Matmul,
+    Transpose,
 }
 
 impl GateKind {
     /// Every gate, in the table's order.
-    pub const ALL: [GateKind; 9] = [
+    pub const ALL: [GateKind; 11] = [
         GateKind::Add,
         GateKind::Matvec,
         GateKind::Sigmoid,
@@ -145,6 +157,8 @@ impl GateKind {
         GateKind::Sum,
         GateKind::Mean,
         GateKind::Mul,
+        GateKind::Matmul,
+        GateKind::Transpose,
     ];
 
     /// The four gates of the lecture (SPEC §1), which every engine is assumed to have.
@@ -199,6 +213,8 @@ impl GateKind {
             GateKind::Add => Operation::Binary(Binary::Add, a, b),
             GateKind::Matvec => Operation::Binary(Binary::Matvec, a, b),
             GateKind::Mul => Operation::Binary(Binary::Mul, a, b),
+            GateKind::Matmul => Operation::Binary(Binary::Matmul, a, b),
+            GateKind::Transpose => Operation::Rearrange(Rearrange::Transpose, a),
             GateKind::Sqerr => Operation::Loss(Loss::Sqerr, a, b),
             GateKind::Mse => Operation::Loss(Loss::Mse, a, b),
             GateKind::Sum => Operation::Reduce(Reduce::Sum, a),
@@ -219,6 +235,7 @@ pub enum Operation {
     Leaf(LeafKind, Value),
     Unary(Unary, NodeId),
     Reduce(Reduce, NodeId),
+    Rearrange(Rearrange, NodeId),
     Binary(Binary, NodeId, NodeId),
     Loss(Loss, NodeId, NodeId),
 }
@@ -233,6 +250,8 @@ impl Operation {
             Operation::Binary(Binary::Add, ..) => GateKind::Add,
             Operation::Binary(Binary::Matvec, ..) => GateKind::Matvec,
             Operation::Binary(Binary::Mul, ..) => GateKind::Mul,
+            Operation::Binary(Binary::Matmul, ..) => GateKind::Matmul,
+            Operation::Rearrange(Rearrange::Transpose, _) => GateKind::Transpose,
             Operation::Loss(Loss::Sqerr, ..) => GateKind::Sqerr,
             Operation::Loss(Loss::Mse, ..) => GateKind::Mse,
             Operation::Reduce(Reduce::Sum, _) => GateKind::Sum,
@@ -245,7 +264,9 @@ impl Operation {
     pub fn operands(&self) -> Operands {
         match *self {
             Operation::Leaf(..) => Operands::none(),
-            Operation::Unary(_, a) | Operation::Reduce(_, a) => Operands::one(a),
+            Operation::Unary(_, a) | Operation::Reduce(_, a) | Operation::Rearrange(_, a) => {
+                Operands::one(a)
+            }
             Operation::Binary(_, a, b) | Operation::Loss(_, a, b) => Operands::two(a, b),
         }
     }
@@ -256,6 +277,7 @@ impl Operation {
             Operation::Leaf(..) => self.clone(),
             Operation::Unary(op, a) => Operation::Unary(*op, rename(*a)),
             Operation::Reduce(op, a) => Operation::Reduce(*op, rename(*a)),
+            Operation::Rearrange(op, a) => Operation::Rearrange(*op, rename(*a)),
             Operation::Binary(op, a, b) => {
                 let a = rename(*a);
                 Operation::Binary(*op, a, rename(*b))

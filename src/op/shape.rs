@@ -87,6 +87,13 @@ pub enum ShapeError {
         operand: String,
         found: Shape,
     },
+    /// The operand in `role` must be a matrix (a weight, a batch or a gate's matrix).
+    NotAMatrix {
+        gate: GateKind,
+        role: &'static str,
+        operand: String,
+        found: Shape,
+    },
     /// A product's inner dimensions differ.
     InnerDimensions {
         gate: GateKind,
@@ -157,7 +164,7 @@ impl fmt::Display for ShapeError {
             } => write!(
                 f,
                 "`{gate}` needs a vector or a batch as its {role}, but `{operand}` is a `weight` \
-                 leaf (weights are operands of `matvec` only)"
+                 leaf (weights are operands of `matvec`, `matmul` and `transpose` only)"
             ),
             ShapeError::NotABatch {
                 gate,
@@ -169,14 +176,36 @@ impl fmt::Display for ShapeError {
                 "`{gate}` needs a batch (a matrix, not a `weight`) as its {role}, but `{operand}` \
                  is a {found}"
             ),
+            ShapeError::NotAMatrix {
+                gate,
+                role,
+                operand,
+                found,
+            } => write!(
+                f,
+                "`{gate}` needs a matrix as its {role}, but `{operand}` is a {found}"
+            ),
             ShapeError::InnerDimensions { gate, left, right } => {
-                let (Shape::Matrix(rows, cols), Shape::Vector(len)) = (left.1, right.1) else {
-                    return write!(
-                        f,
-                        "`{gate}` multiplies `{}`, a {}, by `{}`, a {}: the inner dimensions differ",
-                        left.0, left.1, right.0, right.1
-                    );
+                let (rows, cols) = match (left.1, right.1) {
+                    (Shape::Matrix(rows, cols), Shape::Vector(_)) => (rows, cols),
+                    (Shape::Matrix(_, cols), Shape::Matrix(rows, _)) => {
+                        return write!(
+                            f,
+                            "`{gate}` multiplies `{}`, a {}, by `{}`, a {}: the columns of the \
+                             first ({cols}) must be as many as the rows of the second ({rows})",
+                            left.0, left.1, right.0, right.1
+                        );
+                    }
+                    _ => {
+                        return write!(
+                            f,
+                            "`{gate}` multiplies `{}`, a {}, by `{}`, a {}: the inner \
+                             dimensions differ",
+                            left.0, left.1, right.0, right.1
+                        );
+                    }
                 };
+                let len = right.1.len();
                 write!(
                     f,
                     "`{gate}` multiplies the {rows}×{cols} weight `{}` by `{}` of length {len}; \
@@ -200,6 +229,22 @@ pub fn output_shape(
     let vector_len = |k: usize| match args[k].shape {
         Shape::Vector(n) => Ok(n),
         found => Err(ShapeError::NotAVector {
+            gate,
+            role: gate.facts().roles[k],
+            operand: args[k].name.to_string(),
+            found,
+        }),
+    };
+    // A product whose inner dimensions differ.
+    let inner_dimensions = || ShapeError::InnerDimensions {
+        gate,
+        left: (args[0].name.to_string(), args[0].shape),
+        right: (args[1].name.to_string(), args[1].shape),
+    };
+    // Any matrix, a weight's included.
+    let matrix_dims = |k: usize| match args[k].shape {
+        Shape::Matrix(m, n) => Ok((m, n)),
+        found => Err(ShapeError::NotAMatrix {
             gate,
             role: gate.facts().roles[k],
             operand: args[k].name.to_string(),
@@ -273,15 +318,28 @@ pub fn output_shape(
             };
             let len = vector_len(1)?;
             if len != cols {
-                return Err(ShapeError::InnerDimensions {
-                    gate,
-                    left: (args[0].name.to_string(), args[0].shape),
-                    right: (args[1].name.to_string(), args[1].shape),
-                });
+                return Err(inner_dimensions());
             }
             tie(Axis::of(0, 1), Axis::of(1, 0));
             tie(Axis::of(0, 0), Axis::output(0));
             Ok(Shape::Vector(rows))
+        }
+        GateKind::Matmul => {
+            let (m, k) = matrix_dims(0)?;
+            let (rows, n) = matrix_dims(1)?;
+            if rows != k {
+                return Err(inner_dimensions());
+            }
+            tie(Axis::of(0, 1), Axis::of(1, 0));
+            tie(Axis::of(0, 0), Axis::output(0));
+            tie(Axis::of(1, 1), Axis::output(1));
+            Ok(Shape::Matrix(m, n))
+        }
+        GateKind::Transpose => {
+            let (m, n) = matrix_dims(0)?;
+            tie(Axis::of(0, 0), Axis::output(1));
+            tie(Axis::of(0, 1), Axis::output(0));
+            Ok(Shape::Matrix(n, m))
         }
         GateKind::Sigmoid | GateKind::Tanh => {
             let shape = array(0)?;

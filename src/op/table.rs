@@ -9,6 +9,8 @@ pub enum Family {
     Unary,
     /// One batch, reduced over its rows to a vector.
     Reduce,
+    /// One matrix, its entries moved without arithmetic.
+    Rearrange,
     /// Two operands, not a loss.
     Binary,
     /// Two operands; a scalar term of the loss, never an operand.
@@ -20,6 +22,7 @@ impl Family {
         match self {
             Family::Unary => "unary",
             Family::Reduce => "reduce",
+            Family::Rearrange => "rearrange",
             Family::Binary => "binary",
             Family::Loss => "loss",
         }
@@ -50,7 +53,7 @@ pub struct Facts {
     pub name_prefix: &'static str,
 }
 
-const TABLE: [Facts; 9] = [
+const TABLE: [Facts; 11] = [
     Facts {
         kind: GateKind::Add,
         name: "add",
@@ -158,6 +161,30 @@ const TABLE: [Facts; 9] = [
         lecture: false,
         generation_weight: 8,
         name_prefix: "p",
+    },
+    Facts {
+        kind: GateKind::Matmul,
+        name: "matmul",
+        family: Family::Binary,
+        roles: &["first argument", "second argument"],
+        syntax: "matmul: [A, B]",
+        value: "A B, A an m×k and B a k×n matrix (weights, batches or gate outputs): an m×n matrix",
+        backward: "dE/dA += G Bᵀ, dE/dB += Aᵀ G",
+        lecture: false,
+        generation_weight: 14,
+        name_prefix: "m",
+    },
+    Facts {
+        kind: GateKind::Transpose,
+        name: "transpose",
+        family: Family::Rearrange,
+        roles: &["argument"],
+        syntax: "transpose: A",
+        value: "Aᵀ, A an m×n matrix (a weight too): an n×m matrix",
+        backward: "dE/dA += Gᵀ",
+        lecture: false,
+        generation_weight: 5,
+        name_prefix: "T",
     },
 ];
 

@@ -21,6 +21,8 @@
 //! - `add`: `Δ(a + b) = Δa + Δb`;
 //! - `mul`: `Δ(a ⊙ b) = Δa ⊙ (b + Δb) + a ⊙ Δb`;
 //! - `matvec`: `Δ(W o) = W Δo + ΔW (o + Δo)`;
+//! - `matmul`: `Δ(A B) = ΔA (B + ΔB) + A ΔB`, over the rows of `A` and the columns of `B`
+//!   that changed; `transpose` moves the changes as it moves the entries;
 //! - an elementwise function: its own rule ([`crate::function`]; for `sigmoid`,
 //!   `σ(y + d) − σ(y) = σ(y + d) · σ(−y) · (−expm1(−d))`), with the constants it reuses
 //!   computed once per graph ([`super::base::Base`]);
@@ -30,7 +32,7 @@ use super::base::Base;
 use crate::function::Function;
 use crate::graph::{Graph, NodeId, Operation};
 use crate::kernels;
-use crate::op::{Binary, Loss, Reduce};
+use crate::op::{Binary, Loss, Rearrange, Reduce};
 use crate::precision::Precision;
 use crate::value::{Shape, broadcast_entry};
 use faer::Mat;
@@ -233,10 +235,20 @@ pub struct Workspace {
     active: Vec<bool>,
     positions: Vec<usize>,
     halves: Halves,
+    products: ProductScratch,
     /// The leaves set since the last [`Workspace::loss_change`], to forget after it.
     seeded: Vec<NodeId>,
     /// The lanes the bounds cover, the first ones.
     covered: usize,
+}
+
+/// Where a matrix product's operands changed: per row of the first, the range of its
+/// changed entries in the delta; per column of the second, its changed entries (reused).
+#[derive(Default)]
+struct ProductScratch {
+    rows: Vec<(usize, usize)>,
+    cols: Vec<Vec<usize>>,
+    changed_cols: Vec<usize>,
 }
 
 /// The even lanes of a change and their product, for a change whose odd lanes are its even
@@ -256,6 +268,7 @@ impl Workspace {
             active: vec![false; graph.len()],
             positions: Vec::new(),
             halves: Halves::default(),
+            products: ProductScratch::default(),
             seeded: Vec::new(),
             covered: LANES,
         }
@@ -330,6 +343,14 @@ impl Workspace {
             }
             Operation::Binary(Binary::Matvec, weight, vector) => {
                 earlier.matvec(out, weight, vector, base, &mut self.halves);
+                None
+            }
+            Operation::Binary(Binary::Matmul, a, b) => {
+                earlier.matmul(out, a, b, base, &mut self.products);
+                None
+            }
+            Operation::Rearrange(Rearrange::Transpose, a) => {
+                earlier.transpose(out, a, base, positions);
                 None
             }
             Operation::Reduce(op, a) => {
@@ -498,6 +519,147 @@ impl<'a> Earlier<'a> {
             } else {
                 out.push(p, change, bound);
             }
+        }
+    }
+
+    /// `Δ(A B) = ΔA (B + ΔB) + A ΔB` at every entry in a changed row of `A` or a changed
+    /// column of `B`, as one sum of the terms that are not exact zeros: `ΔA_ip (B + ΔB)_pj`
+    /// off by `bound(ΔA)·|B + ΔB|` and `|ΔA|·(e_B + bound(ΔB) + u|B + ΔB|)`, `A_ip ΔB_pj` off
+    /// by `e_A·|ΔB|` and `|A|·bound(ΔB)`, and the sum's roundings.
+    fn matmul(
+        &self,
+        out: &mut Delta,
+        a: NodeId,
+        b: NodeId,
+        base: &Base,
+        scratch: &mut ProductScratch,
+    ) {
+        let ((m, k), (_, n)) = (base.shapes[a.0].dims(), base.shapes[b.0].dims());
+        let (da, db) = (self.delta(a), self.delta(b));
+        let (xa, xb) = (base.values.entries(a), base.values.entries(b));
+        let (ea, eb) = (base.errors.of(a), base.errors.of(b));
+        let covered = self.covered;
+        scratch.rows.clear();
+        scratch.rows.resize(m, (0, 0));
+        if let Some(da) = da {
+            // Changed entries come in increasing row-major position: each row's are adjacent.
+            for e in 0..da.entries() {
+                let row = &mut scratch.rows[da.position(e) / k];
+                if row.0 == row.1 {
+                    *row = (e, e + 1);
+                } else {
+                    row.1 = e + 1;
+                }
+            }
+        }
+        scratch
+            .cols
+            .resize_with(n.max(scratch.cols.len()), Vec::new);
+        for col in &mut scratch.cols[..n] {
+            col.clear();
+        }
+        if let Some(db) = db {
+            for e in 0..db.entries() {
+                scratch.cols[db.position(e) % n].push(e);
+            }
+        }
+        let (rows, cols) = (&scratch.rows, &scratch.cols[..n]);
+        let dense = rows.iter().all(|r| r.0 < r.1) || cols.iter().all(|c| !c.is_empty());
+        out.start(if dense { Layout::Dense } else { Layout::Sparse });
+        // The entries that change, in row-major order: every column of a changed row, the
+        // changed columns of the others (walked without visiting the unchanged entries).
+        scratch.changed_cols.clear();
+        scratch
+            .changed_cols
+            .extend((0..n).filter(|&j| !cols[j].is_empty()));
+        let every_col: &[usize] = &[];
+        for (i, &(first, last)) in rows.iter().enumerate() {
+            let row_changed = first < last;
+            let (all, some) = if row_changed {
+                (0..n, every_col)
+            } else {
+                (0..0, scratch.changed_cols.as_slice())
+            };
+            for j in all.chain(some.iter().copied()) {
+                let col = &cols[j];
+                let (mut change, mut bound, mut magnitude, mut terms) = (NONE, 0.0, 0.0, 0usize);
+                let mut running = 0.0;
+                if let Some(da) = da {
+                    for e in first..last {
+                        let p = da.position(e) % k;
+                        let (ca, ba) = (da.change[e], da.bound[e]);
+                        let (cb, bb) = db.map_or((NONE, EXACT), |db| db.at(p * n + j));
+                        let shifted: Lanes = std::array::from_fn(|l| xb[p * n + j] + cb[l]);
+                        for l in 0..LANES {
+                            change[l] += ca[l] * shifted[l];
+                        }
+                        let (reach_a, reach_shifted) =
+                            (reach(ca, covered), reach(shifted, covered));
+                        let shifted_error = eb[p * n + j] + bb + U * reach_shifted;
+                        bound +=
+                            ba * reach_shifted * (1.0 + 2.0 * U) + (reach_a + ba) * shifted_error;
+                        magnitude += reach_a * reach_shifted;
+                        running += U * (reach(change, covered) + bound + running) * (1.0 + U)
+                            + U * reach_a * reach_shifted;
+                        terms += 1;
+                    }
+                }
+                if let Some(db) = db {
+                    for &e in col {
+                        let p = db.position(e) / n;
+                        let (cb, bb) = (db.change[e], db.bound[e]);
+                        let (x, e_x) = (xa[i * k + p], ea[i * k + p]);
+                        for l in 0..LANES {
+                            change[l] += x * cb[l];
+                        }
+                        let reach_b = reach(cb, covered);
+                        bound += e_x * reach_b + (x.abs() + e_x) * bb;
+                        magnitude += x.abs() * reach_b;
+                        running += U * (reach(change, covered) + bound + running) * (1.0 + U)
+                            + U * x.abs() * reach_b;
+                        terms += 1;
+                    }
+                }
+                // The sum's roundings: the running bound of the order taken (each partial sum
+                // off by u of itself, each product by u of it), or γ(terms + 1)·Σ|term| for
+                // any order, the smaller.
+                let any_order = Precision::F64.gamma(terms + 1) * magnitude;
+                bound += running.min(any_order) + (2 * terms) as f64 * ETA;
+                if dense {
+                    out.change.push(change);
+                    out.bound.push(bound);
+                } else {
+                    out.push(i * n + j, change, bound);
+                }
+            }
+        }
+    }
+
+    /// `Δ(Aᵀ) = (ΔA)ᵀ`: the same changes and bounds at the moved positions (exact).
+    fn transpose(&self, out: &mut Delta, a: NodeId, base: &Base, positions: &mut Vec<usize>) {
+        let input = self.delta(a).expect("a changed operand");
+        let (m, n) = base.shapes[a.0].dims();
+        // Entry (i, j) of A is entry (j, i) of Aᵀ.
+        let moved = |p: usize| (p % n) * m + p / n;
+        match input.layout {
+            Layout::Dense => {
+                out.start_dense_zero(m * n);
+                for p in 0..m * n {
+                    out.change[moved(p)] = input.change[p];
+                    out.bound[moved(p)] = input.bound[p];
+                }
+            }
+            Layout::Sparse => {
+                // Sorted by their new positions.
+                positions.clear();
+                positions.extend(0..input.entries());
+                positions.sort_unstable_by_key(|&e| moved(input.index[e]));
+                out.start(Layout::Sparse);
+                for &e in positions.iter() {
+                    out.push(moved(input.index[e]), input.change[e], input.bound[e]);
+                }
+            }
+            Layout::RankOne => unreachable!("a weight a transpose takes is not matvec's only"),
         }
     }
 
@@ -706,7 +868,7 @@ impl<'a> Earlier<'a> {
             Cursor::new(self.delta(output)),
             Cursor::new(self.delta(target)),
         );
-        let (mut change, mut bound, mut magnitude) = (NONE, 0.0, 0.0);
+        let (mut change, mut bound, mut magnitude, mut running) = (NONE, 0.0, 0.0, 0.0);
         for &p in positions.iter() {
             let ((d_o, b_o), (d_t, b_t)) = (co.at(p), ct.at(p));
             let residual = o[p] - t[p];
@@ -724,12 +886,19 @@ impl<'a> Earlier<'a> {
             let reach_dr = reach(d_residual, self.covered);
             let b_dr = b_o + b_t + U * reach_dr;
             bound += (residual.abs() + reach_dr) * b_dr + reach_dr * e_residual;
-            magnitude += reach(term, self.covered);
+            let reach_term = reach(term, self.covered);
+            magnitude += reach_term;
+            // In order: this partial sum off by u of itself (computed, so with the error so
+            // far), the term by its own three roundings.
+            running += U * (reach(change, self.covered) + bound + running) * (1.0 + U)
+                + Precision::F64.gamma(3) * reach_term;
         }
         // Each term's own three roundings and the sum over positions, each of which may
-        // also lose up to the underflow unit.
+        // also lose up to the underflow unit: in the order taken, or in any order, the
+        // smaller.
         let count = positions.len() + 3;
         let gamma = Precision::F64.gamma(count);
-        (change, bound + gamma * magnitude + (3 * count) as f64 * ETA)
+        let rounding = running.min(gamma * magnitude);
+        (change, bound + rounding + (3 * count) as f64 * ETA)
     }
 }

@@ -17,7 +17,7 @@
 use super::delta::U;
 use crate::function::Function;
 use crate::graph::{Graph, NodeId, Operation, Values};
-use crate::op::Binary;
+use crate::op::{Binary, Rearrange};
 use crate::precision::Precision;
 use crate::tolerance::{ForwardErrors, OWN_SUMMATION, forward_errors};
 use crate::value::{Shape, broadcast_entry};
@@ -263,6 +263,31 @@ fn forward(
                                 sum.plus(w.times(*x))
                             })
                     })
+                    .collect(),
+            )
+        }
+        // Each entry's products summed in increasing order of the inner index, as the rules do.
+        Operation::Binary(Binary::Matmul, a, b) => {
+            let ((m, k), (_, n)) = (graph.shape(a).dims(), graph.shape(b).dims());
+            let (a, b) = (get(a), get(b));
+            Duals::Array(
+                (0..m * n)
+                    .map(|index| {
+                        let (i, j) = (index / n, index % n);
+                        (0..k).fold(Dual::constant(0.0, 0.0), |sum, p| {
+                            sum.plus(a[i * k + p].times(b[p * n + j]))
+                        })
+                    })
+                    .collect(),
+            )
+        }
+        // Entries moved, nothing rounded.
+        Operation::Rearrange(Rearrange::Transpose, a) => {
+            let (m, n) = graph.shape(a).dims();
+            let a = get(a);
+            Duals::Array(
+                (0..m * n)
+                    .map(|index| a[(index % m) * n + index / m])
                     .collect(),
             )
         }
@@ -633,6 +658,67 @@ impl<'a> LeafTangents<'a> {
                             sum = tangent_sum(sum, term(w[(r, c)], at, o[c], bt, bte));
                         }
                         out.push(r, sum);
+                    }
+                }
+                // `Dual::times` and `Dual::plus` down the inner index, over the terms whose
+                // tangent the seed reached on either side (exact zeros elsewhere), at every
+                // entry of a reached row of A or a reached column of B.
+                Operation::Binary(Binary::Matmul, a, b) => {
+                    let ((m, k), (_, n)) = (self.graph.shape(a).dims(), self.graph.shape(b).dims());
+                    let (xa, xb) = (primal(a), primal(b));
+                    let (ra, rb) = (of(a), of(b));
+                    let mut rows = vec![Reached::default(); m];
+                    for (e, &index) in ra.index.iter().enumerate() {
+                        rows[index / k].push(index % k, (ra.tangent[e], ra.error[e]));
+                    }
+                    let mut cols = vec![Reached::default(); n];
+                    for (e, &index) in rb.index.iter().enumerate() {
+                        cols[index % n].push(index / n, (rb.tangent[e], rb.error[e]));
+                    }
+                    // Every column of a reached row, the reached columns of the others.
+                    let reached_cols: Vec<usize> =
+                        (0..n).filter(|&j| !cols[j].index.is_empty()).collect();
+                    for (i, row) in rows.iter().enumerate() {
+                        let every: Vec<usize>;
+                        let js: &[usize] = if row.index.is_empty() {
+                            &reached_cols
+                        } else {
+                            every = (0..n).collect();
+                            &every
+                        };
+                        for &j in js {
+                            let col = &cols[j];
+                            let mut sum = (0.0, 0.0);
+                            for (p, ta, tb) in by_index(row, col) {
+                                let term = product_tangent(
+                                    xa[i * k + p],
+                                    ta.unwrap_or((0.0, 0.0)),
+                                    xb[p * n + j],
+                                    tb.unwrap_or((0.0, 0.0)),
+                                );
+                                sum = tangent_sum(sum, term);
+                            }
+                            out.push(i * n + j, sum);
+                        }
+                    }
+                }
+                Operation::Rearrange(Rearrange::Transpose, a) => {
+                    let (m, n) = self.graph.shape(a).dims();
+                    let reached_a = of(a);
+                    let mut moved: Vec<(usize, Tangent)> = reached_a
+                        .index
+                        .iter()
+                        .enumerate()
+                        .map(|(e, &p)| {
+                            (
+                                (p % n) * m + p / n,
+                                (reached_a.tangent[e], reached_a.error[e]),
+                            )
+                        })
+                        .collect();
+                    moved.sort_unstable_by_key(|&(p, _)| p);
+                    for (p, tangent) in moved {
+                        out.push(p, tangent);
                     }
                 }
                 Operation::Unary(op, s) => {

@@ -15,7 +15,7 @@
 use crate::function::Function;
 use crate::function::double_double::{DoubleDouble as Dd, UNIT};
 use crate::graph::{Graph, NodeId, Operation, Values};
-use crate::op::Binary;
+use crate::op::{Binary, Rearrange};
 use crate::value::{broadcast_entry, matrix};
 
 /// What one operation may lose in the subnormal range (the low word of a double-double
@@ -99,6 +99,26 @@ fn column_sums(a: &[Bounded], rows: usize, cols: usize, divisor: f64) -> Vec<Bou
         .collect()
 }
 
+/// `A B` of row-major entries `a` (m×k) and `b` (k×n), each entry summed in increasing order
+/// of the inner index, every product and sum one rounding.
+fn matrix_product(a: &[Bounded], b: &[Bounded], (m, k, n): (usize, usize, usize)) -> Vec<Bounded> {
+    (0..m * n)
+        .map(|index| {
+            let (i, j) = (index / n, index % n);
+            (0..k).fold(Bounded::exact(0.0), |sum, p| {
+                sum.plus(&a[i * k + p].times(&b[p * n + j]))
+            })
+        })
+        .collect()
+}
+
+/// The transpose of the row-major entries `a` of an m×n matrix.
+fn transposed(a: &[Bounded], (m, n): (usize, usize)) -> Vec<Bounded> {
+    (0..m * n)
+        .map(|index| a[(index % m) * n + index / m])
+        .collect()
+}
+
 /// Every node's value in double-double, row-major, with error bounds (but a weight that only
 /// `matvec` takes: a leaf, exact, read from the graph's values).
 pub struct PreciseValues {
@@ -142,6 +162,13 @@ impl PreciseValues {
                             x.times(&by_node[b.0][broadcast_entry(sb, out, k)])
                         })
                         .collect()
+                }
+                Operation::Binary(Binary::Matmul, a, b) => {
+                    let ((m, k), (_, n)) = (graph.shape(a).dims(), graph.shape(b).dims());
+                    matrix_product(&by_node[a.0], &by_node[b.0], (m, k, n))
+                }
+                Operation::Rearrange(Rearrange::Transpose, a) => {
+                    transposed(&by_node[a.0], graph.shape(a).dims())
                 }
                 Operation::Binary(Binary::Matvec, weight, vector) => {
                     let w = matrix(&values[weight.0]);
@@ -241,6 +268,18 @@ impl PreciseValues {
                             ta[i].times(&xb[j]).plus(&xa[i].times(&tb[j]))
                         })
                         .collect()
+                }
+                // (A B)' = A' B + A B'.
+                Operation::Binary(Binary::Matmul, a, b) => {
+                    let ((m, k), (_, n)) = (graph.shape(a).dims(), graph.shape(b).dims());
+                    let (ta, tb) = (tangent(a), tangent(b));
+                    let (xa, xb) = (&self.by_node[a.0], &self.by_node[b.0]);
+                    let left = matrix_product(&ta, xb, (m, k, n));
+                    let right = matrix_product(xa, &tb, (m, k, n));
+                    left.iter().zip(&right).map(|(x, y)| x.plus(y)).collect()
+                }
+                Operation::Rearrange(Rearrange::Transpose, a) => {
+                    transposed(&tangent(a), graph.shape(a).dims())
                 }
                 Operation::Binary(Binary::Matvec, weight, vector) => {
                     let w = matrix(&values[weight.0]);

@@ -43,12 +43,12 @@ mod rules;
 #[doc(hidden)]
 pub mod signed_bounds;
 
-pub use rules::{OWN_SUMMATION, Summation, dot_error, residual_error};
+pub use rules::{OWN_SUMMATION, Summation, dot_error, product_dot_error, residual_error};
 
 use crate::function::Function;
 use crate::graph::{Graph, NodeId, Operation, Values};
 use crate::kernels;
-use crate::op::Binary;
+use crate::op::{Binary, Rearrange};
 use crate::precision::Precision;
 use crate::value::entries;
 use crate::value::{Shape, Value, broadcast_entry, matrix, vector};
@@ -186,6 +186,29 @@ pub fn forward_errors(
                             })
                             .collect()
                     }
+                    // Each entry a dot product of a row of A and a column of B, both with errors.
+                    Operation::Binary(Binary::Matmul, a, b) => {
+                        let ((m, k), (_, n)) = (graph.shape(a).dims(), graph.shape(b).dims());
+                        let (xa, xb) = (values.entries(a), values.entries(b));
+                        let (ea, eb) = (by_node.of(a), by_node.of(b));
+                        (0..m * n)
+                            .map(|index| {
+                                let (i, j) = (index / n, index % n);
+                                let terms = (0..k).map(|p| {
+                                    (xa[i * k + p], ea[i * k + p], xb[p * n + j], eb[p * n + j])
+                                });
+                                product_dot_error(precision, summation, terms)
+                            })
+                            .collect()
+                    }
+                    // Entries moved: their errors move with them.
+                    Operation::Rearrange(Rearrange::Transpose, a) => {
+                        let (m, n) = graph.shape(a).dims();
+                        let e = by_node.of(a);
+                        (0..m * n)
+                            .map(|index| e[(index % m) * n + index / m])
+                            .collect()
+                    }
                     // A column sum's error: its terms', and the roundings of a sum of m
                     // terms, as a dot product with ones (a running bound for an engine that
                     // sums in order, γ_m·Σ|a| in any order); a mean's then divided, one more.
@@ -300,8 +323,23 @@ pub(crate) fn underflowed_nodes(graph: &Graph, values: &Values) -> Vec<bool> {
                     let function = Function::of(op).expect("an elementwise gate");
                     value.iter().any(|&o| function.underflows(o))
                 }
+                Operation::Binary(Binary::Matmul, a, b) => {
+                    let ((m, k), (_, n)) = (graph.shape(a).dims(), graph.shape(b).dims());
+                    let (xa, xb) = (values.entries(a), values.entries(b));
+                    value.iter().any(|&c| subnormal(c))
+                        || (0..m * k).any(|index| {
+                            let x = xa[index];
+                            let p = index % k;
+                            x != 0.0
+                                && (0..n).any(|j| {
+                                    let y = xb[p * n + j];
+                                    y != 0.0 && (x * y).abs() < f64::MIN_POSITIVE
+                                })
+                        })
+                }
                 Operation::Reduce(..) => value.iter().any(|&c| subnormal(c)),
-                Operation::Loss(..) | Operation::Leaf(..) => false,
+                // Moved entries underflowed where they were made.
+                Operation::Rearrange(..) | Operation::Loss(..) | Operation::Leaf(..) => false,
             }
         })
         .collect()
@@ -329,14 +367,30 @@ fn products_underflow(w: &faer::Mat<f64>, o: &[f64]) -> bool {
 }
 
 /// The partial a vector added to every row of a matrix receives, `Σ_rows Ḡ`, and its error
-/// bound: each column a sum of `m` terms (the rows), each off by its own bound, in any order.
+/// bound: each column a sum of `m` terms (the rows), each off by its own bound, in any order;
+/// or, for an engine that sums from the first row to the last, the running bound of that
+/// order.
 fn row_sum(
     shape: Shape,
     upstream: &[f64],
     error: &[f64],
     precision: Precision,
+    summation: Summation,
 ) -> (Vec<f64>, Vec<f64>) {
     let (rows, cols) = shape.dims();
+    if summation == Summation::Sequential {
+        let column =
+            |j: usize| (0..rows).map(move |i| (1.0, upstream[i * cols + j], error[i * cols + j]));
+        return (0..cols)
+            .map(|j| {
+                let (carried, rounding) = dot_error(precision, summation, column(j));
+                (
+                    column(j).map(|(_, g, _)| g).sum::<f64>(),
+                    carried + rounding,
+                )
+            })
+            .unzip();
+    }
     let eta = precision.underflow_unit();
     let gamma = precision.gamma(rows.saturating_sub(1));
     let (mut sum, mut carried, mut magnitude) = (vec![0.0; cols], vec![0.0; cols], vec![0.0; cols]);
@@ -531,8 +585,13 @@ impl EngineBounds {
                             incoming[operand.0].add(&upstream, &upstream_error);
                         } else {
                             // A vector added to every row: the sum of the rows of Ḡ.
-                            let (partial, error) =
-                                row_sum(graph.shape(id), &upstream, &upstream_error, precision);
+                            let (partial, error) = row_sum(
+                                graph.shape(id),
+                                &upstream,
+                                &upstream_error,
+                                precision,
+                                summation,
+                            );
                             incoming[operand.0].add(&partial, &error);
                         }
                     }
@@ -557,10 +616,52 @@ impl EngineBounds {
                         if graph.shape(operand) == out {
                             incoming[operand.0].add(&partial, &error);
                         } else {
-                            let (partial, error) = row_sum(out, &partial, &error, precision);
+                            let (partial, error) =
+                                row_sum(out, &partial, &error, precision, summation);
                             incoming[operand.0].add(&partial, &error);
                         }
                     }
+                }
+                // ∂/∂A = Ḡ Bᵀ, ∂/∂B = Aᵀ Ḡ: dot products (summed as the engine says) of an
+                // adjoint off by ē and a value off by its forward error.
+                Operation::Binary(Binary::Matmul, a, b) => {
+                    let ((m, k), (_, n)) = (graph.shape(a).dims(), graph.shape(b).dims());
+                    let (xa, xb) = (values.entries(a), values.entries(b));
+                    let (ea, eb) = (forward.of(a), forward.of(b));
+                    let (g, e_g) = (&upstream, &upstream_error);
+                    let order = summation;
+                    let (mut partial_a, mut error_a) = (vec![0.0; m * k], vec![0.0; m * k]);
+                    for i in 0..m {
+                        for p in 0..k {
+                            let terms = (0..n).map(|j| {
+                                (g[i * n + j], e_g[i * n + j], xb[p * n + j], eb[p * n + j])
+                            });
+                            partial_a[i * k + p] = terms.clone().map(|(g, _, b, _)| g * b).sum();
+                            error_a[i * k + p] = product_dot_error(precision, order, terms);
+                        }
+                    }
+                    let (mut partial_b, mut error_b) = (vec![0.0; k * n], vec![0.0; k * n]);
+                    for p in 0..k {
+                        for j in 0..n {
+                            let terms = (0..m).map(|i| {
+                                (xa[i * k + p], ea[i * k + p], g[i * n + j], e_g[i * n + j])
+                            });
+                            partial_b[p * n + j] = terms.clone().map(|(a, _, g, _)| a * g).sum();
+                            error_b[p * n + j] = product_dot_error(precision, order, terms);
+                        }
+                    }
+                    incoming[a.0].add(&partial_a, &error_a);
+                    incoming[b.0].add(&partial_b, &error_b);
+                }
+                // Ḡᵀ: moved, not rounded.
+                Operation::Rearrange(Rearrange::Transpose, a) => {
+                    let (m, n) = graph.shape(a).dims();
+                    let moved = |v: &[f64]| -> Vec<f64> {
+                        (0..m * n)
+                            .map(|index| v[(index % n) * m + index / n])
+                            .collect()
+                    };
+                    incoming[a.0].add(&moved(&upstream), &moved(&upstream_error));
                 }
                 Operation::Binary(Binary::Matvec, weight, o) => {
                     let w = matrix(&values[weight.0]);

@@ -93,6 +93,41 @@ pub fn matvec_errors_in_order(
         .collect()
 }
 
+/// The bound on the error of `Σ_p a_p·b_p` computed in `precision` and summed as `summation`,
+/// from factors that both carry errors: terms `(a, e_a, b, e_b)`. The part the factors'
+/// errors carry, `Σ (|a| + e_a)·e_b + e_a·|b|`, plus the sum's own roundings as in
+/// [`dot_error`], for the terms the computed factors make (in order: each partial sum off by
+/// `u` times the computed one; in any order `γ(n)·Σ|â b̂|`).
+pub fn product_dot_error(
+    precision: Precision,
+    summation: Summation,
+    terms: impl Iterator<Item = (f64, f64, f64, f64)> + Clone,
+) -> f64 {
+    let u = precision.unit_roundoff();
+    let eta = precision.underflow_unit();
+    let (mut carried, mut magnitude, mut n) = (0.0, 0.0, 0usize);
+    let (mut sum, mut rounding) = (0.0, 0.0);
+    for (a, e_a, b, e_b) in terms {
+        let (ma, mb) = (a.abs() + e_a, b.abs() + e_b);
+        let term_error = ma * e_b + e_a * b.abs();
+        carried += term_error;
+        magnitude += ma * mb;
+        n += 1;
+        if summation == Summation::Sequential {
+            let term = a * b;
+            sum += term;
+            rounding += u * (sum.abs() + carried + rounding) * (1.0 + u)
+                + u * (term.abs() + term_error)
+                + 2.0 * eta;
+        }
+    }
+    let any_order = precision.gamma(n) * magnitude + n as f64 * eta;
+    match summation {
+        Summation::AnyOrder => carried + any_order,
+        Summation::Sequential => carried + rounding.min(any_order),
+    }
+}
+
 /// The error of a residual `o − t` computed from `o` and `t` with errors `e_o`, `e_t`.
 pub fn residual_error(residual: f64, e_o: f64, e_t: f64, u: f64, eta: f64) -> f64 {
     e_o + e_t + u * (residual.abs() + e_o + e_t) + eta

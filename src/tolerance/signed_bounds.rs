@@ -124,10 +124,11 @@ fn count_sites(graph: &Graph) -> usize {
             }
             // Only in graphs [`affordable`] leaves to the componentwise bounds.
             Operation::Reduce(_, a) => incoming[a.0] += 1,
-            Operation::Binary(Binary::Mul, a, b) => {
+            Operation::Binary(Binary::Mul | Binary::Matmul, a, b) => {
                 incoming[a.0] += 1;
                 incoming[b.0] += 1;
             }
+            Operation::Rearrange(_, a) => incoming[a.0] += 1,
             Operation::Leaf(..) => {}
         }
     }
@@ -158,13 +159,16 @@ type Adjoint = (Vec<f64>, Form, Vec<f64>);
 /// Graphs of batches are not sharpened yet (their bounds are the componentwise ones, sound
 /// by themselves): the signed forms here follow vectors, and weights only into `matvec`.
 pub(crate) fn affordable(graph: &Graph) -> bool {
-    // Batches, the losses beyond `sqerr` and products of two computed values are bounded
-    // componentwise only.
-    let other_loss = graph.ids().any(|id| {
+    // Batches, the losses beyond `sqerr`, products of two computed values and matrices that
+    // are not weights are bounded componentwise only.
+    let componentwise_only = graph.ids().any(|id| {
         matches!(graph.operation(id), Operation::Loss(loss, ..) if *loss != Loss::Sqerr)
-            || matches!(graph.operation(id), Operation::Binary(Binary::Mul, ..))
+            || matches!(
+                graph.operation(id),
+                Operation::Binary(Binary::Mul | Binary::Matmul, ..) | Operation::Rearrange(..)
+            )
     });
-    if graph.first_batch().is_some() || other_loss {
+    if graph.first_batch().is_some() || componentwise_only {
         return false;
     }
     let total = count_sites(graph);
@@ -277,7 +281,9 @@ pub fn sharpened(
                         form
                     }
                     Operation::Loss(..) => continue,
-                    Operation::Reduce(..) | Operation::Binary(Binary::Mul, ..) => return None,
+                    Operation::Reduce(..)
+                    | Operation::Rearrange(..)
+                    | Operation::Binary(Binary::Mul | Binary::Matmul, ..) => return None,
                 }
             }
         };
@@ -336,7 +342,8 @@ pub fn sharpened(
             // Not bounded here yet ([`affordable`] says so): the componentwise bounds stand.
             Operation::Loss(Loss::Mse, ..)
             | Operation::Reduce(..)
-            | Operation::Binary(Binary::Mul, ..) => return None,
+            | Operation::Rearrange(..)
+            | Operation::Binary(Binary::Mul | Binary::Matmul, ..) => return None,
             Operation::Loss(Loss::Sqerr, output, target) => {
                 let (o, t) = (entries(&values[output.0]), entries(&values[target.0]));
                 let mut form = forward[output.0].clone()?;
