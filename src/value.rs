@@ -63,6 +63,20 @@ pub fn broadcast_entry(operand: Shape, output: Shape, k: usize) -> usize {
     }
 }
 
+/// The entry of a `rows`×`cols` matrix (row-major) that entry `k` of its transpose holds;
+/// read the other way, with the transpose's shape, where entry `k` of the matrix moves to.
+pub fn transposed_entry(rows: usize, cols: usize, k: usize) -> usize {
+    (k % rows) * cols + k / rows
+}
+
+/// The row-major entries of the transpose of a `rows`×`cols` matrix given by its row-major
+/// `entries` (values, errors or tangents alike).
+pub fn transposed_entries<T: Clone>(entries: &[T], rows: usize, cols: usize) -> Vec<T> {
+    (0..rows * cols)
+        .map(|k| entries[transposed_entry(rows, cols, k)].clone())
+        .collect()
+}
+
 impl fmt::Display for Shape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

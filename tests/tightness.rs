@@ -163,6 +163,16 @@ fn median_tightness(graph: &Graph, precision: Precision) -> f64 {
     ratios[ratios.len() / 2]
 }
 
+/// Asserts [`median_tightness`] is at most `limit`, printing it.
+fn assert_tightness_within(name: &str, graph: &Graph, precision: Precision, limit: f64) {
+    let tightness = median_tightness(graph, precision);
+    eprintln!("{name} in {precision}: median tightness {tightness:.0}");
+    assert!(
+        tightness <= limit,
+        "{name} in {precision}: median tightness {tightness}"
+    );
+}
+
 #[test]
 fn exact_gradients_pass_and_gradients_wrong_by_1e_8_fail_on_chains_layers_and_extremes() {
     let families = [
@@ -273,12 +283,7 @@ fn the_allowance_stays_within_a_thousand_times_the_real_error_on_deep_chains() {
         ),
     ] {
         for precision in [Precision::F64, Precision::F32] {
-            let tightness = median_tightness(&graph, precision);
-            eprintln!("{name} in {precision}: median tightness {tightness:.0}");
-            assert!(
-                tightness <= 1000.0,
-                "{name} in {precision}: median tightness {tightness}"
-            );
+            assert_tightness_within(name, &graph, precision, 1000.0);
         }
     }
     // 60 tanh layers: tanh's slope is 1 near 0 where σ's is ¼, so nothing damps the
@@ -331,12 +336,7 @@ fn the_allowance_stays_within_a_thousand_times_the_real_error_on_deep_chains() {
         ),
     ] {
         for (precision, limit) in [(Precision::F64, f64_limit), (Precision::F32, f32_limit)] {
-            let tightness = median_tightness(&graph, precision);
-            eprintln!("{name} in {precision}: median tightness {tightness:.0}");
-            assert!(
-                tightness <= limit,
-                "{name} in {precision}: median tightness {tightness}"
-            );
+            assert_tightness_within(name, &graph, precision, limit);
         }
     }
     // x + x is exact: the 500 doublings cost the allowance nothing (measured: 16).

@@ -130,6 +130,7 @@ fn product(a: &Exact, b: &Exact) -> Vec<Big> {
 /// The row-major entries of the transpose of a matrix of `shape`.
 fn transposed(entries: &[Big], shape: Shape) -> Vec<Big> {
     let (m, n) = shape.dims();
+    // Its own index arithmetic: the exact gradients share nothing with what they judge.
     (0..m * n)
         .map(|index| entries[(index % m) * n + index / m].clone())
         .collect()

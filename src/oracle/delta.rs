@@ -34,7 +34,7 @@ use crate::graph::{Graph, NodeId, Operation};
 use crate::kernels;
 use crate::op::{Binary, Loss, Rearrange, Reduce};
 use crate::precision::Precision;
-use crate::value::{Shape, broadcast_entry};
+use crate::value::{Shape, broadcast_entry, transposed_entry};
 use faer::Mat;
 
 /// Perturbations carried side by side.
@@ -639,8 +639,8 @@ impl<'a> Earlier<'a> {
     fn transpose(&self, out: &mut Delta, a: NodeId, base: &Base, positions: &mut Vec<usize>) {
         let input = self.delta(a).expect("a changed operand");
         let (m, n) = base.shapes[a.0].dims();
-        // Entry (i, j) of A is entry (j, i) of Aᵀ.
-        let moved = |p: usize| (p % n) * m + p / n;
+        // Entry p of A is entry `transposed_entry(n, m, p)` of Aᵀ (n×m).
+        let moved = |p: usize| transposed_entry(n, m, p);
         match input.layout {
             Layout::Dense => {
                 out.start_dense_zero(m * n);

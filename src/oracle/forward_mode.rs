@@ -20,7 +20,7 @@ use crate::graph::{Graph, NodeId, Operation, Values};
 use crate::op::{Binary, Rearrange};
 use crate::precision::Precision;
 use crate::tolerance::{ForwardErrors, OWN_SUMMATION, forward_errors};
-use crate::value::{Shape, broadcast_entry};
+use crate::value::{Shape, broadcast_entry, transposed_entries, transposed_entry};
 use std::borrow::Cow;
 
 /// The smallest subnormal: what a rounding in the subnormal range may lose.
@@ -284,12 +284,7 @@ fn forward(
         // Entries moved, nothing rounded.
         Operation::Rearrange(Rearrange::Transpose, a) => {
             let (m, n) = graph.shape(a).dims();
-            let a = get(a);
-            Duals::Array(
-                (0..m * n)
-                    .map(|index| a[(index % m) * n + index / m])
-                    .collect(),
-            )
+            Duals::Array(transposed_entries(&get(a), m, n))
         }
         Operation::Unary(op, s) => {
             let function = Function::of(op).expect("an elementwise gate");
@@ -678,13 +673,12 @@ impl<'a> LeafTangents<'a> {
                     // Every column of a reached row, the reached columns of the others.
                     let reached_cols: Vec<usize> =
                         (0..n).filter(|&j| !cols[j].index.is_empty()).collect();
+                    let every_col: Vec<usize> = (0..n).collect();
                     for (i, row) in rows.iter().enumerate() {
-                        let every: Vec<usize>;
-                        let js: &[usize] = if row.index.is_empty() {
+                        let js = if row.index.is_empty() {
                             &reached_cols
                         } else {
-                            every = (0..n).collect();
-                            &every
+                            &every_col
                         };
                         for &j in js {
                             let col = &cols[j];
@@ -711,7 +705,8 @@ impl<'a> LeafTangents<'a> {
                         .enumerate()
                         .map(|(e, &p)| {
                             (
-                                (p % n) * m + p / n,
+                                // Entry p of A is entry `transposed_entry(n, m, p)` of Aᵀ.
+                                transposed_entry(n, m, p),
                                 (reached_a.tangent[e], reached_a.error[e]),
                             )
                         })

@@ -16,7 +16,7 @@ use crate::function::Function;
 use crate::function::double_double::{DoubleDouble as Dd, UNIT};
 use crate::graph::{Graph, NodeId, Operation, Values};
 use crate::op::{Binary, Rearrange};
-use crate::value::{broadcast_entry, matrix};
+use crate::value::{broadcast_entry, matrix, transposed_entries};
 
 /// What one operation may lose in the subnormal range (the low word of a double-double
 /// underflows long before the high word does).
@@ -112,13 +112,6 @@ fn matrix_product(a: &[Bounded], b: &[Bounded], (m, k, n): (usize, usize, usize)
         .collect()
 }
 
-/// The transpose of the row-major entries `a` of an m×n matrix.
-fn transposed(a: &[Bounded], (m, n): (usize, usize)) -> Vec<Bounded> {
-    (0..m * n)
-        .map(|index| a[(index % m) * n + index / m])
-        .collect()
-}
-
 /// Every node's value in double-double, row-major, with error bounds (but a weight that only
 /// `matvec` takes: a leaf, exact, read from the graph's values).
 pub struct PreciseValues {
@@ -168,7 +161,8 @@ impl PreciseValues {
                     matrix_product(&by_node[a.0], &by_node[b.0], (m, k, n))
                 }
                 Operation::Rearrange(Rearrange::Transpose, a) => {
-                    transposed(&by_node[a.0], graph.shape(a).dims())
+                    let (m, n) = graph.shape(a).dims();
+                    transposed_entries(&by_node[a.0], m, n)
                 }
                 Operation::Binary(Binary::Matvec, weight, vector) => {
                     let w = matrix(&values[weight.0]);
@@ -279,7 +273,8 @@ impl PreciseValues {
                     left.iter().zip(&right).map(|(x, y)| x.plus(y)).collect()
                 }
                 Operation::Rearrange(Rearrange::Transpose, a) => {
-                    transposed(&tangent(a), graph.shape(a).dims())
+                    let (m, n) = graph.shape(a).dims();
+                    transposed_entries(&tangent(a), m, n)
                 }
                 Operation::Binary(Binary::Matvec, weight, vector) => {
                     let w = matrix(&values[weight.0]);

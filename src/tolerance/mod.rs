@@ -43,7 +43,9 @@ mod rules;
 #[doc(hidden)]
 pub mod signed_bounds;
 
-pub use rules::{OWN_SUMMATION, Summation, dot_error, product_dot_error, residual_error};
+pub use rules::{
+    OWN_SUMMATION, Summation, dot_error, matrix_product_errors, product_dot_error, residual_error,
+};
 
 use crate::function::Function;
 use crate::graph::{Graph, NodeId, Operation, Values};
@@ -51,7 +53,7 @@ use crate::kernels;
 use crate::op::{Binary, Rearrange};
 use crate::precision::Precision;
 use crate::value::entries;
-use crate::value::{Shape, Value, broadcast_entry, matrix, vector};
+use crate::value::{Shape, Value, broadcast_entry, matrix, transposed_entries, vector};
 
 /// Slack on top of the round-off bounds: an absolute and a relative part. Both are zero by
 /// default, since the bounds are sound by themselves; a user who wants to ignore errors
@@ -189,25 +191,14 @@ pub fn forward_errors(
                     // Each entry a dot product of a row of A and a column of B, both with errors.
                     Operation::Binary(Binary::Matmul, a, b) => {
                         let ((m, k), (_, n)) = (graph.shape(a).dims(), graph.shape(b).dims());
-                        let (xa, xb) = (values.entries(a), values.entries(b));
-                        let (ea, eb) = (by_node.of(a), by_node.of(b));
-                        (0..m * n)
-                            .map(|index| {
-                                let (i, j) = (index / n, index % n);
-                                let terms = (0..k).map(|p| {
-                                    (xa[i * k + p], ea[i * k + p], xb[p * n + j], eb[p * n + j])
-                                });
-                                product_dot_error(precision, summation, terms)
-                            })
-                            .collect()
+                        let a = (values.entries(a), by_node.of(a));
+                        let b = (values.entries(b), by_node.of(b));
+                        matrix_product_errors(precision, summation, a, b, (m, k, n)).1
                     }
                     // Entries moved: their errors move with them.
                     Operation::Rearrange(Rearrange::Transpose, a) => {
                         let (m, n) = graph.shape(a).dims();
-                        let e = by_node.of(a);
-                        (0..m * n)
-                            .map(|index| e[(index % m) * n + index / m])
-                            .collect()
+                        transposed_entries(by_node.of(a), m, n)
                     }
                     // A column sum's error: its terms', and the roundings of a sum of m
                     // terms, as a dot product with ones (a running bound for an engine that
@@ -626,42 +617,31 @@ impl EngineBounds {
                 // adjoint off by ē and a value off by its forward error.
                 Operation::Binary(Binary::Matmul, a, b) => {
                     let ((m, k), (_, n)) = (graph.shape(a).dims(), graph.shape(b).dims());
-                    let (xa, xb) = (values.entries(a), values.entries(b));
-                    let (ea, eb) = (forward.of(a), forward.of(b));
-                    let (g, e_g) = (&upstream, &upstream_error);
-                    let order = summation;
-                    let (mut partial_a, mut error_a) = (vec![0.0; m * k], vec![0.0; m * k]);
-                    for i in 0..m {
-                        for p in 0..k {
-                            let terms = (0..n).map(|j| {
-                                (g[i * n + j], e_g[i * n + j], xb[p * n + j], eb[p * n + j])
-                            });
-                            partial_a[i * k + p] = terms.clone().map(|(g, _, b, _)| g * b).sum();
-                            error_a[i * k + p] = product_dot_error(precision, order, terms);
-                        }
-                    }
-                    let (mut partial_b, mut error_b) = (vec![0.0; k * n], vec![0.0; k * n]);
-                    for p in 0..k {
-                        for j in 0..n {
-                            let terms = (0..m).map(|i| {
-                                (xa[i * k + p], ea[i * k + p], g[i * n + j], e_g[i * n + j])
-                            });
-                            partial_b[p * n + j] = terms.clone().map(|(a, _, g, _)| a * g).sum();
-                            error_b[p * n + j] = product_dot_error(precision, order, terms);
-                        }
-                    }
+                    let g = (upstream.as_slice(), upstream_error.as_slice());
+                    let moved = |id: NodeId, (rows, cols): (usize, usize)| {
+                        let (x, e) = (values.entries(id), forward.of(id));
+                        (
+                            transposed_entries(x, rows, cols),
+                            transposed_entries(e, rows, cols),
+                        )
+                    };
+                    let (b_t, e_b_t) = moved(b, (k, n));
+                    let (a_t, e_a_t) = moved(a, (m, k));
+                    let (partial_a, error_a) =
+                        matrix_product_errors(precision, summation, g, (&b_t, &e_b_t), (m, n, k));
+                    let (partial_b, error_b) =
+                        matrix_product_errors(precision, summation, (&a_t, &e_a_t), g, (k, m, n));
                     incoming[a.0].add(&partial_a, &error_a);
                     incoming[b.0].add(&partial_b, &error_b);
                 }
                 // Ḡᵀ: moved, not rounded.
                 Operation::Rearrange(Rearrange::Transpose, a) => {
+                    // Ḡ is n×m.
                     let (m, n) = graph.shape(a).dims();
-                    let moved = |v: &[f64]| -> Vec<f64> {
-                        (0..m * n)
-                            .map(|index| v[(index % n) * m + index / n])
-                            .collect()
-                    };
-                    incoming[a.0].add(&moved(&upstream), &moved(&upstream_error));
+                    incoming[a.0].add(
+                        &transposed_entries(&upstream, n, m),
+                        &transposed_entries(&upstream_error, n, m),
+                    );
                 }
                 Operation::Binary(Binary::Matvec, weight, o) => {
                     let w = matrix(&values[weight.0]);

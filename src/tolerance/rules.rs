@@ -128,6 +128,26 @@ pub fn product_dot_error(
     }
 }
 
+/// `A B` from row-major entries with error bounds, `A` m×k and `B` k×n: each entry's value
+/// (summed over the inner index in order) and its bound by [`product_dot_error`].
+pub fn matrix_product_errors(
+    precision: Precision,
+    summation: Summation,
+    (a, e_a): (&[f64], &[f64]),
+    (b, e_b): (&[f64], &[f64]),
+    (m, k, n): (usize, usize, usize),
+) -> (Vec<f64>, Vec<f64>) {
+    (0..m * n)
+        .map(|index| {
+            let (i, j) = (index / n, index % n);
+            let terms =
+                (0..k).map(|p| (a[i * k + p], e_a[i * k + p], b[p * n + j], e_b[p * n + j]));
+            let value = terms.clone().map(|(a, _, b, _)| a * b).sum::<f64>();
+            (value, product_dot_error(precision, summation, terms))
+        })
+        .unzip()
+}
+
 /// The error of a residual `o − t` computed from `o` and `t` with errors `e_o`, `e_t`.
 pub fn residual_error(residual: f64, e_o: f64, e_t: f64, u: f64, eta: f64) -> f64 {
     e_o + e_t + u * (residual.abs() + e_o + e_t) + eta
