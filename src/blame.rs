@@ -110,7 +110,13 @@ pub fn blame(
     graph: &Graph,
     tolerance: &Tolerance,
 ) -> Result<Blame, EngineError> {
-    let values = graph.forward();
+    // The values the engine saw: its leaves rounded to its precision, every gate computed in
+    // it. In f64 they would hold numbers the precision cannot (a sigmoid's 1e-71 is 0 in
+    // f32), and no gate near an overflow could be checked alone.
+    let precision = engine.precision();
+    let rounded = graph.rounded_to(precision);
+    let graph: &Graph = rounded.as_deref().unwrap_or(graph);
+    let values = graph.forward_in(precision);
     let live = live_nodes(graph);
     let gates: Vec<NodeId> = graph
         .ids()
@@ -126,7 +132,7 @@ pub fn blame(
         let Some(local) = LocalGraph::new(graph, &values, id).of_gate(id) else {
             continue;
         };
-        if !check(engine, &local, tolerance)?.passed() {
+        if alone(engine, &local, tolerance)? == Some(false) {
             failing_gates.push(id);
         }
     }
@@ -162,13 +168,27 @@ fn fan_out_culprit(
         let Some(local) = LocalGraph::new(graph, values, id).of_fan_out(id, &users[id.0]) else {
             continue;
         };
-        if !check(engine, &local, tolerance)?.passed() {
+        if alone(engine, &local, tolerance)? == Some(false) {
             return Ok(Culprit::FanOut {
                 node: graph.name(id).to_string(),
             });
         }
     }
     Ok(Culprit::Unlocated)
+}
+
+/// Whether a suspect's local graph passes; `None` where its leaves cannot be held in the
+/// engine's precision (a value at the edge of its range), so that it cannot be checked alone.
+fn alone(
+    engine: &dyn Engine,
+    local: &Graph,
+    tolerance: &Tolerance,
+) -> Result<Option<bool>, EngineError> {
+    match check(engine, local, tolerance) {
+        Ok(report) => Ok(Some(report.passed())),
+        Err(EngineError::Unrepresentable { .. }) => Ok(None),
+        Err(other) => Err(other),
+    }
 }
 
 /// Whether each node reaches a loss (a loss reaches itself).

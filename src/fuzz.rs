@@ -132,6 +132,9 @@ pub struct Failure {
     /// user's own): its gradients of the saved graph, which the saved case then claims, so
     /// that `gradfuzz check` replays it without the engine.
     pub claimed: Option<Gradients>,
+    /// The engine's short name ([`Engine::short_name`]), which saved cases are named for
+    /// (empty: the name given to [`Failure::to_case`]).
+    pub engine_short_name: String,
 }
 
 /// A shrunk failure: the graph, its report and its blame.
@@ -235,6 +238,7 @@ impl FuzzSummary {
                     precision,
                     gates,
                     claimed: None,
+                    engine_short_name: String::new(),
                 });
             }
         }
@@ -447,6 +451,10 @@ pub fn fuzz_with_progress(
     summary.elapsed = start.elapsed();
     summary.precision = engine.precision();
     summary.gates = gates;
+    let short_name = engine.short_name();
+    for failure in &mut summary.failures {
+        failure.engine_short_name.clone_from(&short_name);
+    }
     summary
 }
 
@@ -505,9 +513,10 @@ fn claim_for_unnamed(engine: &dyn Engine, summary: &mut FuzzSummary) {
     }
 }
 
-/// The cases a run's failures are saved as: one per bug, since failures that shrank to the
-/// same graph with the same blame have one name (the first found stands for the rest), each
-/// with the indices of the graphs that shrank to it.
+/// The cases a run's failures are saved as: one per bug, since failures that shrank to
+/// graphs of the same structure with the same blame have one name (the first found stands
+/// for the rest, and its description says which graph it holds and which others it stands
+/// for), each with the indices of the graphs it stands for, the kept one first.
 pub fn cases_to_save(
     summary: &FuzzSummary,
     engine: &str,
@@ -521,8 +530,32 @@ pub fn cases_to_save(
             None => saved.push((case, vec![failure.index])),
         }
     }
+    for (case, indices) in &mut saved {
+        if let (Some(description), [kept, others @ ..]) = (&mut case.description, &indices[..])
+            && !others.is_empty()
+        {
+            let others: Vec<String> = others.iter().map(u64::to_string).collect();
+            description.push_str(&format!(
+                "; this file holds graph {kept}'s case, and stands for graph{} {} too (the same \
+                 blame, shrunk to the same structure, with other values)",
+                if others.len() == 1 { "" } else { "s" },
+                others.join(", ")
+            ));
+        }
+    }
     saved
 }
+
+/// Where a failure was saved (`--save`): the file, and the graph whose case it holds (the
+/// failure's own, or that of an earlier graph with the same blame and shrunk structure).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedAs {
+    pub file: String,
+    pub kept: u64,
+}
+
+/// The files of a run's saved cases, by the index of each failing graph they stand for.
+pub type SavedFiles = std::collections::BTreeMap<u64, SavedAs>;
 
 impl Failure {
     /// What names a saved failure: the blame's signature (the rule, `fan-out` or
@@ -598,7 +631,11 @@ impl Failure {
             ),
             None => (self.graph.clone(), String::new()),
         };
-        let engine_slug: String = engine
+        let short_name = match self.engine_short_name.as_str() {
+            "" => engine,
+            short => short,
+        };
+        let engine_slug: String = short_name
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || c == '-' {

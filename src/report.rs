@@ -4,7 +4,7 @@
 use crate::blame::Blame;
 use crate::case;
 use crate::check::{EntryCheck, Oracle, Report, Verdict, worst_first};
-use crate::fuzz::{Budget, Failure, FuzzConfig, FuzzSummary, Mode};
+use crate::fuzz::{Budget, Failure, FuzzConfig, FuzzSummary, Mode, SavedAs, SavedFiles};
 use crate::gate::Value;
 use crate::graph::Graph;
 use crate::op::GateSet;
@@ -203,9 +203,33 @@ pub fn what_failed(report: &Report) -> String {
 
 /// The report of a fuzz run: each failing graph kept, then the summary.
 pub fn fuzz_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> String {
+    fuzz_text_saved(engine, config, summary, &SavedFiles::new())
+}
+
+/// [`fuzz_text`] for a run whose failures were saved (`--save`): each failing graph names
+/// the file that stands for it.
+pub fn fuzz_text_saved(
+    engine: &str,
+    config: &FuzzConfig,
+    summary: &FuzzSummary,
+    saved: &SavedFiles,
+) -> String {
     let mut out = String::new();
     for failure in &summary.failures {
         out.push_str(&failure_text(engine, config, failure));
+        match saved.get(&failure.index) {
+            Some(SavedAs { file, kept }) if *kept == failure.index => {
+                let _ = writeln!(out, "  saved as {file}");
+            }
+            Some(SavedAs { file, kept }) => {
+                let _ = writeln!(
+                    out,
+                    "  saved as {file}, which holds graph {kept}'s case: the same blame, shrunk \
+                     to the same structure (its values differ from the case above)"
+                );
+            }
+            None => {}
+        }
     }
     out.push_str(&fuzz_summary_text(engine, config, summary));
     out

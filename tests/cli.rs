@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{gradfuzz, outcome, scratch};
+use common::{gradfuzz, outcome, saved_names, scratch};
 
 #[test]
 fn check_passes_the_seed_cases_with_exit_0() {
@@ -495,20 +495,58 @@ fn a_passing_fast_run_reports_its_closest_agreeing_direction() {
     assert!(ratio <= 1.0, "{line}");
 }
 
-/// The file names `--save` gives in a folder, sorted.
-fn saved_names(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("saved cases")
-        .map(|entry| {
-            entry
-                .expect("entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    names.sort();
-    names
+/// A report and the files `--save` wrote agree: every failing graph names the file that
+/// stands for it, and a file that stands for several graphs says which one's case it holds
+/// and which others it stands for.
+#[test]
+fn the_report_names_the_file_saved_for_each_failure_and_the_file_says_which_graph_it_holds() {
+    let dir = scratch("saved-as");
+    let save = dir.join("found");
+    let (code, stdout, stderr) = outcome(&gradfuzz(&[
+        "fuzz",
+        "--engine",
+        "mutant:fanout-overwrite",
+        "--seed",
+        "2",
+        "--graphs",
+        "400",
+        "--save",
+        save.to_str().expect("utf-8"),
+    ]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let mut graph = None;
+    let (mut named, mut shared) = (0, 0);
+    for line in stdout.lines() {
+        if let Some(rest) = line.strip_prefix("graph ") {
+            graph = rest.split_whitespace().next().map(str::to_string);
+        }
+        let Some(rest) = line.strip_prefix("  saved as ") else {
+            continue;
+        };
+        let index = graph.take().expect("a failing graph before its file");
+        let file = rest.split(", which holds").next().expect("a path");
+        let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{file}: {e}"));
+        named += 1;
+        match rest.split("which holds graph ").nth(1) {
+            None => assert!(
+                text.contains(&format!(": graph {index};")),
+                "{file} for {index}: {text}"
+            ),
+            Some(kept) => {
+                shared += 1;
+                let kept = kept.split('\'').next().expect("an index");
+                assert!(text.contains(&format!(": graph {kept};")), "{file}: {text}");
+                assert!(text.contains("stands for graph"), "{file}: {text}");
+                assert!(text.contains(&index), "{file} names graph {index}: {text}");
+            }
+        }
+    }
+    let failures = stdout.lines().filter(|l| l.starts_with("graph ")).count();
+    assert!(
+        named > 0 && named == failures,
+        "{named} of {failures}: {stdout}"
+    );
+    assert!(shared > 0, "no file stands for two graphs: {stdout}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{gradfuzz, outcome, scratch};
+use common::{gradfuzz, outcome, saved_names, scratch};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -53,6 +53,158 @@ fn the_numpy_engine_passes_and_with_its_bug_is_caught_shrunk_and_blamed() {
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stdout.contains("blame: the `matvec` rule"), "{stdout}");
     assert!(stdout.contains("shrunk to"), "{stdout}");
+}
+
+/// An engine that declares itself needs no `--precision`: the numpy engine in float32 says
+/// `f32` in answer to the hello, passes, and its saved cases are named for its short name; the
+/// flag still overrides the declaration, with a note saying so.
+#[test]
+fn an_engine_declares_its_precision_and_name_in_answer_to_the_hello() {
+    if !has_numpy() {
+        return;
+    }
+    let single = format!("{} --dtype float32", numpy_engine());
+    let (code, stdout, stderr) = outcome(&gradfuzz(&[
+        "fuzz", "--engine", &single, "--seed", "3", "--graphs", "500", "--values", "wide",
+    ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("in f32, seed 3"), "{stdout}");
+    let dir = scratch("declared");
+    let saved = dir.join("saved");
+    let (code, stdout, stderr) = outcome(&gradfuzz(&[
+        "fuzz",
+        "--engine",
+        &single,
+        "--seed",
+        "3",
+        "--graphs",
+        "100",
+        "--precision",
+        "f64",
+        "--save",
+        saved.to_str().expect("utf-8"),
+    ]));
+    assert_eq!(
+        code, 1,
+        "held to f64, a float32 engine fails: {stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains("--precision f64: checking exec:")
+            && stderr.contains("where it declares f32"),
+        "{stderr}"
+    );
+    let names = saved_names(&saved);
+    assert!(
+        !names.is_empty()
+            && names
+                .iter()
+                .all(|n| n.starts_with("numpy-f32-") && n.len() < 50),
+        "{names:?}"
+    );
+}
+
+/// A program written before the hello answers it as the graph it also is: it is then taken
+/// to compute the four gates in f64, as always (here the numpy engine behind a filter that
+/// drops the `hello` key, so that it cannot know).
+#[test]
+fn an_engine_written_before_the_hello_keeps_working() {
+    if !has_numpy() {
+        return;
+    }
+    let dir = scratch("before-hello");
+    let filter = "import json,sys\nfor l in sys.stdin:\n    r=json.loads(l); r.pop('hello', None); print(json.dumps(r), flush=True)";
+    let script = |dtype: &str| {
+        format!(
+            "python3 -u -c \"{filter}\" | python3 {} --dtype {dtype}\n",
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples/engines/numpy_engine.py")
+                .display()
+        )
+    };
+    let old = fault(&dir, "old64", &script("float64"));
+    let (code, stdout, stderr) = outcome(&gradfuzz(&[
+        "fuzz", "--engine", &old, "--seed", "3", "--graphs", "300",
+    ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(!stderr.contains("declares"), "{stderr}");
+    // Undeclared, a float32 engine is held to f64 and fails, unless told `--precision f32`.
+    let old = fault(&dir, "old32", &script("float32"));
+    let run = |more: &[&str]| {
+        let mut args = vec!["fuzz", "--engine", &old, "--seed", "3", "--graphs", "300"];
+        args.extend_from_slice(more);
+        outcome(&gradfuzz(&args))
+    };
+    assert_eq!(run(&[]).0, 1);
+    let (code, stdout, stderr) = run(&["--precision", "f32"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        !stderr.contains("declares"),
+        "no declaration to override: {stderr}"
+    );
+}
+
+#[test]
+fn a_declaration_that_is_wrong_is_refused_naming_what() {
+    let dir = scratch("bad-declaration");
+    for (name, declared, words) in [
+        (
+            "typo",
+            r#"{"engine": {"precison": "f32"}}"#,
+            &["answered the hello", "`precison`"][..],
+        ),
+        (
+            "precision",
+            r#"{"engine": {"precision": "f33"}}"#,
+            &["unknown precision `f33`"][..],
+        ),
+        (
+            "gates",
+            r#"{"engine": {"gates": ["add", "tahn"]}}"#,
+            &["unknown gate `tahn`"][..],
+        ),
+        (
+            "name",
+            r#"{"engine": {"name": ""}}"#,
+            &["1 to 64 characters"][..],
+        ),
+    ] {
+        let script =
+            format!("read line\necho '{declared}'\nwhile read line; do echo '{{}}'; done\n");
+        assert_fault(&fault(&dir, name, &script), words);
+    }
+}
+
+/// NaN failures from an exec engine in f32 are blamed and shrunk, and saved as one case:
+/// the numpy engine's composed sigmoid slope, inf/inf where exp(−s) overflows.
+#[test]
+fn nan_failures_of_an_f32_engine_are_blamed_shrunk_and_saved_once() {
+    if !has_numpy() {
+        return;
+    }
+    let dir = scratch("nan-blamed");
+    let save = dir.join("saved");
+    let engine = format!("{} --bug sigmoid-composed --dtype float32", numpy_engine());
+    let (code, stdout, stderr) = outcome(&gradfuzz(&[
+        "fuzz",
+        "--engine",
+        &engine,
+        "--seed",
+        "1",
+        "--graphs",
+        "3000",
+        "--values",
+        "wide",
+        "--save",
+        save.to_str().expect("utf-8"),
+    ]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("non-finite entries"), "{stdout}");
+    let names = saved_names(&save);
+    assert_eq!(
+        names,
+        ["numpy-f32-sigmoid-composed-sigmoid-9df08fa16b51d184.yaml"],
+        "{stdout}"
+    );
 }
 
 /// A fault program as a shell script in a scratch folder; returns `exec:sh SCRIPT`.
@@ -109,10 +261,10 @@ fn a_program_that_exits_after_a_few_graphs_keeps_what_was_checked() {
         return;
     }
     let dir = scratch("exits");
-    // Answers three graphs (one engine process each), then exits with status 3.
+    // Answers the hello and three graphs (one engine process each), then exits with status 3.
     let engine = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/engines/numpy_engine.py");
     let script = format!(
-        "i=0\nwhile read line; do\n  i=$((i+1))\n  [ $i -gt 3 ] && exit 3\n  echo \"$line\" | python3 {}\ndone\n",
+        "i=0\nwhile read line; do\n  i=$((i+1))\n  [ $i -gt 4 ] && exit 3\n  echo \"$line\" | python3 {}\ndone\n",
         engine.display()
     );
     let stdout = assert_fault(
@@ -241,7 +393,7 @@ fn a_wrong_loss_is_a_forward_mismatch() {
     // The numpy engine's answer with its loss doubled.
     let dir = scratch("loss");
     let script = format!(
-        "python3 {} | python3 -c \"import json,sys\nfor l in sys.stdin:\n    a=json.loads(l); a['loss']*=2; print(json.dumps(a), flush=True)\"\n",
+        "python3 {} | python3 -c \"import json,sys\nfor l in sys.stdin:\n    a=json.loads(l)\n    if 'loss' in a: a['loss']*=2\n    print(json.dumps(a), flush=True)\"\n",
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("examples/engines/numpy_engine.py")
             .display()

@@ -3,25 +3,30 @@
 
 Run as:  gradfuzz fuzz --engine 'exec:python3 examples/engines/numpy_engine.py'
    or, in single precision:
-         gradfuzz fuzz --engine 'exec:python3 examples/engines/numpy_engine.py --dtype float32' --precision f32
+         gradfuzz fuzz --engine 'exec:python3 examples/engines/numpy_engine.py --dtype float32'
 
 Protocol: one JSON line per graph on stdin, {"nodes": {...}} (leaves with their values);
 one JSON line back on stdout, {"gradients": {leaf: [...]}, "loss": E} or {"error": "..."}.
+The first line, marked "hello", is answered with what the engine declares of itself:
+{"engine": {"name": ..., "precision": ..., "gates": ...}}.
 
 --dtype float64|float32|float16 is the precision every array and operation is in (float64 by
-default); tell gradfuzz with --precision f64|f32|f16.
+default); the engine declares it in its answer to the hello, so gradfuzz needs no --precision.
 
 --bug NAME injects a realistic mistake, so that you can watch gradfuzz catch it:
   fanout-overwrite   a node used by several gates keeps the last gradient (= instead of +=)
   matvec-no-transpose  the vector's gradient is W g instead of W^T g
+  sigmoid-composed   the sigmoid's slope as autograd takes it from 1/(1+exp(-s)):
+                     exp(-s)/(1+exp(-s))^2, which is inf/inf = NaN where exp(-s) overflows
 """
 import json
 import sys
 
 import numpy as np
 
-BUGS = ("fanout-overwrite", "matvec-no-transpose")
+BUGS = ("fanout-overwrite", "matvec-no-transpose", "sigmoid-composed")
 DTYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
+PRECISIONS = {np.float64: "f64", np.float32: "f32", np.float16: "f16"}
 
 
 def topological(nodes):
@@ -104,7 +109,11 @@ def backward(nodes, order, values, bug):
             add(args[1], (w if wrong else w.T) @ g)
         elif op == "sigmoid":
             o = values[name]
-            add(args, g * o * (1 - o))
+            if bug == "sigmoid-composed":
+                e = np.exp(-values[args])
+                add(args, g * e / ((1 + e) * (1 + e)))
+            else:
+                add(args, g * o * (1 - o))
     return grads
 
 
@@ -138,10 +147,17 @@ def main():
         serve(bug, dtype)
 
 
+def declaration(bug, dtype):
+    """The answer to gradfuzz's hello: a short name for saved cases, the precision, the gates."""
+    name = "numpy" + (f"-{PRECISIONS[dtype]}" if dtype is not np.float64 else "") + (f"-{bug}" if bug else "")
+    return {"engine": {"name": name, "precision": PRECISIONS[dtype], "gates": "lecture"}}
+
+
 def serve(bug, dtype):
     for line in sys.stdin:
         try:
-            reply = answer(json.loads(line), bug, dtype)
+            request = json.loads(line)
+            reply = declaration(bug, dtype) if "hello" in request else answer(request, bug, dtype)
         except Exception as error:  # report, keep serving
             reply = {"error": f"{type(error).__name__}: {error}"}
         sys.stdout.write(json.dumps(reply) + "\n")

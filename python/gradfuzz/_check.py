@@ -15,7 +15,7 @@ from typing import Callable, Iterable, List, Optional, Union
 
 from ._binary import find_binary
 from ._report import Report
-from ._serve import answer_line, dtype_of
+from ._serve import answer_line, declaration, dtype_of
 
 PathLike = Union[str, os.PathLike]
 
@@ -28,9 +28,11 @@ class _Server:
     """Answers the relays' connections (one per gradfuzz worker) with ``backward``, one
     request at a time, so the caller's function need not be thread-safe."""
 
-    def __init__(self, backward: Callable, dtype):
+    def __init__(self, backward: Callable, dtype, declared: dict):
         self.backward = backward
         self.dtype = dtype
+        # The answer to gradfuzz's hello: what the command line's flags say too.
+        self.declared = declared
         self.token = secrets.token_hex(16)
         self.folder = tempfile.mkdtemp(prefix="gradfuzz-")
         self.path = os.path.join(self.folder, "engine.sock")
@@ -55,7 +57,7 @@ class _Server:
                 return
             for line in channel:
                 with self.lock:
-                    reply = answer_line(self.backward, line.decode(), self.dtype)
+                    reply = answer_line(self.backward, line.decode(), self.dtype, self.declared)
                 channel.write(reply.encode() + b"\n")
                 channel.flush()
 
@@ -102,7 +104,8 @@ def check(
     checked. ``args`` are more flags for the command line. Failing graphs are blamed and shrunk; ``str(report)`` shows them.
     """
     dtype = dtype_of(precision)
-    server = _Server(backward, dtype)
+    label = getattr(backward, "__qualname__", None) or type(backward).__name__
+    server = _Server(backward, dtype, declaration(precision, gates, label))
     try:
         command = [find_binary()]
         if cases is None:
@@ -142,7 +145,6 @@ def check(
             f"gradfuzz exited with status {finished.returncode}: {finished.stderr.strip()}"
         ) from None
     report = Report(raw, command, finished.stderr, finished.returncode)
-    label = getattr(backward, "__qualname__", None) or type(backward).__name__
     report._name_engine(f"python:{label}", _engine_command(server))
     return report
 

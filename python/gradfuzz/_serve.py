@@ -4,6 +4,7 @@ protocol error that names the leaf, so gradfuzz reports it and nothing hangs."""
 import json
 import sys
 import traceback
+from pathlib import Path
 from typing import Callable, Dict, Optional, TextIO, Tuple
 
 import numpy as np
@@ -73,10 +74,27 @@ def gradients_of(graph: Graph, answer) -> Tuple[Dict[str, list], Optional[float]
     return out, loss
 
 
-def answer_line(backward: Callable, line: str, dtype=np.float64) -> str:
-    """The protocol's answer (one JSON line, without its newline) to one request line."""
+def declaration(precision: str = "f64", gates=None, name: Optional[str] = None) -> dict:
+    """What an engine says of itself in answer to gradfuzz's first line (the ``hello``): its
+    precision, its gates (a list or a comma-separated string, as ``--gates`` takes them; the
+    four gates of the lecture when not given) and a short name for the cases a run saves."""
+    dtype_of(precision)  # refuses an unknown precision here, not in gradfuzz
+    engine = {"precision": precision}
+    if gates is not None:
+        engine["gates"] = gates if isinstance(gates, str) else ",".join(gates)
+    if name:
+        engine["name"] = str(name)[:64]
+    return {"engine": engine}
+
+
+def answer_line(backward: Callable, line: str, dtype=np.float64, declared: Optional[dict] = None) -> str:
+    """The protocol's answer (one JSON line, without its newline) to one request line: to the
+    hello, ``declared`` (see :func:`declaration`) when given."""
     try:
-        graph = Graph.from_request(json.loads(line), dtype)
+        request = json.loads(line)
+        if declared is not None and isinstance(request, dict) and "hello" in request:
+            return json.dumps(declared)
+        graph = Graph.from_request(request, dtype)
     except (ValueError, RequestError) as error:
         return json.dumps({"error": f"a request that is not a graph: {error}"})
     try:
@@ -101,6 +119,9 @@ def serve(
     precision: str = "f64",
     stdin: Optional[TextIO] = None,
     stdout: Optional[TextIO] = None,
+    *,
+    gates=None,
+    name: Optional[str] = None,
 ) -> None:
     """Answer exec-protocol requests for ``backward`` until the input ends.
 
@@ -109,12 +130,21 @@ def serve(
     ``(gradients, loss)``, the loss being checked too. Leaf values are numpy arrays of the
     dtype of ``precision`` (``f64``, ``f32``, ``f16``; ``bf16`` gets float64). Run a script
     that calls it as ``gradfuzz fuzz --engine 'exec:python3 script.py'``.
+
+    The engine declares ``precision``, ``gates`` (gate names, ``"batch"``, ``"lecture"``; by
+    default the four gates on vectors) and ``name`` (by default the script's stem, for the
+    names of saved cases) in its answer to gradfuzz's first line, so the command line needs
+    neither ``--precision`` nor ``--gates``.
     """
     dtype = dtype_of(precision)
+    if name is None:
+        script = sys.argv[0] if sys.argv else ""
+        name = Path(script).stem if script and Path(script).is_file() else getattr(backward, "__qualname__", None)
+    declared = declaration(precision, gates, name)
     stdin = sys.stdin if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     for line in stdin:
         if not line.strip():
             continue
-        stdout.write(answer_line(backward, line, dtype) + "\n")
+        stdout.write(answer_line(backward, line, dtype, declared) + "\n")
         stdout.flush()

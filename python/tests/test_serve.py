@@ -106,6 +106,21 @@ def test_serve_answers_every_line_and_ends_with_its_input():
     assert len(lines) == 2 and all("gradients" in json.loads(line) for line in lines)
 
 
+HELLO = '{"hello": {"gradfuzz": "0"}, "nodes": {"x": {"input": [0.5]}, "t": {"target": [0.25]}, "E": {"sqerr": ["x", "t"]}}}'
+
+
+def test_serve_answers_the_hello_with_what_it_declares():
+    out = io.StringIO()
+    gradfuzz.serve(right, "f32", stdin=io.StringIO(HELLO + "\n" + REQUEST + "\n"), stdout=out, gates=["lecture", "batch"], name="mine")
+    hello, graph = (json.loads(line) for line in out.getvalue().splitlines())
+    assert hello == {"engine": {"precision": "f32", "gates": "lecture,batch", "name": "mine"}}
+    assert "gradients" in graph
+    # Without a declaration to give, answer_line takes the hello for the graph it also is.
+    assert "engine" not in reply(right, HELLO)
+    with pytest.raises(ValueError, match="precision"):
+        gradfuzz.serve(right, "f33", stdin=io.StringIO(""), stdout=io.StringIO())
+
+
 def test_serve_in_a_program_keeps_serving_after_an_error():
     program = (
         "import gradfuzz\n"

@@ -96,6 +96,30 @@ pub struct EngineTalkArgs {
 impl EngineTalkArgs {
     /// `engine`, checked as declared by these flags.
     pub fn declare(&self, engine: Box<dyn gradfuzz::Engine>) -> Box<dyn gradfuzz::Engine> {
+        // The flags win; where they overrule what the engine says of itself, say so, since
+        // checking an engine as computing in another precision (or other gates) than it
+        // declares changes every verdict.
+        if engine.declares_itself() {
+            let name = engine.name();
+            if let Some(precision) = self.precision
+                && precision != engine.precision()
+            {
+                eprintln!(
+                    "gradfuzz: --precision {precision}: checking {name} as computing in {precision}, \
+                     where it declares {}",
+                    engine.precision()
+                );
+            }
+            if let Some(gates) = self.gates
+                && gates != engine.gates()
+            {
+                eprintln!(
+                    "gradfuzz: --gates {gates}: checking {name} as computing {gates}, where it \
+                     declares {}",
+                    engine.gates()
+                );
+            }
+        }
         gradfuzz::engine::declared_gates(
             gradfuzz::engine::declared(engine, self.precision),
             self.gates,

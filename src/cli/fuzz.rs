@@ -4,7 +4,9 @@ use super::args::{FuzzArgs, ReportFormat};
 use crate::{INVALID, MISMATCH};
 use gradfuzz::case;
 use gradfuzz::engine;
-use gradfuzz::fuzz::{Budget, FuzzConfig, Progress, cases_to_save, diagnose, fuzz_with_progress};
+use gradfuzz::fuzz::{
+    Budget, FuzzConfig, Progress, SavedAs, SavedFiles, cases_to_save, diagnose, fuzz_with_progress,
+};
 use gradfuzz::report;
 use gradfuzz::tolerance::Tolerance;
 use std::process::ExitCode;
@@ -69,35 +71,72 @@ pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
     // Timed before diagnosis, so that the figure is the checking rate alone.
     let throughput = report::throughput(&summary);
     diagnose(engine.as_ref(), &config, &mut summary);
+    // The cases are written before the report, so that it can name the file that stands
+    // for each failing graph; a file that cannot be written is said after the report, which
+    // is printed whatever happens.
+    let mut saved = SavedFiles::new();
+    let mut save_lines = Vec::new();
+    let mut save_error = None;
+    if let Some(dir) = save {
+        match std::fs::create_dir_all(&dir) {
+            Err(e) => save_error = Some(format!("--save {}: cannot create: {e}", dir.display())),
+            Ok(()) => {
+                for (case, indices) in &cases_to_save(&summary, &engine.name(), &config) {
+                    let path = dir.join(format!("{}.yaml", case.name));
+                    if let Err(e) = std::fs::write(&path, case::to_yaml(case)) {
+                        save_error = Some(format!("--save: cannot write {}: {e}", path.display()));
+                        break;
+                    }
+                    for &index in indices {
+                        saved.insert(
+                            index,
+                            SavedAs {
+                                file: path.display().to_string(),
+                                kept: indices[0],
+                            },
+                        );
+                    }
+                    let also = match &indices[1..] {
+                        [] => String::new(),
+                        [one] => format!(
+                            " (holds graph {}'s case; graph {one} shrank to it too)",
+                            indices[0]
+                        ),
+                        more => format!(
+                            " (holds graph {}'s case; {} more failing graphs shrank to it)",
+                            indices[0],
+                            more.len()
+                        ),
+                    };
+                    save_lines.push(format!("saved {}{also}", path.display()));
+                }
+            }
+        }
+    }
     match format {
-        ReportFormat::Text => out!("{}", report::fuzz_text(&engine.name(), &config, &summary)),
-        ReportFormat::Json => outln!("{:#}", super::json::fuzz(&engine.name(), &config, &summary)),
+        ReportFormat::Text => out!(
+            "{}",
+            report::fuzz_text_saved(&engine.name(), &config, &summary, &saved)
+        ),
+        ReportFormat::Json => outln!(
+            "{:#}",
+            super::json::fuzz(&engine.name(), &config, &summary, &saved)
+        ),
         ReportFormat::Junit => out!("{}", super::junit::fuzz(&engine.name(), &config, &summary)),
     }
     eprintln!("{throughput}");
     if let Some((index, error)) = &summary.stopped_by {
         eprintln!("gradfuzz: stopped at graph {index}: {error}");
     }
-    if let Some(dir) = save {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("--save {}: cannot create: {e}", dir.display()))?;
-        for (case, indices) in &cases_to_save(&summary, &engine.name(), &config) {
-            let path = dir.join(format!("{}.yaml", case.name));
-            std::fs::write(&path, case::to_yaml(case))
-                .map_err(|e| format!("--save: cannot write {}: {e}", path.display()))?;
-            let also = match indices.len() {
-                1 => String::new(),
-                2 => format!(" (graph {} shrank to it too)", indices[1]),
-                n => format!(" ({} more failing graphs shrank to it)", n - 1),
-            };
-            // Only the text report has room for these lines; the others are documents.
-            match format {
-                ReportFormat::Text => outln!("saved {}{also}", path.display()),
-                ReportFormat::Json | ReportFormat::Junit => {
-                    eprintln!("saved {}{also}", path.display())
-                }
-            }
+    for line in save_lines {
+        // Only the text report has room for these lines; the others are documents.
+        match format {
+            ReportFormat::Text => outln!("{line}"),
+            ReportFormat::Json | ReportFormat::Junit => eprintln!("{line}"),
         }
+    }
+    if let Some(error) = save_error {
+        return Err(error);
     }
     Ok(if summary.stopped_by.is_some() {
         ExitCode::from(INVALID)

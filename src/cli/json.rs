@@ -6,7 +6,7 @@
 use gradfuzz::blame::{Blame, Culprit};
 use gradfuzz::case::{self, Case};
 use gradfuzz::check::{EntryCheck, Oracle, Report, Verdict, worst_first};
-use gradfuzz::fuzz::{Budget, FuzzConfig, FuzzSummary};
+use gradfuzz::fuzz::{Budget, FuzzConfig, FuzzSummary, SavedFiles};
 use gradfuzz::graph::Graph;
 use serde_json::{Value as Json, json};
 
@@ -87,7 +87,7 @@ pub fn report(graph: &Graph, report: &Report) -> Json {
 }
 
 /// The `fuzz` document.
-pub fn fuzz(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> Json {
+pub fn fuzz(engine: &str, config: &FuzzConfig, summary: &FuzzSummary, saved: &SavedFiles) -> Json {
     let failures: Vec<Json> = summary
         .failures
         .iter()
@@ -95,6 +95,7 @@ pub fn fuzz(engine: &str, config: &FuzzConfig, summary: &FuzzSummary) -> Json {
             json!({
                 "graph": f.index,
                 "nodes": f.graph.len(),
+                "saved": saved.get(&f.index).map(|s| json!({"file": s.file, "holds_graph": s.kept})),
                 "report": report(&f.graph, &f.report),
                 "blame": f.blame.as_ref().map(blame),
                 "shrunk": f.shrunk.as_ref().map(|s| json!({

@@ -10,11 +10,23 @@
 //!
 //! With several worker threads, each thread that needs the engine gets a program of its own
 //! (at most one per thread at a time), so `--jobs N` runs N copies.
+//!
+//! **The hello.** The first line every program gets is [`HELLO`]: a graph any engine computes
+//! (an `input`, a `target` and their `sqerr`), marked with a `hello` key. A program written
+//! before the hello answers it as it answers any graph, and that answer is set aside: the
+//! program is then taken to compute the four gates in `f64`, as before. A program that
+//! declares itself answers instead with `{"engine": {"name": "numpy", "precision": "f32",
+//! "gates": ["add", "matvec", "sigmoid", "sqerr", "batch"]}}` (every key optional), read as
+//! [`Declaration`]; `--precision` and `--gates` still override what it declares. Because the
+//! hello is sent before any graph is made, the gates declared decide which graphs `fuzz`
+//! makes, the same on every run.
 
 use super::validation::{self, AnswerError};
 use super::{Engine, EngineError, Gradients};
 use crate::gate::Value;
 use crate::graph::{Graph, Operation, Shape};
+use crate::op::GateSet;
+use crate::precision::Precision;
 use faer::{Col, Mat};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value as Json;
@@ -23,7 +35,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// Lines of the program's stderr kept for error messages.
@@ -34,12 +46,108 @@ const STDERR_LINES: usize = 20;
 /// loaded machine took more than the default 10 s, and is not an answer that hangs.
 pub const STARTUP_FACTOR: u32 = 6;
 
+/// The first line written to every program: a graph of one `sqerr` that any engine computes,
+/// with a `hello` key that a program declaring itself answers with `{"engine": {...}}`.
+pub const HELLO: &str = concat!(
+    r#"{"hello":{"gradfuzz":""#,
+    env!("CARGO_PKG_VERSION"),
+    r#""},"nodes":{"x":{"input":[0.5,-0.25]},"t":{"target":[0.25,0.0]},"E":{"sqerr":["x","t"]}}}"#,
+    "\n"
+);
+
+/// What a program says of itself in answer to the [`HELLO`]: `{"engine": {"name": ...,
+/// "precision": ..., "gates": ...}}`, each key optional. `None` where it says nothing: the
+/// engine's defaults (its command line's script for a name, `f64`, the four gates) stand.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Declaration {
+    /// A short name for saved cases and reports (`numpy`, `torch-f32`).
+    pub name: Option<String>,
+    pub precision: Option<Precision>,
+    /// Gate names and `batch`, as `--gates` takes them, in a list or a comma-separated string.
+    pub gates: Option<GateSet>,
+}
+
+impl Declaration {
+    /// The declaration in an answer to the hello, `None` if the answer is not one (a program
+    /// written before the hello answers it as a graph), or what is wrong with it.
+    pub fn from_answer(line: &str) -> Result<Option<Declaration>, String> {
+        let Ok(Json::Object(answer)) = serde_json::from_str::<Json>(line) else {
+            return Ok(None);
+        };
+        let Some(engine) = answer.get("engine") else {
+            return Ok(None);
+        };
+        let Json::Object(engine) = engine else {
+            return Err(format!(
+                "declared `engine: {engine}`, which is not an object"
+            ));
+        };
+        let mut declaration = Declaration::default();
+        for (key, value) in engine {
+            match key.as_str() {
+                "name" => {
+                    let name = value.as_str().map(str::trim).unwrap_or_default();
+                    if name.is_empty() || name.len() > 64 {
+                        return Err(format!(
+                            "declared the name {value}: a name is a string of 1 to 64 characters"
+                        ));
+                    }
+                    declaration.name = Some(name.to_string());
+                }
+                "precision" => {
+                    let Some(name) = value.as_str() else {
+                        return Err(format!(
+                            "declared the precision {value}, which is not a string"
+                        ));
+                    };
+                    declaration.precision = Some(
+                        name.parse()
+                            .map_err(|e| format!("declared the precision: {e}"))?,
+                    );
+                }
+                "gates" => {
+                    let list = match value {
+                        Json::String(list) => list.clone(),
+                        Json::Array(names) => names
+                            .iter()
+                            .map(|name| {
+                                name.as_str().map(str::to_string).ok_or_else(|| {
+                                    format!("declared the gate {name}, which is not a string")
+                                })
+                            })
+                            .collect::<Result<Vec<_>, _>>()?
+                            .join(","),
+                        other => {
+                            return Err(format!(
+                                "declared the gates {other}: a list of gate names is needed"
+                            ));
+                        }
+                    };
+                    declaration.gates = Some(
+                        GateSet::parse(&list).map_err(|e| format!("declared the gates: {e}"))?,
+                    );
+                }
+                other => {
+                    return Err(format!(
+                        "declared an unknown key `{other}` (an engine declares `name`, `precision` \
+                         and `gates`)"
+                    ));
+                }
+            }
+        }
+        Ok(Some(declaration))
+    }
+}
+
 /// An external program as an engine.
 pub struct Exec {
     command: String,
     timeout: Duration,
     /// Programs not in use; a caller takes one (or starts one) and puts it back.
     idle: Mutex<Vec<Program>>,
+    /// What the first program started said of itself (`None`: nothing), or why it could
+    /// not be asked; every later copy must say the same.
+    declaration: OnceLock<Result<Option<Declaration>, EngineError>>,
 }
 
 /// One running copy of the program.
@@ -60,7 +168,56 @@ impl Exec {
             command: command.to_string(),
             timeout,
             idle: Mutex::new(Vec::new()),
+            declaration: OnceLock::new(),
         }
+    }
+
+    /// What the program declares of itself: asked once, of the first copy started (which is
+    /// then kept for the first graph).
+    pub fn declaration(&self) -> Result<Option<&Declaration>, &EngineError> {
+        let asked = self.declaration.get_or_init(|| {
+            let (program, declaration) = self.start_and_greet()?;
+            self.idle.lock().expect("idle programs").push(program);
+            Ok(declaration)
+        });
+        asked.as_ref().map(Option::as_ref)
+    }
+
+    /// Starts a copy of the program and reads its answer to the [`HELLO`].
+    fn start_and_greet(&self) -> Result<(Program, Option<Declaration>), EngineError> {
+        let mut program = self.start()?;
+        let line = self.ask(&mut program, HELLO)?;
+        let declaration = Declaration::from_answer(&line)
+            .map_err(|problem| self.fail(format!("answered the hello: it {problem}")))?;
+        Ok((program, declaration))
+    }
+
+    /// A copy for another worker, which must declare what the first did.
+    fn start_another(&self) -> Result<Program, EngineError> {
+        let first = self.declaration().map_err(Clone::clone)?.cloned();
+        let (program, declaration) = self.start_and_greet()?;
+        if declaration != first {
+            return Err(self.fail(format!(
+                "declared {} when started again (for another worker, --jobs), where its first \
+                 copy declared {}",
+                describe(declaration.as_ref()),
+                describe(first.as_ref())
+            )));
+        }
+        Ok(program)
+    }
+
+    /// The short name saved cases are named for: the declared one, or the stem of the
+    /// script or program the command line runs (`numpy_engine` for `python3
+    /// examples/engines/numpy_engine.py --dtype float32`).
+    fn short_name(&self) -> String {
+        if let Ok(Some(Declaration {
+            name: Some(name), ..
+        })) = self.declaration()
+        {
+            return name.clone();
+        }
+        script_stem(&self.command)
     }
 
     fn start(&self) -> Result<Program, EngineError> {
@@ -189,16 +346,93 @@ impl Exec {
     }
 }
 
+/// A declaration as a message shows it.
+fn describe(declaration: Option<&Declaration>) -> String {
+    match declaration {
+        None => "nothing (it answered the hello as a graph)".into(),
+        Some(d) => format!(
+            "name {}, precision {}, gates {}",
+            d.name.as_deref().unwrap_or("(none)"),
+            d.precision.map_or("(none)".into(), |p| p.to_string()),
+            d.gates.map_or("(none)".into(), |g| g.to_string()),
+        ),
+    }
+}
+
+/// The stem of the first word of `command` that names a script (a word with a file
+/// extension, not a flag), else of the program: `numpy_engine` for `python3
+/// engines/numpy_engine.py --dtype float32`, `engine` for `./bin/engine --fast`.
+pub fn script_stem(command: &str) -> String {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let stem = |word: &str| -> String {
+        let file = word.rsplit('/').next().unwrap_or(word);
+        file.split_once('.')
+            .map_or(file, |(stem, _)| stem)
+            .to_string()
+    };
+    let script = words.iter().find(|word| {
+        !word.starts_with('-')
+            && word
+                .rsplit('/')
+                .next()
+                .and_then(|file| file.rsplit_once('.'))
+                .is_some_and(|(stem, ext)| {
+                    !stem.is_empty()
+                        && ext.chars().all(|c| c.is_ascii_alphanumeric())
+                        && !ext.is_empty()
+                })
+    });
+    let chosen = script
+        .or(words.first())
+        .map(|word| stem(word))
+        .unwrap_or_default();
+    if chosen.is_empty() {
+        "exec".into()
+    } else {
+        chosen
+    }
+}
+
 impl Engine for Exec {
     fn name(&self) -> String {
         format!("exec:{}", self.command)
     }
 
+    fn short_name(&self) -> String {
+        Exec::short_name(self)
+    }
+
+    fn precision(&self) -> Precision {
+        match self.declaration() {
+            Ok(Some(Declaration {
+                precision: Some(precision),
+                ..
+            })) => *precision,
+            _ => Precision::F64,
+        }
+    }
+
+    fn gates(&self) -> GateSet {
+        match self.declaration() {
+            Ok(Some(Declaration {
+                gates: Some(gates), ..
+            })) => *gates,
+            _ => GateSet::LECTURE,
+        }
+    }
+
+    fn declares_itself(&self) -> bool {
+        matches!(self.declaration(), Ok(Some(_)))
+    }
+
     fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
+        // A program that could not be asked (it did not start, or died on the hello) fails
+        // the first graph, so that the run stops with its report.
+        self.declaration().map_err(Clone::clone)?;
         let taken = self.idle.lock().expect("idle programs").pop();
         let mut program = match taken {
             Some(program) => program,
-            None => self.start()?,
+            None => self.start_another()?,
         };
         let answer = self
             .ask(&mut program, &request(graph))
@@ -456,5 +690,98 @@ fn json_value(array: &Json, shape: Shape) -> Result<Value, String> {
             Ok(Value::Matrix(Mat::from_fn(m, n, |i, j| rows[i][j])))
         }
         Shape::Scalar => Err("is for a scalar, which has no gradient".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_declaration_reads_its_keys_and_an_answer_as_a_graph_is_none() {
+        let declared = Declaration::from_answer(
+            r#"{"engine": {"name": "numpy", "precision": "f32", "gates": ["lecture", "batch"]}}"#,
+        );
+        assert_eq!(
+            declared,
+            Ok(Some(Declaration {
+                name: Some("numpy".into()),
+                precision: Some(Precision::F32),
+                gates: Some(GateSet::LECTURE.with_batches(true)),
+            }))
+        );
+        assert_eq!(
+            Declaration::from_answer(r#"{"engine": {"gates": "add,sqerr"}}"#)
+                .map(|d| d.and_then(|d| d.gates)),
+            Ok(GateSet::parse("add,sqerr").ok())
+        );
+        for old in [
+            r#"{"gradients": {"x": [0.25, -0.25]}}"#,
+            r#"{"error": "no"}"#,
+            "hello",
+        ] {
+            assert_eq!(Declaration::from_answer(old), Ok(None), "{old}");
+        }
+        for (wrong, word) in [
+            (r#"{"engine": "numpy"}"#, "not an object"),
+            (r#"{"engine": {"precision": 32}}"#, "not a string"),
+            (r#"{"engine": {"gates": [1]}}"#, "not a string"),
+            (r#"{"engine": {"dtype": "f32"}}"#, "`dtype`"),
+        ] {
+            let error = Declaration::from_answer(wrong).expect_err(wrong);
+            assert!(error.contains(word), "{wrong}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_script_stem_names_the_script_not_the_interpreter_or_a_flag() {
+        for (command, stem) in [
+            (
+                "python3 examples/engines/numpy_engine.py --dtype float32",
+                "numpy_engine",
+            ),
+            ("python3 -u /tmp/a b/engine.py", "engine"),
+            ("node --stack-size=9000 ./adapter.mjs", "adapter"),
+            ("./bin/engine --fast", "engine"),
+            ("julia -e 'run()'", "julia"),
+        ] {
+            assert_eq!(script_stem(command), stem, "{command}");
+        }
+    }
+
+    /// Each worker's copy is asked again, and one that declares other than the first copy did
+    /// is refused, naming both.
+    #[test]
+    fn a_copy_that_declares_differently_is_refused() {
+        let dir = std::env::temp_dir().join(format!("gradfuzz-copies-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch");
+        let started = dir.join("started");
+        let _ = std::fs::remove_file(&started);
+        let script = dir.join("engine.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "if [ -e {c} ]; then p=f32; else p=f64; touch {c}; fi\n\
+                 read line\necho \"{{\\\"engine\\\": {{\\\"precision\\\": \\\"$p\\\"}}}}\"\n\
+                 while read line; do echo '{{}}'; done\n",
+                c = started.display()
+            ),
+        )
+        .expect("script");
+        let exec = Exec::new(&format!("sh {}", script.display()), Duration::from_secs(10));
+        assert_eq!(exec.precision(), Precision::F64);
+        assert!(exec.declares_itself());
+        let error = match exec.start_another() {
+            Err(EngineError::Exec { problem, .. }) => problem,
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("a copy that declares f32 after one that declared f64 was accepted"),
+        };
+        assert!(
+            error.contains("when started again")
+                && error.contains("precision f32")
+                && error.contains("precision f64"),
+            "{error}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

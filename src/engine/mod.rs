@@ -153,6 +153,20 @@ pub trait Engine: Sync {
         GateSet::LECTURE
     }
 
+    /// A short name for the files a run saves (by default [`Engine::name`]; an exec engine's
+    /// is the name it declares, or its script's stem, where its name is the whole command).
+    fn short_name(&self) -> String {
+        self.name()
+    }
+
+    /// Whether [`Engine::precision`] and [`Engine::gates`] are the engine's own word (true
+    /// of every Rust engine; an exec program that answered the hello as a graph declared
+    /// nothing, and has the defaults). `--precision` and `--gates` say so when they override
+    /// an engine's own word.
+    fn declares_itself(&self) -> bool {
+        true
+    }
+
     /// Whether the engine computes gradients for any graph (by default it does). Claimed
     /// gradients answer for their own graph only, so blame, which re-checks each gate in a
     /// small graph of its own, and shrinking cannot ask them.
@@ -252,6 +266,14 @@ impl<E: Engine> Engine for WithPrecision<E> {
     fn answers_any_graph(&self) -> bool {
         self.engine.answers_any_graph()
     }
+
+    fn short_name(&self) -> String {
+        self.engine.short_name()
+    }
+
+    fn declares_itself(&self) -> bool {
+        self.engine.declares_itself()
+    }
 }
 
 /// A borrowed engine is an engine.
@@ -276,6 +298,12 @@ impl<E: Engine + ?Sized> Engine for &E {
     fn answers_any_graph(&self) -> bool {
         (**self).answers_any_graph()
     }
+    fn short_name(&self) -> String {
+        (**self).short_name()
+    }
+    fn declares_itself(&self) -> bool {
+        (**self).declares_itself()
+    }
 }
 
 /// A boxed engine is an engine.
@@ -299,6 +327,12 @@ impl<E: Engine + ?Sized> Engine for Box<E> {
     }
     fn answers_any_graph(&self) -> bool {
         (**self).answers_any_graph()
+    }
+    fn short_name(&self) -> String {
+        (**self).short_name()
+    }
+    fn declares_itself(&self) -> bool {
+        (**self).declares_itself()
     }
 }
 
@@ -427,6 +461,14 @@ impl<E: Engine> Engine for WithGates<E> {
 
     fn answers_any_graph(&self) -> bool {
         self.engine.answers_any_graph()
+    }
+
+    fn short_name(&self) -> String {
+        self.engine.short_name()
+    }
+
+    fn declares_itself(&self) -> bool {
+        self.engine.declares_itself()
     }
 }
 
