@@ -505,6 +505,14 @@ fn claim_for_unnamed(engine: &dyn Engine, summary: &mut FuzzSummary) {
     if crate::engine::by_name(&engine.name()).is_ok() {
         return;
     }
+    keep_claims(engine, summary);
+}
+
+/// Keeps the engine's gradients of each failure's saved graph ([`Failure::claimed`]), which
+/// the saved case then claims in place of naming the engine (`--save-claims`): the finding
+/// can be shown, and checked with exact arithmetic, without the engine. A failure whose
+/// saved graph the engine no longer answers keeps none, and names the engine.
+pub fn keep_claims(engine: &dyn Engine, summary: &mut FuzzSummary) {
     for failure in &mut summary.failures {
         let saved = failure.saved_graph();
         failure.claimed = crate::engine::rounded_for(engine, saved)

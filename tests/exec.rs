@@ -207,6 +207,45 @@ fn nan_failures_of_an_f32_engine_are_blamed_shrunk_and_saved_once() {
     );
 }
 
+/// `--save-claims` writes the engine's gradients into the saved case, with the engine as a
+/// comment: the case replays, and still fails, with no engine at all.
+#[test]
+fn save_claims_writes_the_engines_gradients_and_the_case_replays_without_it() {
+    if !has_numpy() {
+        return;
+    }
+    let dir = scratch("save-claims");
+    let save = dir.join("saved");
+    let engine = format!("{} --bug matvec-no-transpose", numpy_engine());
+    let (code, stdout, stderr) = outcome(&gradfuzz(&[
+        "fuzz",
+        "--engine",
+        &engine,
+        "--seed",
+        "3",
+        "--graphs",
+        "500",
+        "--save",
+        save.to_str().expect("utf-8"),
+        "--save-claims",
+    ]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let names = saved_names(&save);
+    assert!(!names.is_empty(), "{stdout}");
+    for name in &names {
+        let text = std::fs::read_to_string(save.join(name)).expect("saved case");
+        assert!(text.starts_with("# claimed by engine: exec:"), "{text}");
+        assert!(
+            text.contains("\ngradients:\n") && !text.contains("\nengine:"),
+            "{text}"
+        );
+    }
+    let (code, stdout, stderr) = outcome(&gradfuzz(&["check", save.to_str().expect("utf-8")]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("engine claimed"), "{stdout}");
+    assert!(stdout.contains("0 not as expected"), "{stdout}");
+}
+
 /// A fault program as a shell script in a scratch folder; returns `exec:sh SCRIPT`.
 fn fault(dir: &Path, name: &str, script: &str) -> String {
     let path = dir.join(format!("{name}.sh"));

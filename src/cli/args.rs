@@ -189,6 +189,10 @@ pub struct FuzzArgs {
     /// Write each bug found, shrunk, as a case file in DIR (one file per bug)
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
+    /// With --save: write the engine's gradients into each case (`gradients:`), so that the
+    /// case shows and replays the finding without the engine (`engine:` kept as a comment)
+    #[arg(long, requires = "save")]
+    pub save_claims: bool,
     /// Check only the K-th of N disjoint slices of the seed's graphs, as in 2/8
     #[arg(long, value_name = "K/N", value_parser = shard)]
     pub shard: Option<Shard>,

@@ -71,6 +71,9 @@ pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
     // Timed before diagnosis, so that the figure is the checking rate alone.
     let throughput = report::throughput(&summary);
     diagnose(engine.as_ref(), &config, &mut summary);
+    if args.save_claims {
+        gradfuzz::fuzz::keep_claims(engine.as_ref(), &mut summary);
+    }
     // The cases are written before the report, so that it can name the file that stands
     // for each failing graph; a file that cannot be written is said after the report, which
     // is printed whatever happens.
@@ -83,7 +86,19 @@ pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
             Ok(()) => {
                 for (case, indices) in &cases_to_save(&summary, &engine.name(), &config) {
                     let path = dir.join(format!("{}.yaml", case.name));
-                    if let Err(e) = std::fs::write(&path, case::to_yaml(case)) {
+                    let mut yaml = case::to_yaml(case);
+                    if case.gradients.is_some() && case.engine.is_none() {
+                        // The engine stays on record, where `check` will not run it.
+                        yaml.insert_str(
+                            0,
+                            &format!(
+                                "# claimed by engine: {} (the gradients below are its answer; \
+                                 `gradfuzz check` replays them without it)\n",
+                                engine.name()
+                            ),
+                        );
+                    }
+                    if let Err(e) = std::fs::write(&path, yaml) {
                         save_error = Some(format!("--save: cannot write {}: {e}", path.display()));
                         break;
                     }
