@@ -20,15 +20,23 @@ pub fn entry_line(graph: &Graph, entry: &EntryCheck) -> String {
         Oracle::ForwardMode => " (forward mode)",
         Oracle::PreciseForwardMode => " (forward mode, double-double)",
     };
-    format!(
-        "{}: analytic {:+.12e}, numeric {:+.12e}{oracle}, error {:.3e} = {} × tolerance {:.3e}",
+    let values = format!(
+        "{}: analytic {:+.12e}, numeric {:+.12e}{oracle}",
         entry.label(graph),
         entry.analytic,
         entry.numeric,
-        entry.error,
-        ratio(entry.ratio()),
-        entry.tolerance,
-    )
+    );
+    match entry.verdict {
+        // No tolerance stands for an unchecked entry (an error "= inf × tolerance NaN" says
+        // nothing): the reason does.
+        Verdict::Unchecked(why) => format!("{values}; unchecked: {}", why.describe()),
+        _ => format!(
+            "{values}, error {:.3e} = {} × tolerance {:.3e}",
+            entry.error,
+            ratio(entry.ratio()),
+            entry.tolerance,
+        ),
+    }
 }
 
 /// An error ratio for people: two significant digits, `inf` when it is.

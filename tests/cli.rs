@@ -652,6 +652,11 @@ fn two_shards_save_the_same_bug_under_one_name_and_merge_keeps_each_bug_once() {
 
 /// Starts `gradfuzz fuzz ARGS`, sends `signal` after a second, and returns what it printed.
 fn fuzz_stopped_by(signal: libc::c_int, args: &[&str]) -> (i32, String, String) {
+    fuzz_stopped_after(signal, 1500, args)
+}
+
+/// Starts `gradfuzz fuzz ARGS`, sends `signal` after `millis`, and returns what it printed.
+fn fuzz_stopped_after(signal: libc::c_int, millis: u64, args: &[&str]) -> (i32, String, String) {
     use std::process::{Command, Stdio};
     let child = Command::new(common::binary())
         .arg("fuzz")
@@ -661,7 +666,7 @@ fn fuzz_stopped_by(signal: libc::c_int, args: &[&str]) -> (i32, String, String) 
         .stderr(Stdio::piped())
         .spawn()
         .expect("the gradfuzz binary runs");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::thread::sleep(std::time::Duration::from_millis(millis));
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, signal) };
     let output = child.wait_with_output().expect("the run ends");
@@ -670,6 +675,30 @@ fn fuzz_stopped_by(signal: libc::c_int, args: &[&str]) -> (i32, String, String) 
         "the run was killed by the signal instead of reporting: {output:?}"
     );
     outcome(&output)
+}
+
+/// A run that will take long (a slow engine meets the default of 100,000 graphs) says so
+/// once, off a terminal, after ten seconds, with the flags that bound it; a short one never.
+#[test]
+fn a_long_run_says_how_long_it_will_take_and_how_to_bound_it() {
+    let (code, stdout, stderr) = fuzz_stopped_after(
+        libc::SIGINT,
+        11_500,
+        &["--seed", "3", "--graphs", "1000000000", "--jobs", "1"],
+    );
+    assert_eq!(code, 130, "{stdout}{stderr}");
+    let notes: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("will take about"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{stderr}");
+    assert!(
+        notes[0].contains("the 1000000000 graphs asked") && notes[0].contains("--time SECS"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = outcome(&gradfuzz(&["fuzz", "--seed", "3", "--graphs", "2000"]));
+    assert_eq!(code, 0);
+    assert!(!stderr.contains("will take"), "{stderr}");
 }
 
 #[test]
@@ -845,4 +874,25 @@ fn ops_and_gates_narrow_what_is_generated_and_what_is_checked() {
         "fuzz", "--seed", "5", "--graphs", "300", "--ops", "lecture",
     ]));
     assert!(!stdout.contains("gates:"), "{stdout}");
+}
+
+/// `explain` says why an unchecked entry has no verdict, not an error ratio against a
+/// tolerance that does not exist for it (`= inf × tolerance NaN`).
+#[test]
+fn explain_says_why_an_entry_is_unchecked_instead_of_a_ratio() {
+    let (code, stdout, stderr) = outcome(&gradfuzz(&[
+        "explain",
+        "cases/findings/perturbation-overflow-unchecked.yaml",
+    ]));
+    // An unchecked entry is no pass: exit 1.
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("UNCHECKED"))
+        .unwrap_or_else(|| panic!("no unchecked entry: {stdout}"));
+    assert!(
+        line.contains("; unchecked: no oracle is precise enough"),
+        "{line}"
+    );
+    assert!(!line.contains("tolerance"), "{line}");
 }

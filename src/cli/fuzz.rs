@@ -10,6 +10,7 @@ use gradfuzz::fuzz::{
 use gradfuzz::report;
 use gradfuzz::tolerance::Tolerance;
 use std::process::ExitCode;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
@@ -53,11 +54,16 @@ pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
     let done = std::sync::atomic::AtomicBool::new(false);
     stop_on_signals();
     let mut summary = std::thread::scope(|scope| {
+        let (finished, finished_rx) = std::sync::mpsc::channel();
         if show_progress() {
             scope.spawn(|| progress_display(&config, progress, &done));
+        } else {
+            let config = &config;
+            scope.spawn(move || slow_run_note(config, progress, finished_rx));
         }
         let summary = fuzz_with_progress(engine.as_ref(), &config, progress);
         done.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(finished);
         summary
     });
     let signal = SIGNAL.load(std::sync::atomic::Ordering::Relaxed);
@@ -238,9 +244,60 @@ fn progress_display(
             Budget::Graphs(n) => (n.saturating_sub(graphs)) as f64 / rate.max(1e-9),
             Budget::Time(t) => (t.as_secs_f64() - elapsed).max(0.0),
         };
+        let hint = match long_run(config, graphs, elapsed) {
+            Some(_) => " (--time SECS bounds the run)",
+            None => "",
+        };
         eprint!(
-            "\r\x1b[2Kgradfuzz: {graphs} graphs, {rate:.0}/s, {failing} failing, {left:.0} s left"
+            "\r\x1b[2Kgradfuzz: {graphs} graphs, {rate:.0}/s, {failing} failing, {} left{hint}",
+            duration(left)
         );
     }
     eprint!("\r\x1b[2K");
+}
+
+/// How long a run of a graph budget will take at the rate so far, once a few seconds have
+/// shown the rate, when that is more than ten minutes: a slow engine (one that compiles a
+/// kernel per graph checks a few dozen graphs a second) meets the default of 100,000 graphs.
+fn long_run(config: &FuzzConfig, graphs: u64, elapsed: f64) -> Option<f64> {
+    let Budget::Graphs(budget) = config.budget else {
+        return None;
+    };
+    if elapsed < 5.0 || graphs == 0 {
+        return None;
+    }
+    let total = elapsed * budget as f64 / graphs as f64;
+    (total > 600.0).then_some(total)
+}
+
+/// Seconds as people read them: `42 s`, `17 min`, `2.3 h`.
+fn duration(seconds: f64) -> String {
+    if seconds < 120.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 7200.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
+    }
+}
+
+/// Off a terminal there is no progress line: a run that will take long says so once, on
+/// stderr, after ten seconds, with the flag that bounds it (`finished` ends the wait: it is
+/// dropped when the run is done).
+fn slow_run_note(config: &FuzzConfig, progress: &Progress, finished: Receiver<()>) {
+    let wait = Duration::from_secs(10);
+    if finished.recv_timeout(wait) != Err(RecvTimeoutError::Timeout) {
+        return;
+    }
+    let graphs = progress.graphs.load(std::sync::atomic::Ordering::Relaxed);
+    let elapsed = wait.as_secs_f64();
+    if let (Some(total), Budget::Graphs(budget)) =
+        (long_run(config, graphs, elapsed), config.budget)
+    {
+        eprintln!(
+            "gradfuzz: {graphs} graphs in {elapsed:.0} s: the {budget} graphs asked will take about {} \
+             at this rate (--graphs N or --time SECS bounds the run; a stopped run still reports)",
+            duration(total)
+        );
+    }
 }
