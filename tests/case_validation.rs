@@ -126,6 +126,50 @@ fn sizes_above_the_configured_limits_are_rejected() {
     assert!(error.message.contains("bytes"), "{error}");
 }
 
+/// Real layer sizes load: a 600×600 weight (360,000 numbers, which the YAML parser's own
+/// budget of 250,000 nodes refused as `budget breached: Nodes { nodes: 250001 }`) and a
+/// claimed gradient of it; the byte limit is the one limit, set by GRADFUZZ_MAX_CASE_BYTES,
+/// and a file beyond it is refused naming the file, the limit and the variable.
+#[test]
+fn a_case_as_big_as_a_real_layer_loads_and_the_size_limit_is_a_setting() {
+    let n = 600;
+    let row = |i: usize| -> String {
+        let entries: Vec<String> = (0..n)
+            .map(|j| format!("{:.17e}", ((i * n + j) as f64 * 0.618).sin() / 25.0))
+            .collect();
+        format!("[{}]", entries.join(", "))
+    };
+    let rows: Vec<String> = (0..n).map(row).collect();
+    let vector: Vec<String> = (0..n).map(|j| format!("{:.6}", (j as f64).cos())).collect();
+    let yaml = format!(
+        "nodes:\n  x: {{input: [{v}]}}\n  W: {{weight: [{w}]}}\n  s: {{matvec: [W, x]}}\n  \
+         t: {{target: [{v}]}}\n  E: {{sqerr: [s, t]}}\ngradients:\n  x: [{v}]\n  W: [{w}]\n",
+        v = vector.join(", "),
+        w = rows.join(", ")
+    );
+    let dir = scratch("layer-size");
+    let path = dir.join("layer-600.yaml");
+    std::fs::write(&path, &yaml).expect("write");
+    let case = case::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    // x, W, s, t and the scalar E.
+    assert_eq!(case.graph.size().1, n * n + 3 * n + 1);
+    let file = path.to_str().expect("utf-8");
+    let limited = common::binary_with_env(&["check", file], &[("GRADFUZZ_MAX_CASE_BYTES", "1M")]);
+    let (code, _, stderr) = outcome(&limited);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("layer-600.yaml")
+            && stderr.contains("above the limit of 1048576")
+            && stderr.contains("GRADFUZZ_MAX_CASE_BYTES"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("budget breached"), "{stderr}");
+    let wrong = common::binary_with_env(&["check", file], &[("GRADFUZZ_MAX_CASE_BYTES", "lots")]);
+    let (code, _, stderr) = outcome(&wrong);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("GRADFUZZ_MAX_CASE_BYTES=lots"), "{stderr}");
+}
+
 #[test]
 fn missing_files_and_non_utf8_bytes_are_rejected_with_exit_2() {
     let (code, _, stderr) = outcome(&gradfuzz(&["check", "no/such/case.yaml"]));

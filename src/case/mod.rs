@@ -90,11 +90,57 @@ pub struct SizeLimits {
 impl Default for SizeLimits {
     fn default() -> Self {
         SizeLimits {
-            max_bytes: 64 << 20,
+            max_bytes: 256 << 20,
             max_nodes: 10_000,
             max_dim: 4_096,
         }
     }
+}
+
+/// The environment variable that sets the byte limit of a case file (in bytes; `256M`, `1G`
+/// with a suffix), for [`load`].
+pub const LIMIT_VARIABLE: &str = "GRADFUZZ_MAX_CASE_BYTES";
+
+impl SizeLimits {
+    /// The default limits, with the byte limit from [`LIMIT_VARIABLE`] when it is set: an
+    /// error naming the variable when it is not a size.
+    pub fn configured() -> Result<SizeLimits, String> {
+        let mut limits = SizeLimits::default();
+        if let Some(value) = std::env::var_os(LIMIT_VARIABLE) {
+            let text = value.to_string_lossy();
+            limits.max_bytes = parse_bytes(&text).ok_or_else(|| {
+                format!(
+                    "{LIMIT_VARIABLE}={text}: not a size in bytes (as in 268435456, 512M or 2G)"
+                )
+            })?;
+        }
+        Ok(limits)
+    }
+}
+
+/// `1000`, `512K`, `256M`, `2G` (powers of 1024) as bytes.
+fn parse_bytes(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last()? {
+        (i, 'k' | 'K') => (&text[..i], 10),
+        (i, 'm' | 'M') => (&text[..i], 20),
+        (i, 'g' | 'G') => (&text[..i], 30),
+        _ => (text, 0),
+    };
+    let number: usize = digits.trim().parse().ok()?;
+    number
+        .checked_mul(1usize.checked_shl(shift)?)
+        .filter(|&n| n > 0)
+}
+
+/// The YAML parser's budget, which follows the byte limit: at most one YAML node per two
+/// bytes (a number and its comma), so that the byte limit is the one limit people meet.
+fn parser_budget(limits: &SizeLimits) -> serde_saphyr::Budget {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = (limits.max_bytes / 2).max(1024);
+    budget.max_events = limits.max_bytes.max(1024);
+    budget.max_total_scalar_bytes = limits.max_bytes;
+    budget
 }
 
 /// A case file that cannot be loaded: the file, where in it, what kind of fault, and the
@@ -136,9 +182,16 @@ impl fmt::Display for CaseError {
 
 impl std::error::Error for CaseError {}
 
-/// Loads and validates a case file with the default size limits.
+/// Loads and validates a case file with the default size limits (the byte limit as
+/// [`LIMIT_VARIABLE`] sets it).
 pub fn load(path: &Path) -> Result<Case, CaseError> {
-    load_with_limits(path, &SizeLimits::default())
+    let limits = SizeLimits::configured().map_err(|message| CaseError {
+        file: path.display().to_string(),
+        line: None,
+        kind: CaseErrorKind::TooLarge,
+        message,
+    })?;
+    load_with_limits(path, &limits)
 }
 
 /// Loads and validates a case file.
@@ -157,7 +210,7 @@ pub fn load_with_limits(path: &Path, limits: &SizeLimits) -> Result<Case, CaseEr
         return Err(error(
             CaseErrorKind::TooLarge,
             format!(
-                "the file has {size} bytes, above the limit of {}",
+                "the file has {size} bytes, above the limit of {} ({LIMIT_VARIABLE} raises it)",
                 limits.max_bytes
             ),
         ));
@@ -187,15 +240,30 @@ pub fn parse(
     // the validator refuses them in leaves, naming the node.
     let mut options = serde_saphyr::Options::default();
     options.non_finite_float_policy = serde_saphyr::NonFiniteFloatPolicy::PassThrough;
-    let raw: RawCase =
-        serde_saphyr::from_str_with_options(text, options).map_err(|e| CaseError {
+    options.budget = Some(parser_budget(limits));
+    let raw: RawCase = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        let message = e.to_string();
+        if message.contains("budget breached") {
+            // The parser's own count of YAML nodes and events, which follows the byte limit:
+            // a file within that limit only breaches it by being mostly punctuation.
+            return CaseError {
+                file: file.to_string(),
+                line: None,
+                kind: CaseErrorKind::TooLarge,
+                message: format!(
+                    "too many numbers and keys for the size limit of {} bytes (the YAML parser \
+                     allows one per two bytes of the limit; {LIMIT_VARIABLE} raises it)",
+                    limits.max_bytes
+                ),
+            };
+        }
+        CaseError {
             file: file.to_string(),
             line: e.location().map(|l| l.line()),
             kind: CaseErrorKind::Syntax,
             // The parser's advice is addressed to programs that embed it, not to our users.
-            message: e
-                .to_string()
-                .replace(", set DuplicateKeyPolicy in Options if acceptable", ""),
-        })?;
+            message: message.replace(", set DuplicateKeyPolicy in Options if acceptable", ""),
+        }
+    })?;
     Validator { file, limits }.case(raw, default_name)
 }

@@ -14,6 +14,16 @@ pub fn gradfuzz(args: &[&str]) -> Output {
         .expect("the gradfuzz binary runs")
 }
 
+/// Runs the `gradfuzz` binary with `args` and these environment variables set.
+pub fn binary_with_env(args: &[&str], variables: &[(&str, &str)]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .envs(variables.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the gradfuzz binary runs")
+}
+
 /// The `gradfuzz` binary, which is built with the `cli` feature (a default one): without it
 /// the tests that run it fail, saying so, while the rest still build.
 pub fn binary() -> &'static str {
