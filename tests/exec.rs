@@ -292,6 +292,16 @@ fn a_program_that_cannot_start() {
         "exec:/no/such/engine --flag",
         &["/no/such/engine", "127", "not found"],
     );
+    // Checking a case of batches, the message is that it cannot start, not that it lacks
+    // the gates a program that never answered could not declare.
+    let (code, _, stderr) = outcome(&gradfuzz(&[
+        "check",
+        "cases/bench/mlp-batch-64.yaml",
+        "--engine",
+        "exec:/no/such/engine",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not found") && !stderr.contains("does not declare"), "{stderr}");
 }
 
 #[test]
