@@ -301,7 +301,10 @@ fn a_program_that_cannot_start() {
         "exec:/no/such/engine",
     ]));
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("not found") && !stderr.contains("does not declare"), "{stderr}");
+    assert!(
+        stderr.contains("not found") && !stderr.contains("does not declare"),
+        "{stderr}"
+    );
 }
 
 #[test]

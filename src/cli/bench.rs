@@ -13,7 +13,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, String> {
     }
     let mut cases = Vec::new();
     for file in case_files(&paths)? {
-        cases.push(case::load(&file).map_err(|e| e.to_string())?);
+        let case = case::load(&file).map_err(|e| e.to_string())?;
+        cases.push((file, case));
     }
     out!("{}", super::measure::run(&cases, graphs));
     Ok(ExitCode::SUCCESS)

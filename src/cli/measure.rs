@@ -13,6 +13,7 @@ use gradfuzz::graph::{Graph, NodeId, Operation, Values};
 use gradfuzz::oracle::RELATIVE_STEP;
 use gradfuzz::precision::Precision;
 use std::fmt::Write;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The median of `runs` timings of `work` (after one warm-up run).
@@ -66,15 +67,15 @@ fn naive_gradients(graph: &Graph) -> Vec<f64> {
 }
 
 /// Runs the benchmark and returns its report.
-pub fn run(cases: &[Case], fuzz_graphs: u64) -> String {
-    let mut out = String::new();
+pub fn run(cases: &[(PathBuf, Case)], fuzz_graphs: u64) -> String {
+    let mut out = load_table(cases);
     let tolerance = Tolerance::default();
     let _ = writeln!(
         out,
         "| graph | checked scalars | full check | fast check ({DIRECTIONS} directions) | naive loop | naive / full |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|");
-    for case in cases {
+    for (_, case) in cases {
         let graph = &case.graph;
         let full_once = {
             let start = Instant::now();
@@ -88,26 +89,41 @@ pub fn run(cases: &[Case], fuzz_graphs: u64) -> String {
         let fast = median(101, || {
             fast_check(&Reference, graph, &tolerance, DIRECTIONS, 0).expect("never errs");
         });
-        let naive_once = {
-            let start = Instant::now();
-            naive_gradients(graph);
-            start.elapsed()
-        };
-        let naive = median(runs_for(naive_once).min(5), || {
-            naive_gradients(graph);
-        });
         let scalars: usize = graph
             .differentiable_leaves()
             .map(|l| graph.shape_len(l))
             .sum();
+        // The naive loop takes two forward passes per entry: on a batch of 64 through 256-wide
+        // layers that is minutes, so it is estimated from one pass and left out past 10 s.
+        let forward = median(5, || {
+            graph.forward();
+        });
+        let estimate = 2.0 * scalars as f64 * forward.as_secs_f64();
+        let (naive, ratio) = if estimate > 10.0 {
+            (
+                format!("≈ {estimate:.0} s, not run"),
+                format!("≈ {:.0}×", estimate / full.as_secs_f64()),
+            )
+        } else {
+            let naive_once = {
+                let start = Instant::now();
+                naive_gradients(graph);
+                start.elapsed()
+            };
+            let naive = median(runs_for(naive_once).min(5), || {
+                naive_gradients(graph);
+            });
+            (
+                show(naive),
+                format!("{:.0}×", naive.as_secs_f64() / full.as_secs_f64()),
+            )
+        };
         let _ = writeln!(
             out,
-            "| {} | {scalars} | {} | {} | {} | {:.0}× |",
+            "| {} | {scalars} | {} | {} | {naive} | {ratio} |",
             case.name,
             show(full),
             show(fast),
-            show(naive),
-            naive.as_secs_f64() / full.as_secs_f64()
         );
     }
     let _ = writeln!(
@@ -131,6 +147,48 @@ pub fn run(cases: &[Case], fuzz_graphs: u64) -> String {
             summary.scalars as f64 / seconds
         );
     }
+    out
+}
+
+/// Loading each case file (read, parse, validate) in-process, and `gradfuzz check FILE` as
+/// a whole process (start-up, loading, the check, the report), so that a regression in
+/// either shows beside the check's own figures.
+fn load_table(cases: &[(PathBuf, Case)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| case file | bytes | load | load MB/s | whole process `gradfuzz check FILE` |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    let binary = std::env::current_exe().ok();
+    for (file, _) in cases {
+        let bytes = std::fs::metadata(file).map_or(0, |m| m.len());
+        let load = median(5, || {
+            let _ = gradfuzz::case::load(file);
+        });
+        let whole = match &binary {
+            Some(binary) => {
+                let once = || {
+                    let _ = std::process::Command::new(binary)
+                        .arg("check")
+                        .arg(file)
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status();
+                };
+                show(median(5, once))
+            }
+            None => "(the binary cannot be found)".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {bytes} | {} | {:.0} | {whole} |",
+            file.display(),
+            show(load),
+            bytes as f64 / 1e6 / load.as_secs_f64()
+        );
+    }
+    out.push('\n');
     out
 }
 
