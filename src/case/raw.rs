@@ -101,15 +101,112 @@ fn ops_known() -> String {
     )
 }
 
-/// A claimed gradient: a list of numbers or a list of rows.
-#[derive(Deserialize)]
-#[serde(
-    untagged,
-    expecting = "expected a list of numbers (a vector) or a list of rows of numbers (a matrix)"
-)]
+/// A leaf's numbers or a claimed gradient: a list of numbers or a list of rows.
 pub(super) enum RawArray {
     Vector(Vec<f64>),
     Matrix(Vec<Vec<f64>>),
+}
+
+const ARRAY_EXPECTED: &str =
+    "a list of numbers (a vector) or a list of rows of numbers (a matrix)";
+
+/// Read in one pass, the first item deciding which of the two it is. (An untagged enum would
+/// buffer every number as a generic value first, then read the buffer again: two thirds of
+/// the time of loading a big case, and most of its memory.)
+impl<'de> Deserialize<'de> for RawArray {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ArrayVisitor;
+        impl<'de> Visitor<'de> for ArrayVisitor {
+            type Value = RawArray;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(ARRAY_EXPECTED)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawArray, A::Error> {
+                let capacity = seq.size_hint().unwrap_or(0).min(1 << 16);
+                match seq.next_element::<Item>()? {
+                    None => Ok(RawArray::Vector(Vec::new())),
+                    Some(Item::Number(first)) => {
+                        let mut numbers = Vec::with_capacity(capacity.max(1));
+                        numbers.push(first);
+                        while let Some(x) = seq.next_element::<Item>()? {
+                            match x {
+                                Item::Number(x) => numbers.push(x),
+                                Item::Row(_) => return Err(mixed()),
+                            }
+                        }
+                        Ok(RawArray::Vector(numbers))
+                    }
+                    Some(Item::Row(first)) => {
+                        let mut rows = Vec::with_capacity(capacity.max(1));
+                        rows.push(first);
+                        while let Some(row) = seq.next_element::<Item>()? {
+                            match row {
+                                Item::Row(row) => rows.push(row),
+                                Item::Number(_) => return Err(mixed()),
+                            }
+                        }
+                        Ok(RawArray::Matrix(rows))
+                    }
+                }
+            }
+        }
+        fn mixed<E: de::Error>() -> E {
+            E::custom(format!(
+                "numbers and rows in one list: expected {ARRAY_EXPECTED}"
+            ))
+        }
+        deserializer.deserialize_seq(ArrayVisitor)
+    }
+}
+
+/// One item of a [`RawArray`]: a number, or a row of numbers.
+enum Item {
+    Number(f64),
+    Row(Vec<f64>),
+}
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ItemVisitor;
+        impl<'de> Visitor<'de> for ItemVisitor {
+            type Value = Item;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number, or a row of numbers")
+            }
+            fn visit_f64<E: de::Error>(self, x: f64) -> Result<Item, E> {
+                Ok(Item::Number(x))
+            }
+            fn visit_i64<E: de::Error>(self, x: i64) -> Result<Item, E> {
+                Ok(Item::Number(x as f64))
+            }
+            fn visit_u64<E: de::Error>(self, x: u64) -> Result<Item, E> {
+                Ok(Item::Number(x as f64))
+            }
+            fn visit_i128<E: de::Error>(self, x: i128) -> Result<Item, E> {
+                Ok(Item::Number(x as f64))
+            }
+            fn visit_u128<E: de::Error>(self, x: u128) -> Result<Item, E> {
+                Ok(Item::Number(x as f64))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Item, A::Error> {
+                let mut row = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                // Each entry read as the first item was, so that a row takes exactly what a
+                // vector takes.
+                while let Some(item) = seq.next_element::<Item>()? {
+                    match item {
+                        Item::Number(x) => row.push(x),
+                        Item::Row(_) => {
+                            return Err(de::Error::custom(
+                                "a row within a row: a matrix is a list of rows of numbers",
+                            ));
+                        }
+                    }
+                }
+                Ok(Item::Row(row))
+            }
+        }
+        deserializer.deserialize_any(ItemVisitor)
+    }
 }
 
 /// A mapping kept in file order, each key with the line it is on.
