@@ -178,6 +178,9 @@ pub struct FuzzSummary {
     pub worst_direction: f64,
     /// Entries decided by the forward-mode oracle.
     pub by_forward_mode: u64,
+    /// Entries judged on both sides of a kink, and those left unchecked there.
+    pub at_kink_entries: u64,
+    pub unchecked_kink_entries: u64,
     /// Generated graphs skipped because a leaf entry does not fit the engine's precision
     /// (beyond its range, or nonzero and rounding to zero): not checked, not failing.
     pub unrepresentable_graphs: u64,
@@ -214,6 +217,17 @@ impl FuzzSummary {
         self.graphs += 1;
         self.scalars += report.scalars as u64;
         self.by_forward_mode += report.by_forward_mode as u64;
+        self.at_kink_entries += report.at_kink as u64;
+        self.unchecked_kink_entries += report
+            .unchecked
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.verdict,
+                    crate::check::Verdict::Unchecked(crate::check::Undecided::Kink(_))
+                )
+            })
+            .count() as u64;
         if let Some(entry) = &report.closest {
             self.offer_closest(ClosestCall {
                 index,
@@ -270,6 +284,8 @@ impl FuzzSummary {
         self.fast_fallbacks += other.fast_fallbacks;
         self.worst_direction = self.worst_direction.max(other.worst_direction);
         self.by_forward_mode += other.by_forward_mode;
+        self.at_kink_entries += other.at_kink_entries;
+        self.unchecked_kink_entries += other.unchecked_kink_entries;
         self.unrepresentable_graphs += other.unrepresentable_graphs;
         self.interrupted |= other.interrupted;
         if let Some(call) = other.closest {

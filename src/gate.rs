@@ -56,6 +56,10 @@ pub fn forward_in<'v>(
         Operation::Rearrange(Rearrange::Transpose, a) => Value::Matrix(transposed(value_of(a))),
         Operation::Unary(Unary::Sigmoid, s) => precision.map(value_of(s), |s| precision.sigmoid(s)),
         Operation::Unary(Unary::Tanh, s) => precision.map(value_of(s), |s| precision.tanh(s)),
+        // max(0, s) is exact in every precision; NaN passes through rather than becoming 0.
+        Operation::Unary(Unary::Relu, s) => {
+            precision.map(value_of(s), |s| if s <= 0.0 { 0.0 } else { s })
+        }
         // Each column summed from the first row to the last; the mean then divided by the rows.
         Operation::Reduce(op, a) => {
             let a = matrix(value_of(a));
@@ -168,6 +172,13 @@ pub fn backward_in<'v>(
             precision.zip(upstream, output, |g, o| {
                 precision.round(g * precision.round(1.0 - precision.round(o * o)))
             }),
+        )],
+        // z = max(0, s): the Jacobian is diagonal with 1 where s > 0 and 0 where s < 0; at
+        // s = 0 it has none, and this rule takes 0 there (any slope in [0, 1] is a valid
+        // choice, and the check accepts each). The mask is the input's, not the upstream's.
+        Operation::Unary(Unary::Relu, s) => vec![Partial::new(
+            s,
+            precision.zip(upstream, value_of(s), |g, s| if s > 0.0 { g } else { 0.0 }),
         )],
         // y_j = Σ_i a_ij (mean: / m): every row of the operand receives g (mean: g / m).
         Operation::Reduce(op, a) => {

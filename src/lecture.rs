@@ -82,7 +82,7 @@ impl Gate {
             | Operation::Reduce(..)
             | Operation::Rearrange(..)
             | Operation::Binary(Binary::Mul | Binary::Matmul, ..)
-            | Operation::Unary(Unary::Tanh, _)
+            | Operation::Unary(Unary::Tanh | Unary::Relu, _)
             | Operation::Loss(Loss::Mse, ..) => return None,
             Operation::Binary(Binary::Add, a, b) => Gate::Add(a, b),
             Operation::Binary(Binary::Matvec, weight, vector) => Gate::Matvec { weight, vector },

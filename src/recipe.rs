@@ -79,6 +79,7 @@ pub(crate) fn choices(kind: GateKind, batches: bool) -> (usize, Option<usize>) {
         GateKind::Matvec | GateKind::Matmul => (3, Some(2)),
         GateKind::Sigmoid
         | GateKind::Tanh
+        | GateKind::Relu
         | GateKind::Sum
         | GateKind::Mean
         | GateKind::Transpose => (1, None),
@@ -95,6 +96,7 @@ fn fresh_leaves(kind: GateKind, batches: bool) -> usize {
         | GateKind::Mul
         | GateKind::Sigmoid
         | GateKind::Tanh
+        | GateKind::Relu
         | GateKind::Sum
         | GateKind::Mean
         | GateKind::Transpose => 1,
@@ -236,7 +238,7 @@ impl<'r> Builder<'r> {
                 vec![a, b]
             }
             GateKind::Matvec => self.matvec_operands(first, second, third),
-            GateKind::Sigmoid | GateKind::Tanh => vec![self.vector(first, None)],
+            GateKind::Sigmoid | GateKind::Tanh | GateKind::Relu => vec![self.vector(first, None)],
             // Not gates of the lecture: a recipe with them builds batches.
             GateKind::Sum | GateKind::Mean | GateKind::Matmul | GateKind::Transpose => {
                 self.batch_operands(kind, choices)
@@ -268,7 +270,7 @@ impl<'r> Builder<'r> {
                 }
             }
             GateKind::Matvec => self.matvec_operands(first, second, third),
-            GateKind::Sigmoid | GateKind::Tanh => vec![self.array(first)],
+            GateKind::Sigmoid | GateKind::Tanh | GateKind::Relu => vec![self.array(first)],
             GateKind::Sum | GateKind::Mean => vec![self.batch(first)],
             GateKind::Matmul => {
                 let a = self.batch(first);

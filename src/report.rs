@@ -3,7 +3,7 @@
 
 use crate::blame::Blame;
 use crate::case;
-use crate::check::{EntryCheck, Oracle, Report, Verdict, worst_first};
+use crate::check::{EntryCheck, Oracle, Report, Undecided, Verdict, worst_first};
 use crate::fuzz::{Budget, Failure, FuzzConfig, FuzzSummary, Mode, SavedAs, SavedFiles};
 use crate::gate::Value;
 use crate::graph::Graph;
@@ -19,23 +19,43 @@ pub fn entry_line(graph: &Graph, entry: &EntryCheck) -> String {
         Oracle::CentralDifference => "",
         Oracle::ForwardMode => " (forward mode)",
         Oracle::PreciseForwardMode => " (forward mode, double-double)",
+        Oracle::BothSidesOfKink => " (forward mode, both sides of a kink)",
+    };
+    let numeric = if entry.oracle == Oracle::BothSidesOfKink {
+        format!(
+            "any of [{:+.12e}, {:+.12e}]",
+            entry.numeric - entry.kink_radius,
+            entry.numeric + entry.kink_radius
+        )
+    } else {
+        format!("{:+.12e}", entry.numeric)
     };
     let values = format!(
-        "{}: analytic {:+.12e}, numeric {:+.12e}{oracle}",
+        "{}: analytic {:+.12e}, numeric {numeric}{oracle}",
         entry.label(graph),
         entry.analytic,
-        entry.numeric,
     );
     match entry.verdict {
         // No tolerance stands for an unchecked entry (an error "= inf × tolerance NaN" says
         // nothing): the reason does.
-        Verdict::Unchecked(why) => format!("{values}; unchecked: {}", why.describe()),
+        Verdict::Unchecked(why) => format!("{values}; unchecked: {}", unchecked_why(graph, why)),
         _ => format!(
             "{values}, error {:.3e} = {} × tolerance {:.3e}",
             entry.error,
             ratio(entry.ratio()),
             entry.tolerance,
         ),
+    }
+}
+
+/// Why an entry is unchecked, naming the node where the reason has one.
+fn unchecked_why(graph: &Graph, why: Undecided) -> String {
+    match why {
+        Undecided::Kink(node) => format!(
+            "(kink) the argument of `{}` is on either side of its kink, and the derivatives the sides allow could not be bounded",
+            graph.name(node)
+        ),
+        why => why.describe(),
     }
 }
 
@@ -67,7 +87,7 @@ pub fn failing_entries(graph: &Graph, report: &Report, indent: &str) -> String {
             entry.label(graph),
             entry.analytic,
             match entry.verdict {
-                Verdict::Unchecked(why) => why.describe(),
+                Verdict::Unchecked(why) => unchecked_why(graph, why),
                 _ => unreachable!("only unchecked entries are listed as such"),
             }
         );
@@ -153,6 +173,13 @@ pub fn explain_text(
         report.unchecked.len(),
         report.by_forward_mode
     );
+    if report.at_kink > 0 {
+        let _ = writeln!(
+            out,
+            "{} entries judged on both sides of a kink: any claim between the sides' derivatives passes",
+            report.at_kink
+        );
+    }
     if let Some(blame) = blame {
         out.push_str(&blame_lines(blame, ""));
     }
@@ -394,6 +421,17 @@ pub fn fuzz_summary_text(engine: &str, config: &FuzzConfig, summary: &FuzzSummar
         "  second oracle: {} entries decided by forward mode",
         summary.by_forward_mode
     );
+    if summary.at_kink_entries + summary.unchecked_kink_entries > 0 {
+        let share = |n: u64| 100.0 * n as f64 / summary.scalars.max(1) as f64;
+        let _ = writeln!(
+            out,
+            "  kinks:        {} entries ({:.3}%) judged on both sides of a kink, {} ({:.3}%) unchecked (kink)",
+            summary.at_kink_entries,
+            share(summary.at_kink_entries),
+            summary.unchecked_kink_entries,
+            share(summary.unchecked_kink_entries),
+        );
+    }
     let verdict = if summary.stopped_by.is_some() {
         "STOPPED"
     } else if !summary.passed() {

@@ -582,6 +582,53 @@ fn the_jax_engine_passes_in_f64_and_f32_and_its_bug_is_caught() {
     }
 }
 
+/// The Python engines with their library's own relu (numpy's `maximum`, `torch.relu`,
+/// `jax.nn.relu`, each with slope 0 at 0), asked about relu with `--gates`, pass in f64 and
+/// f32 under extreme values, whose exact zeros put relu arguments on the kink.
+#[test]
+fn the_python_engines_pass_with_their_own_relu_in_f64_and_f32() {
+    let mut kinks_met = false;
+    for (module, script, graphs) in [
+        ("numpy", "numpy_engine.py", "600"),
+        ("torch", "torch_engine.py", "300"),
+        ("jax", "jax_engine.py", "100"),
+    ] {
+        if !python_has(module) {
+            continue;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/engines")
+            .join(script);
+        for (dtype, precision) in [("float64", "f64"), ("float32", "f32")] {
+            let engine = format!("exec:python3 {} --dtype {dtype}", script.display());
+            let (code, stdout, stderr) = outcome(&gradfuzz(&[
+                "fuzz",
+                "--engine",
+                &engine,
+                "--precision",
+                precision,
+                "--gates",
+                "add,matvec,sigmoid,sqerr,relu",
+                "--values",
+                "extreme",
+                "--seed",
+                "5",
+                "--graphs",
+                graphs,
+            ]));
+            assert_eq!(code, 0, "{module} in {precision}: {stdout}{stderr}");
+            assert!(
+                stdout.contains("relu"),
+                "{module}: relu not asked: {stdout}"
+            );
+            kinks_met |= stdout.contains("judged on both sides of a kink");
+        }
+    }
+    if python_has("numpy") {
+        assert!(kinks_met, "no run met a kink");
+    }
+}
+
 #[test]
 fn a_program_that_answers_nan_or_infinity_gets_the_verdict_a_rust_engine_gets() {
     // NaN, Infinity and -Infinity as Python's json writes them, and null as JavaScript's

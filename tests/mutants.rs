@@ -37,6 +37,8 @@ const EXPECTED_BLAME: &[(&str, &str)] = &[
     ("matmul-no-transpose", "matmul"),
     ("matmul-swapped", "matmul"),
     ("transpose-skipped", "transpose"),
+    ("relu-no-mask", "relu"),
+    ("relu-mask-from-upstream", "relu"),
 ];
 
 /// The mutants that a coarse check (rtol 1e-6, as with an ordinary central difference) must

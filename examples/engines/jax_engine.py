@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""gradfuzz's four gates built from JAX operations, differentiated by jax.grad.
+"""gradfuzz's four gates built from JAX operations, differentiated by jax.grad, and relu as
+jax.nn.relu (asked about it with --gates add,matvec,sigmoid,sqerr,relu: the engine declares
+nothing, so gradfuzz asks it about the four gates).
 
 Run as:  gradfuzz fuzz --engine 'exec:python3 examples/engines/jax_engine.py'
 
@@ -62,7 +64,7 @@ def order(nodes):
             return
         (op, args), = nodes[name].items()
         if op not in ("input", "weight", "target"):
-            for a in ([args] if op == "sigmoid" else args):
+            for a in ([args] if op in ("sigmoid", "relu") else args):
                 visit(a)
         done.add(name)
         out.append(name)
@@ -94,6 +96,8 @@ def answer(request):
                 values[name] = values[args[0]] @ values[args[1]]
             elif op == "sigmoid":
                 values[name] = SIGMOID(values[args])
+            elif op == "relu":
+                values[name] = jax.nn.relu(values[args])
             elif op == "sqerr":
                 r = values[args[0]] - values[args[1]]
                 values[name] = 0.5 * jnp.sum(r * r)

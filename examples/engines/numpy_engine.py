@@ -54,7 +54,7 @@ def operands(node):
     (op, args), = node.items()
     if op in ("input", "weight", "target"):
         return []
-    return [args] if op == "sigmoid" else list(args)
+    return [args] if op in ("sigmoid", "relu") else list(args)
 
 
 def forward(nodes, order, dtype):
@@ -72,6 +72,8 @@ def forward(nodes, order, dtype):
         elif op == "sigmoid":
             s = values[args]
             values[name] = np.where(s >= 0, 1 / (1 + np.exp(-np.abs(s))), np.exp(-np.abs(s)) / (1 + np.exp(-np.abs(s))))
+        elif op == "relu":
+            values[name] = np.maximum(values[args], dtype(0))
         elif op == "sqerr":
             r = values[args[0]] - values[args[1]]
             values[name] = dtype(0.5) * (r @ r)
@@ -107,6 +109,8 @@ def backward(nodes, order, values, bug):
             add(args[0], np.outer(g, o))
             wrong = bug == "matvec-no-transpose" and w.shape[0] == w.shape[1]
             add(args[1], (w if wrong else w.T) @ g)
+        elif op == "relu":
+            add(args, g * (values[args] > 0))
         elif op == "sigmoid":
             o = values[name]
             if bug == "sigmoid-composed":

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""gradfuzz's four gates built from PyTorch operations, differentiated by torch.autograd.
+"""gradfuzz's four gates built from PyTorch operations, differentiated by torch.autograd, and
+relu as torch.relu (autograd's own backward: slope 0 at 0).
 
 Run as:  gradfuzz fuzz --engine 'exec:python3 examples/engines/torch_engine.py'
 
@@ -7,7 +8,9 @@ Each gate is a custom torch.autograd.Function with a hand-written backward, the 
 write their own layers; autograd does the bookkeeping (including summing at fan-out).
 --bug sigmoid-of-input makes the sigmoid's backward use s(1 - s) from its input instead
 of o(1 - o), so that you can watch gradfuzz catch it. --dtype float32 (or float16, bfloat16)
-runs every tensor in that precision; tell gradfuzz with --precision f32 (f16, bf16):
+runs every tensor in that precision; tell gradfuzz with --precision f32 (f16, bf16). The
+engine declares nothing, so gradfuzz asks it about the four gates; `--gates
+add,matvec,sigmoid,sqerr,relu` asks it about relu too:
 
          gradfuzz fuzz --engine 'exec:python3 examples/engines/torch_engine.py --dtype float32' --precision f32
 """
@@ -70,7 +73,7 @@ def order(nodes):
             return
         (op, args), = nodes[name].items()
         if op not in ("input", "weight", "target"):
-            for a in ([args] if op == "sigmoid" else args):
+            for a in ([args] if op in ("sigmoid", "relu") else args):
                 visit(a)
         done.add(name)
         out.append(name)
@@ -96,6 +99,8 @@ def answer(request):
             values[name] = MatVec.apply(values[args[0]], values[args[1]])
         elif op == "sigmoid":
             values[name] = Sigmoid.apply(values[args])
+        elif op == "relu":
+            values[name] = torch.relu(values[args])
         elif op == "sqerr":
             r = values[args[0]] - values[args[1]]
             values[name] = 0.5 * (r * r).sum()

@@ -205,6 +205,8 @@ pub fn gradients(graph: &Graph) -> (Vec<(NodeId, Vec<f64>)>, f64) {
                     .map(|s| match op {
                         Unary::Sigmoid => sigmoid(s),
                         Unary::Tanh => tanh(s),
+                        Unary::Relu if *s > zero() => s.clone(),
+                        Unary::Relu => zero(),
                     })
                     .collect(),
                 shape,
@@ -338,6 +340,10 @@ pub fn gradients(graph: &Graph) -> (Vec<(NodeId, Vec<f64>)>, f64) {
                     .map(|(g, s)| match op {
                         Unary::Sigmoid => g * sigmoid(s) * sigmoid(&-s.clone()),
                         Unary::Tanh => g * tanh_slope(s),
+                        // Exactly at the kink there is no derivative: slope 0 is taken (the
+                        // measurements keep arguments away from 0 and say how far).
+                        Unary::Relu if *s > zero() => g.clone(),
+                        Unary::Relu => zero(),
                     })
                     .collect();
                 add_into(&mut adjoint[s.0], local);

@@ -363,6 +363,22 @@ fn product_weight(
 /// A two-layer perceptron on a batch, as courses write it: `X·W1 + b1 → tanh → ·W2 + b2`,
 /// then `mse` against a target batch.
 pub fn mlp(rows: usize, inputs: usize, hidden: usize, outputs: usize, seed: u64) -> Graph {
+    mlp_with(Unary::Tanh, rows, inputs, hidden, outputs, seed)
+}
+
+/// [`mlp`] with ReLU for tanh: `X·W1 + b1 → relu → ·W2 + b2 → mse`.
+pub fn relu_mlp(rows: usize, inputs: usize, hidden: usize, outputs: usize, seed: u64) -> Graph {
+    mlp_with(Unary::Relu, rows, inputs, hidden, outputs, seed)
+}
+
+fn mlp_with(
+    activation: Unary,
+    rows: usize,
+    inputs: usize,
+    hidden: usize,
+    outputs: usize,
+    seed: u64,
+) -> Graph {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut b = Operations::default();
     let x = b.leaf(
@@ -378,7 +394,7 @@ pub fn mlp(rows: usize, inputs: usize, hidden: usize, outputs: usize, seed: u64)
     );
     let s1 = b.push("s1", Operation::Binary(Binary::Matmul, x, w1));
     let a1 = b.push("a1", Operation::Binary(Binary::Add, s1, b1));
-    let h = b.push("h", Operation::Unary(Unary::Tanh, a1));
+    let h = b.push("h", Operation::Unary(activation, a1));
     let w2 = product_weight(&mut b, &mut rng, "W2", hidden, outputs);
     let b2 = b.leaf(
         "b2",
@@ -451,6 +467,41 @@ pub fn matmul_chain(depth: usize, dim: usize, seed: u64) -> Graph {
     b.graph()
 }
 
+/// `depth` ReLU layers of `width` units on a batch of `rows`: `H ← relu(H·W_k + b_k)`, He's
+/// scale (`√(2/width)`) so that about half the units stay active at every depth, under `mse`.
+pub fn relu_chain(depth: usize, rows: usize, width: usize, seed: u64) -> Graph {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut b = Operations::default();
+    let mut h = b.leaf(
+        "X",
+        LeafKind::Input,
+        matrix(rows, width, |_, _| normal(&mut rng)),
+    );
+    let scale = (2.0 / width as f64).sqrt();
+    for k in 0..depth {
+        let w = b.leaf(
+            format!("W{k}"),
+            LeafKind::Weight,
+            matrix(width, width, |_, _| scale * normal(&mut rng)),
+        );
+        let bias = b.leaf(
+            format!("b{k}"),
+            LeafKind::Input,
+            vector((0..width).map(|_| 0.1 * normal(&mut rng)).collect()),
+        );
+        let s = b.push(format!("s{k}"), Operation::Binary(Binary::Matmul, h, w));
+        let a = b.push(format!("a{k}"), Operation::Binary(Binary::Add, s, bias));
+        h = b.push(format!("z{k}"), Operation::Unary(Unary::Relu, a));
+    }
+    let t = b.leaf(
+        "T",
+        LeafKind::Target,
+        matrix(rows, width, |_, _| normal(&mut rng)),
+    );
+    b.push("E", Operation::Loss(Loss::Mse, h, t));
+    b.graph()
+}
+
 /// The families, by name, as the README's table lists them.
 pub fn all() -> Vec<(String, Graph)> {
     let mut families = vec![("unit with 4,096 inputs".to_string(), wide_unit(4096, 1))];
@@ -491,5 +542,11 @@ pub fn all() -> Vec<(String, Graph)> {
     families.push(("tied layers 16×6, Vᵀ".into(), tied_layers(16, 6, 3, 16)));
     families.push(("20 matmuls of 4×4".into(), matmul_chain(20, 4, 20)));
     families.push(("batch of 1×2, products".into(), batch_products(1, 2, 2)));
+    families.push(("MLP 32×8→16→4, relu".into(), relu_mlp(32, 8, 16, 4, 32)));
+    families.push(("MLP 1×3→2→1, relu".into(), relu_mlp(1, 3, 4, 1, 3)));
+    families.push((
+        "12 relu layers of 6, batch 4".into(),
+        relu_chain(12, 4, 6, 12),
+    ));
     families
 }

@@ -1,6 +1,7 @@
 """A reverse-mode engine in numpy for gradfuzz's gates on batches (SPEC §7 as far as gradfuzz
 has it: add and mul with a vector on every row, matvec, matmul, transpose, sigmoid, tanh,
-sum, mean, sqerr and mse), written against gradfuzz.Graph, and checked with gradfuzz, declaring its gates.
+relu, sum, mean, sqerr and mse), written against gradfuzz.Graph, and checked with gradfuzz,
+declaring its gates.
 
     python batches.py                      # check it on 1,000 random graphs of every gate
     python batches.py --bug bias-first-row
@@ -10,6 +11,7 @@ sum, mean, sqerr and mse), written against gradfuzz.Graph, and checked with grad
   mse-no-divide    mse's gradient is o − t, without the division by the batch's rows
   mul-self         mul's first operand receives g ⊙ a, its own value, instead of g ⊙ b
   matmul-no-transpose  matmul's first operand receives G B instead of G Bᵀ (B square)
+  relu-mask-from-upstream  relu's mask taken from g > 0 instead of the input's s > 0
 """
 import sys
 
@@ -17,9 +19,9 @@ import numpy as np
 
 import gradfuzz
 
-BUGS = ("bias-first-row", "mse-no-divide", "mul-self", "matmul-no-transpose")
+BUGS = ("bias-first-row", "mse-no-divide", "mul-self", "matmul-no-transpose", "relu-mask-from-upstream")
 # The gates this engine computes, on batches too: what it declares to gradfuzz.
-GATES = "add,mul,matvec,matmul,transpose,sigmoid,tanh,sum,mean,sqerr,mse,batch"
+GATES = "add,mul,matvec,matmul,transpose,sigmoid,tanh,relu,sum,mean,sqerr,mse,batch"
 
 
 def sigmoid(s):
@@ -52,6 +54,8 @@ def forward(graph):
             value = sigmoid(x[0])
         elif node.op == "tanh":
             value = np.tanh(x[0])
+        elif node.op == "relu":
+            value = np.where(x[0] > 0, x[0], 0.0)
         elif node.op == "sum":
             value = x[0].sum(axis=0)
         elif node.op == "mean":
@@ -126,6 +130,10 @@ def make_backward(bug=None):
             elif node.op == "tanh":
                 o = values[node.name]
                 send(a, g * (1 - o * o))
+            elif node.op == "relu":
+                # Slope 1 where s > 0, 0 elsewhere (0 at s = 0 itself: any of [0, 1] passes).
+                mask = (g if bug == "relu-mask-from-upstream" else x[0]) > 0
+                send(a, g * mask)
             elif node.op in ("sum", "mean"):
                 share = g if node.op == "sum" else g / x[0].shape[0]
                 send(a, np.broadcast_to(share, x[0].shape).copy())

@@ -5,9 +5,9 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 LEAVES = ("input", "weight", "target")
-GATES = ("add", "matvec", "sigmoid", "sqerr", "tanh", "mse", "sum", "mean", "mul", "matmul", "transpose")
+GATES = ("add", "matvec", "sigmoid", "sqerr", "tanh", "mse", "sum", "mean", "mul", "matmul", "transpose", "relu")
 # The gates of one operand, written `op: s` rather than `op: [a, b]`.
-UNARY = ("sigmoid", "tanh", "sum", "mean", "transpose")
+UNARY = ("sigmoid", "tanh", "sum", "mean", "transpose", "relu")
 
 
 class Node:

@@ -157,6 +157,7 @@ def test_an_engine_declaring_its_gates_is_checked_on_batches_of_every_gate():
         ("mse-no-divide", "the `mse` rule"),
         ("mul-self", "the `mul` rule"),
         ("matmul-no-transpose", "the `matmul` rule"),
+        ("relu-mask-from-upstream", "the `relu` rule"),
     ],
 )
 def test_each_batch_bug_is_caught_blamed_and_shrunk(bug, blame):

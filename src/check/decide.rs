@@ -3,6 +3,7 @@
 use super::{EntryCheck, Oracle, Tolerance, Undecided, Verdict};
 use crate::graph::NodeId;
 use crate::oracle::Estimate;
+use crate::oracle::forward_mode::ForwardDerivative;
 use crate::tolerance::SAFETY;
 
 /// What an entry, a direction or a loss may be off by: the user's slack (`atol` per unit of
@@ -45,6 +46,8 @@ pub(crate) struct Context {
     pub(crate) forward_finite: bool,
     /// Whether the oracles' differences for this entry meet underflowed values.
     pub(crate) underflowed: bool,
+    /// The first gate in the entry's cone whose argument may be on either side of a kink.
+    pub(crate) kink: Option<NodeId>,
 }
 
 /// Whether a pass was allowed only by the oracle's own uncertainty, beyond what the
@@ -66,12 +69,12 @@ fn lost(entry: &EntryCheck, context: &Context, tolerance: &Tolerance) -> bool {
 /// allowance) and passes without having lost the derivative to underflow; otherwise
 /// `second_oracle` (the forward mode, which returns its derivative and a bound on its error)
 /// is asked and decides.
-pub(crate) fn decide(
+pub(crate) fn decide<S: Into<ForwardDerivative>>(
     analytic: f64,
     estimate: &Estimate,
     context: &Context,
     tolerance: &Tolerance,
-    second_oracle: impl FnOnce() -> (f64, f64),
+    second_oracle: impl FnOnce() -> S,
     third_oracle: impl FnOnce() -> (f64, f64),
 ) -> EntryCheck {
     let Context {
@@ -105,6 +108,7 @@ pub(crate) fn decide(
             verdict,
             oracle,
             oracle_error,
+            kink_radius: 0.0,
         }
     };
     let primary = estimate.derivative;
@@ -129,9 +133,39 @@ pub(crate) fn decide(
     }
     // Flagged, too coarse to decide, or imprecise: forward mode, exact to round-off, decides,
     // with an error bound of its own.
-    let (second, second_error) = second_oracle();
-    let second_allowance = allowance(second, second_error);
-    let decided = judge(second, second_error, second_allowance, Oracle::ForwardMode);
+    let ForwardDerivative {
+        derivative: second,
+        error: second_error,
+        kink_radius,
+    } = second_oracle().into();
+    let decided = if kink_radius == 0.0 {
+        judge(
+            second,
+            second_error,
+            allowance(second, second_error),
+            Oracle::ForwardMode,
+        )
+    } else {
+        // Any claim within the interval the sides of the kinks allow is right; its distance
+        // from the interval is the error, against the allowance of its farther end.
+        let largest = second.abs() + kink_radius;
+        let mut at_kink = judge(
+            second,
+            second_error,
+            allowance(largest, second_error),
+            Oracle::BothSidesOfKink,
+        );
+        at_kink.error = ((analytic - second).abs() - kink_radius).max(0.0);
+        at_kink.kink_radius = kink_radius;
+        if at_kink.verdict == Verdict::Mismatch && at_kink.error <= at_kink.tolerance {
+            at_kink.verdict = Verdict::Pass;
+        }
+        if !kink_radius.is_finite() && at_kink.verdict != Verdict::NonFinite {
+            at_kink.verdict =
+                Verdict::Unchecked(Undecided::Kink(context.kink.unwrap_or(NodeId(0))));
+        }
+        at_kink
+    };
     let second_is_sharper = SAFETY * second_error < primary_uncertainty;
     // A pass that rests on far more uncertainty than the allowance (where the oracles' f64
     // error bounds compound, as along long linear chains) says little: the third oracle, in
@@ -202,12 +236,13 @@ mod tests {
         engine_bound: ENGINE,
         forward_finite: true,
         underflowed: false,
+        kink: None,
     };
 
-    fn decide_default(
+    fn decide_default<S: Into<ForwardDerivative>>(
         analytic: f64,
         estimate: &Estimate,
-        second_oracle: impl FnOnce() -> (f64, f64),
+        second_oracle: impl FnOnce() -> S,
     ) -> EntryCheck {
         decide(
             analytic,
@@ -221,7 +256,9 @@ mod tests {
 
     #[test]
     fn a_sharp_primary_that_agrees_decides_without_the_second_oracle() {
-        let entry = decide_default(EXACT, &estimate(EXACT, 0.0), || panic!("not asked"));
+        let entry = decide_default(EXACT, &estimate(EXACT, 0.0), || -> (f64, f64) {
+            panic!("not asked")
+        });
         assert_eq!(
             (entry.verdict, entry.oracle),
             (Verdict::Pass, Oracle::CentralDifference)
@@ -243,6 +280,60 @@ mod tests {
         assert_eq!(
             (confirmed.verdict, confirmed.oracle),
             (Verdict::Mismatch, Oracle::ForwardMode)
+        );
+    }
+
+    #[test]
+    fn at_a_kink_a_claim_between_the_sides_passes_and_one_outside_is_a_mismatch() {
+        // The sides allow [0, 1] (relu at 0 under an upstream of 1): midpoint ½, half-width ½.
+        // The primary, far off, flags every claim, so forward mode across the kink decides.
+        let sides = || ForwardDerivative {
+            derivative: 0.5,
+            error: 1e-17,
+            kink_radius: 0.5,
+        };
+        let flagging = estimate(5.0, 0.0);
+        for (claim, expected) in [
+            (0.0, Verdict::Pass),
+            (0.5, Verdict::Pass),
+            (1.0, Verdict::Pass),
+            (1.0 + 1e-9, Verdict::Mismatch),
+            (-1e-9, Verdict::Mismatch),
+        ] {
+            let entry = decide_default(claim, &flagging, sides);
+            assert_eq!(
+                (entry.verdict, entry.oracle),
+                (expected, Oracle::BothSidesOfKink),
+                "claim {claim}"
+            );
+            assert_eq!(entry.kink_radius, 0.5);
+        }
+        // The error is the distance from the interval, not from its midpoint.
+        assert_eq!(decide_default(1.25, &flagging, sides).error, 0.25);
+    }
+
+    #[test]
+    fn sides_of_a_kink_that_cannot_be_bounded_leave_the_entry_unchecked_naming_the_gate() {
+        let context = Context {
+            kink: Some(NodeId(3)),
+            ..CONTEXT
+        };
+        let unbounded = || ForwardDerivative {
+            derivative: 0.5,
+            error: 1e-17,
+            kink_radius: f64::INFINITY,
+        };
+        let entry = decide(
+            0.25,
+            &estimate(5.0, 0.0),
+            &context,
+            &Tolerance::default(),
+            unbounded,
+            NO_THIRD_ORACLE,
+        );
+        assert_eq!(
+            entry.verdict,
+            Verdict::Unchecked(Undecided::Kink(NodeId(3)))
         );
     }
 

@@ -7,9 +7,11 @@ use crate::engine::{Engine, EngineError};
 use crate::graph::Graph;
 use crate::oracle::finite_differences_with;
 use crate::oracle::forward_mode::LeafTangents;
+use crate::oracle::kinks::KinkBands;
 use crate::oracle::precise::PreciseValues;
 use crate::precision::Precision;
 use crate::tolerance::{EngineBounds, underflowed_nodes};
+use std::borrow::Cow;
 
 /// The entries, and the engine's loss if it gave one that differs from the forward pass.
 pub(super) fn analyse(
@@ -44,6 +46,7 @@ pub(super) fn analyse(
     let numeric = finite_differences_with(graph, &values, &own_errors);
     let forward_finite = values.iter().all(|v| v.is_finite());
     let underflowed = reaches_underflow(graph, &underflowed_nodes(graph, &values));
+    let kinks = KinkBands::new(graph, &values, &own_errors, Some(bounds.forward()));
     // The third oracle's forward pass, computed the first time an entry needs it.
     let precise = std::cell::OnceCell::new();
     let mut entries = Vec::new();
@@ -54,21 +57,28 @@ pub(super) fn analyse(
         // Forward mode's values over the leaf's cone, computed the first time one of its
         // entries needs the second oracle, and shared by the rest.
         let tangents = std::cell::OnceCell::new();
+        let kink = kinks.first_reached(graph, *leaf);
         for (entry, estimate) in estimates.iter().enumerate() {
             let second_oracle = || {
                 tangents
-                    .get_or_init(|| LeafTangents::new(graph, &values, &own_errors, *leaf))
-                    .derivative(entry)
+                    .get_or_init(|| {
+                        let kinks = Cow::Borrowed(&kinks);
+                        LeafTangents::across_kinks(graph, &values, &own_errors, kinks, *leaf)
+                    })
+                    .derivative_across_kinks(entry)
             };
             let context = Context {
                 engine_bound: bounds.entry(&values, *leaf, entry),
                 forward_finite,
                 underflowed: underflowed[leaf.0],
+                kink,
             };
-            let third_oracle = || {
-                precise
+            // Double-double forward mode takes one slope per gate: not asked across a kink.
+            let third_oracle = || match kink {
+                Some(_) => (f64::NAN, f64::INFINITY),
+                None => precise
                     .get_or_init(|| PreciseValues::new(graph, &values))
-                    .derivative(graph, &values, *leaf, entry)
+                    .derivative(graph, &values, *leaf, entry),
             };
             let mut decided = decide(
                 claimed.entry(entry),

@@ -45,6 +45,9 @@ pub enum Oracle {
     /// Forward mode in double-double arithmetic (asked when the allowance is tighter than
     /// what the other two can vouch for).
     PreciseForwardMode,
+    /// Forward mode on both sides of a kink: the claim judged against the interval of
+    /// derivatives the sides allow (SPEC §7, "Kinks").
+    BothSidesOfKink,
 }
 
 /// The outcome for one entry.
@@ -69,6 +72,9 @@ pub enum Undecided {
     /// Forward values underflowed (to subnormal numbers or to zero), and the numeric
     /// derivative lost with them cannot tell a right gradient from a wrong one.
     Underflow,
+    /// A gate with a kink (`relu`) in the entry's cone has its argument on either side of
+    /// it, and the derivatives the sides allow could not be bounded.
+    Kink(NodeId),
 }
 
 impl Undecided {
@@ -82,6 +88,9 @@ impl Undecided {
             Undecided::Underflow => {
                 "forward values underflowed, and the numeric derivative with them".into()
             }
+            Undecided::Kink(_) => {
+                "an argument of a gate with a kink is on either side of it, and the derivatives the sides allow could not be bounded".into()
+            }
         }
     }
 
@@ -91,6 +100,7 @@ impl Undecided {
             Undecided::OraclesImprecise => "oracles-imprecise",
             Undecided::BeyondRange(_) => "beyond-range",
             Undecided::Underflow => "underflow",
+            Undecided::Kink(_) => "kink",
         }
     }
 }
@@ -110,6 +120,9 @@ pub struct EntryCheck {
     pub oracle: Oracle,
     /// The bound on the deciding oracle's own rounding error.
     pub oracle_error: f64,
+    /// At a kink ([`Oracle::BothSidesOfKink`]): half the width of the interval of derivatives
+    /// the sides allow, centred on `numeric`; 0 elsewhere.
+    pub kink_radius: f64,
 }
 
 impl EntryCheck {
@@ -162,6 +175,8 @@ pub struct Report {
     pub unchecked: Vec<EntryCheck>,
     /// Entries the forward-mode oracle decided.
     pub by_forward_mode: usize,
+    /// Entries decided on both sides of a kink (counted in `by_forward_mode` too).
+    pub at_kink: usize,
     /// The engine's own loss, when it gave one that differs from the forward pass.
     pub loss_mismatch: Option<LossMismatch>,
     /// The entry with the largest error-to-tolerance ratio among the finite ones.
@@ -230,6 +245,7 @@ impl Report {
     fn record(&mut self, entry: EntryCheck) {
         self.scalars += 1;
         self.by_forward_mode += (entry.oracle != Oracle::CentralDifference) as usize;
+        self.at_kink += (entry.oracle == Oracle::BothSidesOfKink) as usize;
         match entry.verdict {
             Verdict::NonFinite => return self.non_finite.push(entry),
             Verdict::Unchecked(_) => return self.unchecked.push(entry),

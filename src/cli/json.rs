@@ -5,7 +5,7 @@
 
 use gradfuzz::blame::{Blame, Culprit};
 use gradfuzz::case::{self, Case};
-use gradfuzz::check::{EntryCheck, Oracle, Report, Verdict, worst_first};
+use gradfuzz::check::{EntryCheck, Oracle, Report, Undecided, Verdict, worst_first};
 use gradfuzz::fuzz::{Budget, FuzzConfig, FuzzSummary, SavedFiles};
 use gradfuzz::graph::Graph;
 use serde_json::{Value as Json, json};
@@ -40,6 +40,14 @@ pub fn entry(graph: &Graph, entry: &EntryCheck) -> Json {
             Oracle::CentralDifference => "central-difference",
             Oracle::ForwardMode => "forward-mode",
             Oracle::PreciseForwardMode => "forward-mode-double-double",
+            Oracle::BothSidesOfKink => "forward-mode-both-sides-of-kink",
+        },
+        "kink_interval": (entry.oracle == Oracle::BothSidesOfKink).then(|| json!([
+            number(entry.numeric - entry.kink_radius), number(entry.numeric + entry.kink_radius),
+        ])),
+        "kink_node": match entry.verdict {
+            Verdict::Unchecked(Undecided::Kink(node)) => Some(graph.name(node).to_string()),
+            _ => None,
         },
         "unchecked_because": match entry.verdict {
             Verdict::Unchecked(why) => Json::from(why.name()),
@@ -79,6 +87,7 @@ pub fn report(graph: &Graph, report: &Report) -> Json {
         "non_finite": report.non_finite.len(),
         "unchecked": report.unchecked.len(),
         "by_forward_mode": report.by_forward_mode,
+        "at_kink": report.at_kink,
         "loss_mismatch": report.loss_mismatch.map(|l| json!({
             "claimed": number(l.claimed), "computed": number(l.computed), "tolerance": number(l.tolerance),
         })),
@@ -137,6 +146,8 @@ pub fn fuzz(engine: &str, config: &FuzzConfig, summary: &FuzzSummary, saved: &Sa
             "loss_mismatches": summary.loss_mismatches,
             "unrepresentable_graphs": summary.unrepresentable_graphs,
             "by_forward_mode": summary.by_forward_mode,
+            "at_kink_entries": summary.at_kink_entries,
+            "unchecked_kink_entries": summary.unchecked_kink_entries,
             "directions": summary.directions,
             "largest_error": summary.closest.as_ref().map(|c| json!({
                 "ratio": number(c.entry.ratio()), "entry": c.label, "graph": c.index,

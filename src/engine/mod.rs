@@ -495,10 +495,9 @@ pub fn catalogue() -> Vec<(String, &'static str)> {
     for (name, _, about) in mutant::CATALOGUE {
         engines.push((format!("mutant:{name}"), about));
     }
-    engines.push((
-        "mutant:scale=DELTA".into(),
-        "every gradient times (1 + DELTA)",
-    ));
+    for (name, about) in mutant::PARAMETERISED {
+        engines.push((format!("mutant:{name}"), about));
+    }
     engines
 }
 

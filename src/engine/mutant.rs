@@ -38,6 +38,11 @@ pub enum Bug {
     MatmulNoTranspose,
     MatmulSwapped,
     TransposeSkipped,
+    ReluNoMask,
+    ReluMaskFromUpstream,
+    /// Not a bug: relu's slope at exactly 0 taken as `c` (the reference takes 0), a
+    /// convention every check must pass.
+    ReluAtZero(f64),
 }
 
 /// Every named mutant with a line on its bug.
@@ -157,6 +162,25 @@ pub const CATALOGUE: &[(&str, Bug, &str)] = &[
         Bug::TransposeSkipped,
         "transpose's operand receives G itself instead of Gᵀ (where A is square)",
     ),
+    (
+        "relu-no-mask",
+        Bug::ReluNoMask,
+        "relu passes the upstream gradient through everywhere, without the mask",
+    ),
+    (
+        "relu-mask-from-upstream",
+        Bug::ReluMaskFromUpstream,
+        "relu's mask taken from the upstream gradient (g > 0) instead of its input (s > 0)",
+    ),
+];
+
+/// The mutants that take a number, `mutant:NAME=NUMBER`, with a line on each.
+pub const PARAMETERISED: &[(&str, &str)] = &[
+    ("scale=DELTA", "every gradient times (1 + DELTA)"),
+    (
+        "relu-at-zero=C",
+        "not a bug: relu's slope at exactly 0 taken as C in [0, 1] (the reference takes 0); every check must pass it",
+    ),
 ];
 
 /// A mutant engine.
@@ -183,6 +207,18 @@ impl Mutant {
                 )),
             };
         }
+        if let Some(slope) = name.strip_prefix("relu-at-zero=") {
+            return match slope.parse::<f64>() {
+                Ok(c) if (0.0..=1.0).contains(&c) => Ok(Mutant {
+                    name: "relu-at-zero=C",
+                    bug: Bug::ReluAtZero(c),
+                    precision: Precision::F64,
+                }),
+                _ => Err(format!(
+                    "`mutant:relu-at-zero=C` needs a number from 0 to 1, not `{slope}`"
+                )),
+            };
+        }
         CATALOGUE
             .iter()
             .find(|(n, _, _)| *n == name)
@@ -199,6 +235,7 @@ impl Engine for Mutant {
     fn name(&self) -> String {
         let name = match self.bug {
             Bug::Scale(delta) if self.name == "scale=DELTA" => format!("mutant:scale={delta:e}"),
+            Bug::ReluAtZero(c) => format!("mutant:relu-at-zero={c}"),
             _ => format!("mutant:{}", self.name),
         };
         match self.precision {
@@ -293,6 +330,24 @@ impl Rules for Mutant {
             (Bug::TanhAsSigmoid, Operation::Unary(Unary::Tanh, _)) => {
                 partials[0].gradient = p.zip(upstream, output, |g, o| {
                     p.round(p.round(g * o) * p.round(1.0 - o))
+                });
+            }
+            (Bug::ReluNoMask, Operation::Unary(Unary::Relu, _)) => {
+                partials[0].gradient = upstream.clone();
+            }
+            (Bug::ReluMaskFromUpstream, Operation::Unary(Unary::Relu, _)) => {
+                partials[0].gradient = p.map(upstream, |g| if g > 0.0 { g } else { 0.0 });
+            }
+            (Bug::ReluAtZero(c), &Operation::Unary(Unary::Relu, s)) => {
+                let (mask, slope_at_zero) = (&values[s.0], c);
+                partials[0].gradient = p.zip(upstream, mask, |g, s| {
+                    if s > 0.0 {
+                        g
+                    } else if s == 0.0 {
+                        g * slope_at_zero
+                    } else {
+                        0.0
+                    }
                 });
             }
             (Bug::MseNoDivide, &Operation::Loss(Loss::Mse, output, _)) => {

@@ -1,5 +1,5 @@
 //! What the oracles and the tolerance know about the functions the gates apply, one module
-//! per function (`sigmoid`, `tanh`; `relu`, `exp`, `log` come with their gates): its
+//! per function (`sigmoid`, `tanh`, `relu`; `exp`, `log` come with their gates): its
 //! value, its derivative written independently of the rule under test, bounds on its slope and
 //! curvature, its change without cancellation, its double-double form, the rounding model of
 //! an engine that computes it, and its kinks. Nothing here imports the rules under test
@@ -11,6 +11,7 @@
 //! whichever function the gate applies.
 
 pub mod double_double;
+pub mod relu;
 pub mod sigmoid;
 pub mod tanh;
 
@@ -23,6 +24,7 @@ use double_double::DoubleDouble;
 pub enum Function {
     Sigmoid,
     Tanh,
+    Relu,
 }
 
 /// What a function's change at one point reuses for every perturbation: its constants there,
@@ -41,6 +43,22 @@ impl Function {
         match op {
             Unary::Sigmoid => Some(Function::Sigmoid),
             Unary::Tanh => Some(Function::Tanh),
+            Unary::Relu => Some(Function::Relu),
+        }
+    }
+
+    /// Whether it has kinks (points without a derivative), where the oracles judge a claim
+    /// against both sides rather than a slope.
+    pub fn has_kinks(self) -> bool {
+        self == Function::Relu
+    }
+
+    /// Whether `y` lies within `reach` of one of its kinks: there its slope may be either
+    /// side's.
+    pub fn kink_within(self, y: f64, reach: f64) -> bool {
+        match self {
+            Function::Sigmoid | Function::Tanh => false,
+            Function::Relu => relu::kink_within(y, reach),
         }
     }
 
@@ -49,6 +67,7 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::value(y),
             Function::Tanh => tanh::value(y),
+            Function::Relu => relu::value(y),
         }
     }
 
@@ -57,6 +76,7 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::slope(y),
             Function::Tanh => tanh::slope(y),
+            Function::Relu => relu::slope(y),
         }
     }
 
@@ -65,6 +85,7 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::slope_max(y, reach),
             Function::Tanh => tanh::slope_max(y, reach),
+            Function::Relu => relu::slope_max(y, reach),
         }
     }
 
@@ -73,6 +94,7 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::curvature_max(y, reach),
             Function::Tanh => tanh::curvature_max(y, reach),
+            Function::Relu => 0.0,
         }
     }
 
@@ -81,6 +103,7 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::VALUE_ROUNDINGS,
             Function::Tanh => tanh::VALUE_ROUNDINGS,
+            Function::Relu => relu::VALUE_ROUNDINGS,
         }
     }
 
@@ -89,6 +112,7 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::CHANGE_ROUNDINGS,
             Function::Tanh => tanh::CHANGE_ROUNDINGS,
+            Function::Relu => relu::CHANGE_ROUNDINGS,
         }
     }
 
@@ -97,6 +121,7 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::point(y, e_y),
             Function::Tanh => tanh::point(y, e_y),
+            Function::Relu => relu::point(),
         }
     }
 
@@ -111,6 +136,7 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::change(y, point, d, reach),
             Function::Tanh => tanh::change(y, point, d, reach),
+            Function::Relu => relu::change(y, d),
         }
     }
 
@@ -119,6 +145,7 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::along_step(y, e_y, point, reach),
             Function::Tanh => tanh::along_step(y, e_y, point, reach),
+            Function::Relu => relu::along_step(y, e_y, reach),
         }
     }
 
@@ -127,6 +154,7 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::double_double(y),
             Function::Tanh => tanh::double_double(y),
+            Function::Relu => relu::double_double(y),
         }
     }
 
@@ -143,6 +171,7 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::double_double_slope(o, e_o),
             Function::Tanh => tanh::double_double_slope(y),
+            Function::Relu => relu::double_double_slope(y),
         }
     }
 
@@ -151,6 +180,7 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::DD_UNITS,
             Function::Tanh => tanh::DD_UNITS,
+            Function::Relu => relu::DD_UNITS,
         }
     }
 
@@ -159,6 +189,7 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::ENGINE_ROUNDINGS,
             Function::Tanh => tanh::ENGINE_ROUNDINGS,
+            Function::Relu => relu::ENGINE_ROUNDINGS,
         }
     }
 
@@ -168,6 +199,8 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::engine_floor(precision, largest),
             Function::Tanh => tanh::engine_floor(precision, largest),
+            // Exact: no floor.
+            Function::Relu => 0.0,
         }
     }
 
@@ -178,6 +211,8 @@ impl Function {
             Function::Sigmoid => o < f64::MIN_POSITIVE,
             // tanh(y) ≈ y near 0: only a subnormal value has lost digits.
             Function::Tanh => o != 0.0 && o.abs() < f64::MIN_POSITIVE,
+            // Exact: a subnormal argument passes through whole.
+            Function::Relu => false,
         }
     }
 
@@ -187,6 +222,7 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::output_slope(o),
             Function::Tanh => tanh::output_slope(o),
+            Function::Relu => relu::output_slope(o),
         }
     }
 
@@ -197,6 +233,8 @@ impl Function {
         match self {
             Function::Sigmoid => 3.0 * (unit * slope + eta),
             Function::Tanh => unit * tanh::rule_roundings(o, slope) + 3.0 * eta,
+            // g times 1 or 0: exact.
+            Function::Relu => 0.0,
         }
     }
 
@@ -205,6 +243,7 @@ impl Function {
         match self {
             Function::Sigmoid => sigmoid::OUTPUT_SLOPE_BEND,
             Function::Tanh => tanh::OUTPUT_SLOPE_BEND,
+            Function::Relu => 0.0,
         }
     }
 

@@ -62,6 +62,8 @@ pub enum Unary {
     Sigmoid,
     /// `tanh(s)`, elementwise.
     Tanh,
+    /// `max(0, s)`, elementwise: the first gate with a kink (at 0).
+    Relu,
 }
 
 /// The reductions over the rows of a batch: a matrix `m×n` to a vector of length `n`.
@@ -143,11 +145,12 @@ pub enum GateKind {
     Mul,
     Matmul,
     Transpose,
+    Relu,
 }
 
 impl GateKind {
     /// Every gate, in the table's order.
-    pub const ALL: [GateKind; 11] = [
+    pub const ALL: [GateKind; 12] = [
         GateKind::Add,
         GateKind::Matvec,
         GateKind::Sigmoid,
@@ -159,6 +162,7 @@ impl GateKind {
         GateKind::Mul,
         GateKind::Matmul,
         GateKind::Transpose,
+        GateKind::Relu,
     ];
 
     /// The four gates of the lecture (SPEC §1), which every engine is assumed to have.
@@ -210,6 +214,7 @@ impl GateKind {
         Some(match self {
             GateKind::Sigmoid => Operation::Unary(Unary::Sigmoid, a),
             GateKind::Tanh => Operation::Unary(Unary::Tanh, a),
+            GateKind::Relu => Operation::Unary(Unary::Relu, a),
             GateKind::Add => Operation::Binary(Binary::Add, a, b),
             GateKind::Matvec => Operation::Binary(Binary::Matvec, a, b),
             GateKind::Mul => Operation::Binary(Binary::Mul, a, b),
@@ -247,6 +252,7 @@ impl Operation {
             Operation::Leaf(..) => return None,
             Operation::Unary(Unary::Sigmoid, _) => GateKind::Sigmoid,
             Operation::Unary(Unary::Tanh, _) => GateKind::Tanh,
+            Operation::Unary(Unary::Relu, _) => GateKind::Relu,
             Operation::Binary(Binary::Add, ..) => GateKind::Add,
             Operation::Binary(Binary::Matvec, ..) => GateKind::Matvec,
             Operation::Binary(Binary::Mul, ..) => GateKind::Mul,

@@ -341,7 +341,7 @@ pub fn output_shape(
             tie(Axis::of(0, 1), Axis::output(0));
             Ok(Shape::Matrix(n, m))
         }
-        GateKind::Sigmoid | GateKind::Tanh => {
+        GateKind::Sigmoid | GateKind::Tanh | GateKind::Relu => {
             let shape = array(0)?;
             tie(Axis::of(0, 0), Axis::output(0));
             if let Shape::Matrix(..) = shape {

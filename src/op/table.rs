@@ -53,7 +53,7 @@ pub struct Facts {
     pub name_prefix: &'static str,
 }
 
-const TABLE: [Facts; 11] = [
+const TABLE: [Facts; 12] = [
     Facts {
         kind: GateKind::Add,
         name: "add",
@@ -185,6 +185,18 @@ const TABLE: [Facts; 11] = [
         lecture: false,
         generation_weight: 5,
         name_prefix: "T",
+    },
+    Facts {
+        kind: GateKind::Relu,
+        name: "relu",
+        family: Family::Unary,
+        roles: &["argument"],
+        syntax: "relu: s",
+        value: "max(0, s), elementwise, on a vector or a matrix (a kink at 0)",
+        backward: "dE/ds += g ⊙ [s > 0] (at s = 0 any slope in [0, 1] passes)",
+        lecture: false,
+        generation_weight: 10,
+        name_prefix: "z",
     },
 ];
 

@@ -710,8 +710,17 @@ impl<'a> Earlier<'a> {
             // f(y + d) − f(y) from a d that is off by b and a y that is off by e_y is off by
             // f'(y + d)·b + (f'(y + d) − f'(y))·e_y, besides its own roundings.
             let (slope, curvature) = function.along_step(y[p], e_y[p], &points[p], reach_in);
-            let bound =
-                slope * b + curvature * e_y[p] * reach_in + roundings * (U * reach_out + ETA);
+            // A step that may cross a kink (relu's 0): the change moves by as much as y's
+            // error there, its slope being either side's.
+            let across_kink = if function.kink_within(y[p], e_y[p] + reach_in) {
+                e_y[p]
+            } else {
+                0.0
+            };
+            let bound = slope * b
+                + curvature * e_y[p] * reach_in
+                + across_kink
+                + roundings * (U * reach_out + ETA);
             out.change.push(change);
             out.bound.push(bound);
             if input.layout == Layout::Sparse {

@@ -15,6 +15,7 @@
 //! no code with the gate rules beyond the graph and the logistic function.
 
 use super::delta::U;
+use super::kinks::KinkBands;
 use crate::function::Function;
 use crate::graph::{Graph, NodeId, Operation, Values};
 use crate::op::{Binary, Rearrange};
@@ -33,6 +34,10 @@ struct Dual {
     tangent: f64,
     error: f64,
     tangent_error: f64,
+    /// Half the width of the tangents the sides of kinks upstream allow, around `tangent`
+    /// (0 where no kink is met): the tangent is an interval, `tangent ± kink`, besides its
+    /// rounding error.
+    kink: f64,
 }
 
 impl Dual {
@@ -42,6 +47,7 @@ impl Dual {
             tangent: 0.0,
             error,
             tangent_error: 0.0,
+            kink: 0.0,
         }
     }
 
@@ -52,6 +58,7 @@ impl Dual {
             tangent,
             error: self.error + other.error + U * value.abs() + ETA,
             tangent_error: self.tangent_error + other.tangent_error + U * tangent.abs() + ETA,
+            kink: self.kink + other.kink,
         }
     }
 
@@ -86,6 +93,8 @@ impl Dual {
                 + a.error * tb
                 + 2.0 * U * (left.abs() + right.abs())
                 + ETA,
+            // Each side's interval scaled by the other's value (with its error).
+            kink: a.kink * (b.value.abs() + b.error) + (a.value.abs() + a.error) * b.kink,
         }
     }
 
@@ -97,6 +106,7 @@ impl Dual {
             tangent: self.tangent * 0.5,
             error: self.error * 0.5 + ETA,
             tangent_error: self.tangent_error * 0.5 + ETA,
+            kink: self.kink * 0.5,
         }
     }
 
@@ -108,6 +118,7 @@ impl Dual {
             tangent,
             error: self.error / n + U * value.abs() + ETA,
             tangent_error: self.tangent_error / n + U * tangent.abs() + ETA,
+            kink: self.kink / n,
         }
     }
 
@@ -127,6 +138,32 @@ impl Dual {
             tangent_error: slope * self.tangent_error
                 + curvature * e * self.tangent.abs()
                 + 2.0 * (roundings + 1.0) * (U * tangent.abs() + ETA),
+            kink: function.slope_max(y, e) * self.kink,
+        }
+    }
+
+    /// `f(y)` for a function with kinks, whose argument lies within `band` of one: the slope
+    /// may be either side's, so the tangent is the hull of `0` and the incoming interval
+    /// `t ± kink` (relu: slope 0 or 1), as a midpoint and a half-width; elsewhere
+    /// [`Dual::apply`].
+    fn apply_near_kink(self, function: Function, band: f64) -> Dual {
+        if !function.kink_within(self.value, band) {
+            return self.apply(function);
+        }
+        let (low, high) = (
+            (self.tangent - self.kink).min(0.0),
+            (self.tangent + self.kink).max(0.0),
+        );
+        let tangent = 0.5 * (low + high);
+        let e = self.error;
+        Dual {
+            value: function.value(self.value),
+            tangent,
+            error: function.slope_max(self.value, e) * e,
+            // The interval's ends move with the incoming tangent's error; the midpoint and
+            // the half-width take a rounding each.
+            tangent_error: self.tangent_error + U * (tangent.abs() + 0.5 * (high - low)) + ETA,
+            kink: 0.5 * (high - low),
         }
     }
 }
@@ -163,6 +200,46 @@ pub fn derivative_with(
     leaf: NodeId,
     entry: usize,
 ) -> (f64, f64) {
+    let kinks = KinkBands::new(graph, values, errors, None);
+    let found = derivative_across_kinks(graph, values, errors, &kinks, leaf, entry);
+    (found.derivative, found.error + found.kink_radius)
+}
+
+/// A derivative by forward mode that may have met kinks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ForwardDerivative {
+    /// The midpoint of the derivatives the sides of the kinks allow (the derivative itself
+    /// where no kink was met).
+    pub derivative: f64,
+    /// The bound on its rounding error.
+    pub error: f64,
+    /// Half the width of the interval of derivatives the sides of kinks allow around
+    /// `derivative`: every claim a chain rule could make taking either side's slope (or any
+    /// slope between them) at each kink lies within it. 0 where no kink was met.
+    pub kink_radius: f64,
+}
+
+impl From<(f64, f64)> for ForwardDerivative {
+    /// A derivative and its error bound, clear of kinks.
+    fn from((derivative, error): (f64, f64)) -> Self {
+        ForwardDerivative {
+            derivative,
+            error,
+            kink_radius: 0.0,
+        }
+    }
+}
+
+/// `dE/dθ` for entry `entry` of `leaf` by forward mode, judging the gates with kinks whose
+/// arguments lie within `kinks`' bands by both sides.
+pub fn derivative_across_kinks(
+    graph: &Graph,
+    values: &Values,
+    errors: &ForwardErrors,
+    kinks: &KinkBands,
+    leaf: NodeId,
+    entry: usize,
+) -> ForwardDerivative {
     let mut duals: Vec<Option<Duals>> = vec![None; graph.len()];
     let mut seeded = lift(values.entries(leaf), &[]);
     let seed = match &mut seeded {
@@ -173,13 +250,17 @@ pub fn derivative_with(
     duals[leaf.0] = Some(seeded);
     let mut loss = Dual::constant(0.0, 0.0);
     for node in graph.downstream(leaf) {
-        let value = forward(graph, node, values, errors, &duals);
+        let value = forward(graph, node, values, errors, kinks, &duals);
         if let Duals::Scalar(e) = &value {
             loss = loss.plus(*e);
         }
         duals[node.0] = Some(value);
     }
-    (loss.tangent, loss.tangent_error)
+    ForwardDerivative {
+        derivative: loss.tangent,
+        error: loss.tangent_error,
+        kink_radius: loss.kink,
+    }
 }
 
 /// A forward value's entries as constants, each with its error bound (none given: exact, as
@@ -200,6 +281,7 @@ fn forward(
     node: NodeId,
     values: &Values,
     errors: &ForwardErrors,
+    kinks: &KinkBands,
     duals: &[Option<Duals>],
 ) -> Duals {
     let get = |id: NodeId| {
@@ -219,6 +301,7 @@ fn forward(
                     tangent: 2.0 * x.tangent,
                     error: 2.0 * x.error,
                     tangent_error: 2.0 * x.tangent_error,
+                    kink: 2.0 * x.kink,
                 })
                 .collect(),
         ),
@@ -288,7 +371,14 @@ fn forward(
         }
         Operation::Unary(op, s) => {
             let function = Function::of(op).expect("an elementwise gate");
-            Duals::Array(get(s).into_iter().map(|x| x.apply(function)).collect())
+            let input = get(s).into_iter();
+            if function.has_kinks() {
+                let near_kink =
+                    |(k, x): (usize, Dual)| x.apply_near_kink(function, kinks.band(node, k));
+                Duals::Array(input.enumerate().map(near_kink).collect())
+            } else {
+                Duals::Array(input.map(|x| x.apply(function)).collect())
+            }
         }
         // Each column summed from the first row to the last (a mean then divided).
         Operation::Reduce(op, a) => {
@@ -356,8 +446,10 @@ pub struct LeafTangents<'a> {
     elementwise: Vec<Option<Vec<[f64; 4]>>>,
     /// For each `sqerr` node of the cone: the residuals `o − t`.
     residual: Vec<Option<Vec<Dual>>>,
-    /// Some value or bound is not finite: every entry goes through [`derivative_with`].
+    /// Some value or bound is not finite, or the cone meets a kink: every entry goes through
+    /// [`derivative_across_kinks`].
     entry_by_entry: bool,
+    kinks: Cow<'a, KinkBands>,
 }
 
 /// The tangents of one node: those its seed can reach, by entry index (ascending), each
@@ -447,7 +539,21 @@ impl<'a> LeafTangents<'a> {
         errors: &'a ForwardErrors,
         leaf: NodeId,
     ) -> LeafTangents<'a> {
+        let kinks = KinkBands::new(graph, values, errors, None);
+        LeafTangents::across_kinks(graph, values, errors, Cow::Owned(kinks), leaf)
+    }
+
+    /// [`LeafTangents::new`], judging the gates with kinks whose arguments lie within
+    /// `kinks`' bands by both sides.
+    pub fn across_kinks(
+        graph: &'a Graph,
+        values: &'a Values<'a>,
+        errors: &'a ForwardErrors,
+        kinks: Cow<'a, KinkBands>,
+        leaf: NodeId,
+    ) -> LeafTangents<'a> {
         let cone = graph.downstream(leaf);
+        let meets_a_kink = kinks.first_reached(graph, leaf).is_some();
         let mut tangents = LeafTangents {
             graph,
             values,
@@ -457,7 +563,8 @@ impl<'a> LeafTangents<'a> {
             primal: vec![None; graph.len()],
             elementwise: vec![None; graph.len()],
             residual: vec![None; graph.len()],
-            entry_by_entry: false,
+            entry_by_entry: meets_a_kink,
+            kinks,
         };
         let finite = |duals: &[Dual]| {
             duals
@@ -479,7 +586,7 @@ impl<'a> LeafTangents<'a> {
                     tangents.primal[operand.0] = Some(lifted);
                 }
             }
-            let value = forward(graph, node, values, errors, &duals);
+            let value = forward(graph, node, values, errors, &tangents.kinks, &duals);
             match *gate {
                 Operation::Unary(op, s) if Function::of(op).is_some() => {
                     let function = Function::of(op).expect("an elementwise gate");
@@ -525,9 +632,25 @@ impl<'a> LeafTangents<'a> {
 
     /// `dE/dθ` for entry `entry` (row-major) of the leaf, and a bound on its rounding error.
     pub fn derivative(&self, entry: usize) -> (f64, f64) {
+        let found = self.derivative_across_kinks(entry);
+        (found.derivative, found.error + found.kink_radius)
+    }
+
+    /// [`derivative_across_kinks`] for entry `entry` (row-major) of the leaf.
+    pub fn derivative_across_kinks(&self, entry: usize) -> ForwardDerivative {
         if self.entry_by_entry {
-            return derivative_with(self.graph, self.values, self.errors, self.leaf, entry);
+            let (graph, values, errors) = (self.graph, self.values, self.errors);
+            return derivative_across_kinks(graph, values, errors, &self.kinks, self.leaf, entry);
         }
+        let (derivative, error) = self.derivative_clear_of_kinks(entry);
+        ForwardDerivative {
+            derivative,
+            error,
+            kink_radius: 0.0,
+        }
+    }
+
+    fn derivative_clear_of_kinks(&self, entry: usize) -> (f64, f64) {
         let mut reached: Vec<Option<Reached>> = vec![None; self.graph.len()];
         // In a matvec, a weight's seed is one entry of one product; elsewhere a leaf's seed is
         // a tangent of its own.

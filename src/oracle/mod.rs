@@ -19,6 +19,7 @@ pub mod base;
 pub mod delta;
 pub mod difference;
 pub mod forward_mode;
+pub mod kinks;
 pub mod precise;
 
 use crate::graph::{Graph, NodeId, Values};

@@ -313,9 +313,17 @@ impl PreciseValues {
                             // y's error, and by o's own error through the slope's formula.
                             let (slope, from_output) =
                                 function.double_double_slope(y[i].value, o[i].value, o[i].error);
+                            // At a kink no slope holds: this oracle declines (the check
+                            // does not ask it there, see `oracle::kinks`).
+                            let across_kink = if function.kink_within(center, e) {
+                                f64::INFINITY
+                            } else {
+                                0.0
+                            };
                             let slope_error = function.curvature_max(center, e) * e
                                 + from_output
-                                + 3.0 * UNIT * slope.abs();
+                                + 3.0 * UNIT * slope.abs()
+                                + across_kink;
                             let value = slope.times(t_y[i].value);
                             Bounded {
                                 value,

@@ -668,11 +668,20 @@ impl EngineBounds {
                     let e_o = forward.of(id);
                     let mut partial = Vec::with_capacity(o.len());
                     let mut error = Vec::with_capacity(o.len());
+                    let (y, e_y) = (values.entries(s), forward.of(s));
                     for i in 0..o.len() {
                         // The rule's slope from its output (σ: o(1 − o)), off by what an o off
                         // by e_o moves it (σ: (|1 − 2o| + e_o)·e_o); the rule's three roundings
                         // follow.
-                        let (slope, slope_error) = function.slope_from_output(o[i], e_o[i]);
+                        let (mut slope, slope_error) = function.slope_from_output(o[i], e_o[i]);
+                        // Where the argument may be on either side of a kink (within twice the
+                        // engine's forward bound, which holds the oracles' band: their own
+                        // bound is never above the engine's), the oracles judge both sides;
+                        // the engine's rounding is bounded on the side with more to round,
+                        // relu's slope 1 (every bound grows with the magnitudes it sums).
+                        if function.kink_within(y[i], 2.0 * e_y[i]) {
+                            slope = function.slope_max(y[i], 2.0 * e_y[i]);
+                        }
                         let slope_magnitude = slope + slope_error;
                         let g = upstream[i].abs() + upstream_error[i];
                         partial.push(upstream[i] * slope);
@@ -728,13 +737,30 @@ impl EngineBounds {
     /// as compounding through `|W|` or cancellation make it) and the graph is small enough;
     /// [`EngineBounds::entry`] then takes the smaller of the two.
     pub fn sharpen(&mut self, graph: &Graph, values: &Values) {
-        if !self.loose(graph, values) || !signed_bounds::affordable(graph) {
+        if !self.loose(graph, values)
+            || !signed_bounds::affordable(graph)
+            || self.near_a_kink(graph, values)
+        {
             return;
         }
         let sharpened = signed_bounds::sharpened(graph, values, self.precision, self.summation);
         if let Some(signed) = sharpened {
             self.signed = signed;
         }
+    }
+
+    /// Whether some argument of a gate with kinks may be on either side of one (within twice
+    /// its forward bound, as the backward pass takes it): the signed bounds, linear in the
+    /// errors, do not hold across a kink.
+    fn near_a_kink(&self, graph: &Graph, values: &Values) -> bool {
+        graph.ids().any(|id| match *graph.operation(id) {
+            Operation::Unary(op, s) => Function::of(op).is_some_and(|function| {
+                let (y, e_y) = (values.entries(s), self.forward.of(s));
+                function.has_kinks()
+                    && (0..y.len()).any(|k| function.kink_within(y[k], 2.0 * e_y[k]))
+            }),
+            _ => false,
+        })
     }
 
     /// Whether some value's or adjoint's bound exceeds [`LOOSE`] units of round-off of its

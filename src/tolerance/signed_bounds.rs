@@ -263,6 +263,11 @@ pub fn sharpened(
                         let mut rounding = Vec::with_capacity(y.len());
                         let mut curvature = Vec::with_capacity(y.len());
                         for i in 0..y.len() {
+                            // On either side of a kink the error is not linear in its sources:
+                            // the plain bounds hold there, these would not.
+                            if function.kink_within(y[i], 2.0 * e_y[i]) {
+                                return None;
+                            }
                             let slope = function.slope(y[i]);
                             for (r, c) in form.row_mut(i).iter_mut().zip(f_y.row(i)) {
                                 *r = slope * c;
