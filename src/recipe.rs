@@ -168,14 +168,32 @@ pub fn build(recipe: &Recipe, limits: &Limits) -> Graph {
     Graph::with_operations(builder.nodes).expect("the recipe builder only makes valid graphs")
 }
 
-/// Whether a recipe builds a graph of batches: it has a batch step, or a gate beyond the four
-/// of the lecture. (A recipe of the four gates and vectors builds what it always built.)
+/// Whether a recipe builds a graph of batches: it has a batch step, or a gate that takes
+/// nothing but matrices. (A recipe of the four gates and vectors builds what it always built,
+/// and so does one with the elementwise gates and losses beyond them: an engine that declares
+/// `tanh` or `relu` without `batch` is asked about vectors only.)
 pub fn of_batches(recipe: &Recipe) -> bool {
     recipe.steps.iter().any(|step| match step {
         Step::Batch { .. } => true,
-        Step::Gate { kind, .. } => !kind.facts().lecture,
+        Step::Gate { kind, .. } => takes_matrices_only(*kind),
         Step::Input { .. } | Step::Target { .. } => false,
     })
+}
+
+/// Whether a gate has no form on vectors (a matvec's weight aside): the reductions over a
+/// batch's rows, products of matrices, and the transpose.
+fn takes_matrices_only(kind: GateKind) -> bool {
+    match kind {
+        GateKind::Sum | GateKind::Mean | GateKind::Matmul | GateKind::Transpose => true,
+        GateKind::Add
+        | GateKind::Matvec
+        | GateKind::Sigmoid
+        | GateKind::Sqerr
+        | GateKind::Tanh
+        | GateKind::Mse
+        | GateKind::Mul
+        | GateKind::Relu => false,
+    }
 }
 
 struct Builder<'r> {
@@ -239,7 +257,7 @@ impl<'r> Builder<'r> {
             }
             GateKind::Matvec => self.matvec_operands(first, second, third),
             GateKind::Sigmoid | GateKind::Tanh | GateKind::Relu => vec![self.vector(first, None)],
-            // Not gates of the lecture: a recipe with them builds batches.
+            // Matrices only: a recipe with them builds batches.
             GateKind::Sum | GateKind::Mean | GateKind::Matmul | GateKind::Transpose => {
                 self.batch_operands(kind, choices)
             }

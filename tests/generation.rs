@@ -4,8 +4,9 @@
 use gradfuzz::case::{self, Case, Expect, SizeLimits};
 use gradfuzz::fuzz::graph_for;
 use gradfuzz::gate::{Gate, Value};
-use gradfuzz::generate::ValueMode;
+use gradfuzz::generate::{ValueMode, recipe_with};
 use gradfuzz::graph::{Graph, Op};
+use gradfuzz::op::GateSet;
 use gradfuzz::recipe::{Limits, Recipe, Step, build};
 use gradfuzz::targets::same_bits;
 use rand::{RngExt, SeedableRng};
@@ -217,4 +218,24 @@ fn node_ids_that_need_quoting_round_trip() {
         .graph;
     let back = round_trip(graph.clone());
     assert!(same_bits(&graph, &back));
+}
+
+/// An engine that declares gates beyond the lecture's but not `batch` (an exec program with
+/// `--gates add,matvec,sigmoid,sqerr,relu`) is asked only what it computes: every graph of
+/// the elementwise gates and losses on vectors is one of vectors, none with a matrix but a
+/// matvec's weight, and the gates it meets are all among them.
+#[test]
+fn gates_declared_without_batches_make_graphs_of_vectors_only() {
+    let gates = GateSet::parse("add,matvec,sigmoid,sqerr,tanh,relu,mse,mul").expect("valid");
+    assert!(!gates.batches());
+    let limits = Limits::default();
+    let mut met = std::collections::BTreeSet::new();
+    for index in 0..3000 {
+        let recipe = recipe_with(7, index, &limits, ValueMode::Normal, gates);
+        let graph = build(&recipe, &limits);
+        assert_eq!(graph.first_batch(), None, "graph {index} has a batch");
+        assert!(gates.covers(graph.gates_needed()), "graph {index}");
+        met.extend(graph.gate_kinds());
+    }
+    assert_eq!(met.len(), 8, "every declared gate was drawn: {met:?}");
 }
