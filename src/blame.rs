@@ -14,7 +14,7 @@
 use crate::check::{Tolerance, check};
 use crate::engine::{Engine, EngineError};
 use crate::graph::{Graph, LeafKind, NodeId, Operation, Values};
-use crate::op::{GateKind, Loss};
+use crate::op::{Family, GateKind, Loss};
 use crate::value::Value;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -132,7 +132,19 @@ pub fn blame(
         let Some(local) = LocalGraph::new(graph, &values, id).of_gate(id) else {
             continue;
         };
-        if alone(engine, &local, tolerance)? == Some(false) {
+        let mut passes = alone(engine, &local, tolerance)? != Some(false);
+        // An elementwise rule that takes its mask from the upstream (relu's `g > 0`) is right
+        // for every entry whose random upstream has the sign it needs: checked once more with
+        // every upstream negated, such a rule is wrong for the rest. (A rule linear in the
+        // upstream, as every other mistake is, gets the same verdict both times.)
+        let elementwise = graph.operation(id).kind().map(GateKind::family) == Some(Family::Unary);
+        if passes && elementwise {
+            let negated = LocalGraph::new(graph, &values, id).with_upstream_negated();
+            if let Some(local) = negated.of_gate(id) {
+                passes = alone(engine, &local, tolerance)? != Some(false);
+            }
+        }
+        if !passes {
             failing_gates.push(id);
         }
     }
@@ -210,6 +222,8 @@ struct LocalGraph<'g> {
     values: &'g Values<'g>,
     nodes: Vec<(String, Operation)>,
     rng: ChaCha8Rng,
+    /// 1, or −1 to negate every random upstream.
+    upstream_sign: f64,
 }
 
 impl<'g> LocalGraph<'g> {
@@ -220,6 +234,15 @@ impl<'g> LocalGraph<'g> {
             nodes: Vec::new(),
             // The upstream gradients depend only on the suspect, so blame is reproducible.
             rng: ChaCha8Rng::seed_from_u64(suspect.0 as u64),
+            upstream_sign: 1.0,
+        }
+    }
+
+    /// The same local graph with every upstream gradient negated.
+    fn with_upstream_negated(self) -> Self {
+        LocalGraph {
+            upstream_sign: -1.0,
+            ..self
         }
     }
 
@@ -290,7 +313,7 @@ impl<'g> LocalGraph<'g> {
         let mut target = y.clone();
         for k in 0..target.len() {
             let upstream: f64 = StandardNormal.sample(&mut self.rng);
-            *target.entry_mut(k) = y.entry(k) - upstream;
+            *target.entry_mut(k) = y.entry(k) - self.upstream_sign * upstream;
         }
         let target = self.push(
             format!("{name}.upstream"),
