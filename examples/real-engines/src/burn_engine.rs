@@ -3,6 +3,7 @@
 //! read back.
 
 use burn::tensor::{DType, Device, Tensor, TensorData, activation};
+use gradfuzz::op::{GateKind, GateSet, Operation, Unary};
 use gradfuzz::{Engine, EngineError, Gate, Gradients, Graph, NodeId, Op, Precision, Shape};
 
 /// Which burn CPU backend.
@@ -49,6 +50,11 @@ impl Engine for Burn {
         self.precision
     }
 
+    /// The four gates and burn's own `relu`, on vectors.
+    fn gates(&self) -> GateSet {
+        GateSet::LECTURE.or(GateSet::of([GateKind::Relu], false))
+    }
+
     fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
         // A device per call: engines are shared between the fuzz loop's threads (`Sync`),
         // and a device is cheap to make.
@@ -62,6 +68,10 @@ impl Engine for Burn {
         let mut leaves: Vec<(NodeId, Tensor<2>)> = Vec::new();
         let mut loss: Option<Tensor<1>> = None;
         for id in graph.ids() {
+            if let Operation::Unary(Unary::Relu, s) = *graph.operation(id) {
+                nodes.push(Some(activation::relu(operand(&nodes, s))));
+                continue;
+            }
             let node = match &graph.node(id).op {
                 Op::Leaf(kind, value) => {
                     let dims = match value.shape() {

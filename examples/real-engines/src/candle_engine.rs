@@ -2,6 +2,7 @@
 //! candle tensors node by node, the loss's `backward()`, the leaves' gradients read back.
 
 use candle_core::{DType, Device, Tensor, Var};
+use gradfuzz::op::{GateKind, GateSet, Operation, Unary};
 use gradfuzz::{Engine, EngineError, Gate, Gradients, Graph, Op, Precision, Shape};
 
 /// candle on the CPU, computing in `f64` or `f32`.
@@ -31,12 +32,21 @@ impl Engine for Candle {
         self.precision
     }
 
+    /// The four gates and candle's own `relu`, on vectors.
+    fn gates(&self) -> GateSet {
+        GateSet::LECTURE.or(GateSet::of([GateKind::Relu], false))
+    }
+
     fn gradients(&self, graph: &Graph) -> Result<Gradients, EngineError> {
         let device = Device::Cpu;
         let mut tensors: Vec<Tensor> = Vec::with_capacity(graph.len());
         let mut leaves: Vec<(gradfuzz::NodeId, Var)> = Vec::new();
         let mut loss: Option<Tensor> = None;
         for id in graph.ids() {
+            if let Operation::Unary(Unary::Relu, s) = *graph.operation(id) {
+                tensors.push(tensors[s.0].relu().map_err(candle)?);
+                continue;
+            }
             let tensor = match &graph.node(id).op {
                 Op::Leaf(kind, value) => {
                     // Vectors are columns, so that `W · x` is a matrix product.

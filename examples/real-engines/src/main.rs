@@ -4,7 +4,7 @@
 //! ```text
 //! gradfuzz-real-engines ENGINE [--precision f64|f32] [--seed N] [--graphs N]
 //!                       [--values normal|wide|extreme] [--max-nodes N] [--max-dim N]
-//!                       [--jobs N] [--save DIR]
+//!                       [--ops LIST] [--jobs N] [--save DIR]
 //! gradfuzz-real-engines ENGINE --case FILE [--write FILE]
 //! ENGINE: candle, burn-ndarray, burn-flex
 //! ```
@@ -12,7 +12,9 @@
 //! The first form fuzzes (the report of `gradfuzz fuzz`, exit 1 on a failure; `--save`
 //! writes each failure as a case with the engine's claimed gradients, which `gradfuzz check`
 //! replays without the engine). The second checks one case file with the engine, and
-//! `--write` saves the case with the engine's gradients as `gradients:`.
+//! `--write` saves the case with the engine's gradients as `gradients:`. Each engine computes
+//! the four gates and `relu` (the library's own) on vectors; `--ops` picks among them (the
+//! four gates by default, `--ops add,matvec,sigmoid,sqerr,relu` for relu too).
 
 mod burn_engine;
 mod candle_engine;
@@ -20,6 +22,7 @@ mod candle_engine;
 use gradfuzz::check::{Tolerance, check};
 use gradfuzz::fuzz::{self, Budget, FuzzConfig, diagnose, fuzz};
 use gradfuzz::generate::ValueMode;
+use gradfuzz::op::GateSet;
 use gradfuzz::recipe::Limits;
 use gradfuzz::{Engine, Precision, case, engine, report};
 use std::path::PathBuf;
@@ -97,6 +100,10 @@ fn run(mut args: Vec<String>) -> Result<ExitCode, String> {
             .map_or(Limits::default().max_dim, |n| n as usize),
         ..Limits::default()
     };
+    let ops = match flag("--ops")? {
+        None => GateSet::LECTURE,
+        Some(list) => GateSet::parse(&list).map_err(|e| format!("--ops: {e}"))?,
+    };
     let values = match flag("--values")? {
         None => ValueMode::Normal,
         Some(v) => ValueMode::by_name(&v).ok_or(format!("--values: unknown `{v}`"))?,
@@ -121,8 +128,10 @@ fn run(mut args: Vec<String>) -> Result<ExitCode, String> {
             engine.name()
         );
         if let Some(out) = write {
-            let graph = engine::rounded_for(engine.as_ref(), &case.graph).map_err(|e| e.to_string())?;
-            case.gradients = Some(engine::answer(engine.as_ref(), &graph).map_err(|e| e.to_string())?);
+            let graph =
+                engine::rounded_for(engine.as_ref(), &case.graph).map_err(|e| e.to_string())?;
+            case.gradients =
+                Some(engine::answer(engine.as_ref(), &graph).map_err(|e| e.to_string())?);
             case.engine = None;
             std::fs::write(&out, case::to_yaml(&case))
                 .map_err(|e| format!("{}: cannot write: {e}", out.display()))?;
@@ -145,6 +154,7 @@ fn run(mut args: Vec<String>) -> Result<ExitCode, String> {
         limits,
         values,
         jobs,
+        ops,
         ..defaults
     };
     let mut summary = fuzz(engine.as_ref(), &config);
