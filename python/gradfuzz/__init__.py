@@ -15,11 +15,13 @@ respect to every input and weight::
 
 :func:`serve` speaks gradfuzz's exec protocol for such a function over standard input and
 output, for ``gradfuzz fuzz --engine 'exec:python3 your_script.py'``; ``python -m gradfuzz``
-runs the command line.
+runs the command line. :func:`check_layer` checks one layer written as a pair of functions
+(``forward(x, w, b) -> (out, cache)``, ``backward(dout, cache) -> (dx, dw, db)``).
 """
 from ._binary import BinaryNotFound, find_binary
 from ._check import GradfuzzError, assert_backward, check
 from ._graph import Graph, Node, RequestError
+from ._layer import LayerError, LayerReport, assert_layer, check_layer
 from ._report import Entry, Failure, Report
 from ._serve import AnswerError, answer_line, gradients_of, serve
 
@@ -30,12 +32,16 @@ __all__ = [
     "Failure",
     "Graph",
     "GradfuzzError",
+    "LayerError",
+    "LayerReport",
     "Node",
     "Report",
     "RequestError",
     "answer_line",
     "assert_backward",
+    "assert_layer",
     "check",
+    "check_layer",
     "find_binary",
     "gradients_of",
     "serve",

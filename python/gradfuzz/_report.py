@@ -28,7 +28,12 @@ class Entry:
 
         text = f"{self.verdict.upper()} {self.label}: analytic {number(self.analytic)}, numeric {number(self.numeric)}"
         if self.error is not None and self.tolerance is not None:
-            text += f", error {self.error:.3e} = {self.ratio:.4g} × tolerance {self.tolerance:.3e}"
+            # JSON carries an infinite or undefined ratio as a string or null.
+            if isinstance(self.ratio, (int, float)):
+                ratio = f"{self.ratio:.4g}"
+            else:
+                ratio = "inf" if self.error else "0"
+            text += f", error {self.error:.3e} = {ratio} × tolerance {self.tolerance:.3e}"
         if self.raw.get("unchecked_because"):
             text += f" (unchecked: {self.raw['unchecked_because']})"
         return text
