@@ -9,15 +9,16 @@ functions: ``forward`` on the case's arguments (its ``out`` also gives the loss,
 gradfuzz compares with its own forward pass), then ``backward(out − t, cache)``. The verdicts
 are gradfuzz's: its oracles, its tolerance, entries named after the arguments (``db[3]``,
 ``w[1,2]``)."""
+import html
 import json
 import os
 import tempfile
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
 from ._check import check
-from ._report import Report
+from ._report import Report, _entries_html
 
 
 class _Layer:
@@ -188,6 +189,15 @@ class LayerReport:
 
     def __str__(self) -> str:
         return self.text()
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the verdict, and the smallest failing trial's entries as a table."""
+        lines = self.text().split("\n")
+        parts = [f"<p><b>{html.escape(lines[0])}</b></p>"]
+        if self.smallest is not None and not self.error:
+            parts.append(f"<p>{html.escape(lines[1].strip())}</p>")
+            parts.append(_entries_html(self.entries))
+        return "".join(parts)
 
     def text(self) -> str:
         trials = self.report.graphs

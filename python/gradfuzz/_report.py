@@ -1,4 +1,5 @@
 """What a check found, read from gradfuzz's JSON report."""
+import html
 import json
 import re
 from typing import List, Optional
@@ -39,6 +40,25 @@ class Entry:
         return text
 
 
+def _number(x) -> str:
+    return "?" if x is None else f"{x:+.6e}"
+
+
+def _entries_html(entries: List["Entry"], limit: int = 10) -> str:
+    """The failing entries as rows of an HTML table, worst first."""
+    rows = []
+    for e in entries[:limit]:
+        ratio = f"{e.ratio:.3g}" if isinstance(e.ratio, (int, float)) else ("inf" if e.error else "")
+        cells = [e.verdict, e.label, _number(e.analytic), _number(e.numeric), ratio]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    if len(entries) > limit:
+        rows.append(f"<tr><td colspan='5'>… and {len(entries) - limit} more entries</td></tr>")
+    head = "".join(
+        f"<th>{h}</th>" for h in ("verdict", "entry", "analytic", "numeric", "error / tolerance")
+    )
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
 class Failure:
     """A failing graph (``fuzz``) or case file (``check``): its failing ``entries`` worst
     first, the ``blame`` (which gate's rule, or a fan-out), and ``shrunk_case``, the
@@ -69,6 +89,20 @@ class Failure:
             lines.append(f"  shrunk to {self.shrunk_nodes} nodes:")
             lines += ["    | " + line for line in self.shrunk_case.rstrip("\n").split("\n")]
         return "\n".join(lines)
+
+
+def _failure_html(failure: "Failure") -> str:
+    parts = [f"<p><b>{html.escape(failure.where)}</b></p>", _entries_html(failure.entries)]
+    if failure.loss_mismatch:
+        parts.append(f"<p>forward mismatch: {html.escape(str(failure.loss_mismatch))}</p>")
+    if failure.blame:
+        parts.append(f"<p>blame: {html.escape(failure.blame)}</p>")
+    if failure.shrunk_case:
+        parts.append(
+            f"<details><summary>shrunk to {failure.shrunk_nodes} nodes</summary>"
+            f"<pre>{html.escape(failure.shrunk_case)}</pre></details>"
+        )
+    return "".join(parts)
 
 
 class Report:
@@ -136,6 +170,18 @@ class Report:
 
     def __str__(self) -> str:
         return self.text()
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the verdict line, then each failing graph's entries as a table,
+        its blame and its shrunk case."""
+        first = html.escape(self.text().split("\n", 1)[0])
+        parts = [f"<p><b>{first}</b></p>"]
+        parts += [_failure_html(f) for f in self.failures[:10]]
+        if len(self.failures) > 10:
+            parts.append(f"<p>… and {len(self.failures) - 10} more failing</p>")
+        if self.status == 2 and self.stopped:
+            parts.append(f"<p>stopped: {html.escape(self.stopped)}</p>")
+        return "".join(parts)
 
     def text(self) -> str:
         s = self.summary

@@ -166,3 +166,6 @@ def test_each_batch_bug_is_caught_blamed_and_shrunk(bug, blame):
     first = report.failures[0]
     assert blame in first.blame, first.blame
     assert first.shrunk_nodes <= 6 and "expect: mismatch" in first.shrunk_case
+    # In a notebook: a table of entries per failing graph, the blame, the shrunk case.
+    page = report._repr_html_()
+    assert "<table>" in page and "blame: " + first.blame.split(":")[0] in page, page

@@ -136,3 +136,19 @@ def test_a_gradient_of_the_wrong_shape_names_the_argument_and_the_shape():
 def test_an_unknown_layer_is_refused():
     with pytest.raises(ValueError, match="affine"):
         gradfuzz.check_layer("softmax_xent", affine_forward, affine_backward)
+
+
+def test_a_notebook_shows_the_failing_entries_as_a_table():
+    def first_row_only(dout, cache):
+        x, w, _ = cache
+        return dout @ w.T, x.T @ dout, dout[0]
+
+    report = gradfuzz.check_layer("affine", affine_forward, first_row_only, trials=10, seed=2)
+    page = report._repr_html_()
+    assert "<table>" in page and "<td>b[0]</td>" in page and "smallest failing" in page, page
+    # gradfuzz's own report of the trials renders too: each failing case, blame, shrunk case.
+    whole = report.report._repr_html_()
+    assert whole.count("<table>") == len(report.report.failures[:10]) > 0, whole
+    assert "expected pass" in whole
+    passing = gradfuzz.check_layer("affine", affine_forward, affine_backward, trials=3)
+    assert "all pass" in passing._repr_html_() and "<table>" not in passing._repr_html_()
