@@ -152,3 +152,16 @@ def test_a_notebook_shows_the_failing_entries_as_a_table():
     assert "expected pass" in whole
     passing = gradfuzz.check_layer("affine", affine_forward, affine_backward, trials=3)
     assert "all pass" in passing._repr_html_() and "<table>" not in passing._repr_html_()
+
+
+def test_an_entry_whose_tolerance_is_below_the_error_by_more_than_any_ratio_prints_inf():
+    # The JSON report carries an infinite ratio as null; the text line said "None" (and
+    # formatting it raised TypeError) before.
+    def mask_from_output(dout, x):
+        return dout * (np.maximum(x, 0) >= 0)
+
+    report = gradfuzz.check_layer("relu", relu_forward, mask_from_output, trials=20, seed=2)
+    lines = [e.line() for f in report.report.failures for e in f.entries]
+    assert any(e.ratio is None for f in report.report.failures for e in f.entries)
+    assert all("None" not in line for line in lines), lines
+    assert any("= inf ×" in line for line in lines), lines

@@ -32,10 +32,9 @@ impl KinkBands {
         own: &ForwardErrors,
         engine: Option<&ForwardErrors>,
     ) -> KinkBands {
-        let mut bands = KinkBands {
-            by_node: vec![None; graph.len()],
-            uncertain: vec![false; graph.len()],
-        };
+        // Empty until a gate with kinks is met: a graph without one (every graph of the four
+        // gates) allocates nothing here.
+        let mut bands = KinkBands::default();
         for id in graph.ids() {
             let &Operation::Unary(op, s) = graph.operation(id) else {
                 continue;
@@ -43,6 +42,10 @@ impl KinkBands {
             let Some(function) = Function::of(op).filter(|f| f.has_kinks()) else {
                 continue;
             };
+            if bands.by_node.is_empty() {
+                bands.by_node = vec![None; graph.len()];
+                bands.uncertain = vec![false; graph.len()];
+            }
             let (y, e_own) = (values.entries(s), own.of(s));
             let band: Vec<f64> = (0..y.len())
                 .map(|k| e_own[k] + engine.map_or(0.0, |e| e.of(s)[k]))
