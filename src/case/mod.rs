@@ -6,10 +6,12 @@
 //! know (references, cycles, shapes, gradients) is checked by `validate.rs`, and every
 //! message names the file and the node or key. `write.rs` saves a case.
 
+mod json;
 mod raw;
 mod validate;
 mod write;
 
+pub use json::to_json;
 pub use write::to_yaml;
 
 use crate::check::Tolerance;
@@ -215,11 +217,107 @@ pub fn load_with_limits(path: &Path, limits: &SizeLimits) -> Result<Case, CaseEr
             ),
         ));
     }
-    let bytes = std::fs::read(path).map_err(unreadable)?;
     let stem = path
         .file_stem()
         .map_or_else(|| "case".to_string(), |s| s.to_string_lossy().into_owned());
-    parse(&bytes, &file, &stem, limits)
+    match CaseFormat::of(path) {
+        CaseFormat::Json => {
+            // Read as a stream: a big case is never in memory twice, as text and as numbers.
+            let file_handle = std::fs::File::open(path).map_err(unreadable)?;
+            let reader = std::io::BufReader::with_capacity(1 << 16, file_handle);
+            let raw = serde_json::from_reader(reader).map_err(|e| json_error(e, &file))?;
+            Validator {
+                file: &file,
+                limits,
+            }
+            .case(raw, &stem)
+        }
+        CaseFormat::Yaml => {
+            let bytes = std::fs::read(path).map_err(unreadable)?;
+            parse(&bytes, &file, &stem, limits)
+        }
+    }
+}
+
+/// The two spellings of the case format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaseFormat {
+    Yaml,
+    Json,
+}
+
+impl CaseFormat {
+    /// JSON for a file named `*.json`, YAML for every other.
+    pub fn of(path: &Path) -> CaseFormat {
+        match path.extension() {
+            Some(ext) if ext.eq_ignore_ascii_case("json") => CaseFormat::Json,
+            _ => CaseFormat::Yaml,
+        }
+    }
+
+    /// The file name extension it is saved with.
+    pub fn extension(self) -> &'static str {
+        match self {
+            CaseFormat::Yaml => "yaml",
+            CaseFormat::Json => "json",
+        }
+    }
+
+    /// The case written in this format.
+    pub fn write(self, case: &Case) -> String {
+        match self {
+            CaseFormat::Yaml => to_yaml(case),
+            CaseFormat::Json => to_json(case),
+        }
+    }
+}
+
+/// Parses and validates a case in the JSON form (`json.rs`). `file` names the source in
+/// messages; `default_name` is the name when the text has no `name` key.
+pub fn parse_json(
+    bytes: &[u8],
+    file: &str,
+    default_name: &str,
+    limits: &SizeLimits,
+) -> Result<Case, CaseError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(CaseError {
+            file: file.to_string(),
+            line: None,
+            kind: CaseErrorKind::TooLarge,
+            message: format!(
+                "the text has {} bytes, above the limit of {} ({LIMIT_VARIABLE} raises it)",
+                bytes.len(),
+                limits.max_bytes
+            ),
+        });
+    }
+    let raw: RawCase = serde_json::from_slice(bytes).map_err(|e| json_error(e, file))?;
+    Validator { file, limits }.case(raw, default_name)
+}
+
+/// A JSON reader's error as a case error, with its line.
+fn json_error(error: serde_json::Error, file: &str) -> CaseError {
+    use serde_json::error::Category;
+    let kind = match error.classify() {
+        Category::Io => CaseErrorKind::Unreadable,
+        // Invalid UTF-8 is a syntax error to serde_json; say it as YAML's path does.
+        Category::Syntax if error.to_string().contains("invalid unicode") => CaseErrorKind::NotText,
+        Category::Syntax | Category::Data | Category::Eof => CaseErrorKind::Syntax,
+    };
+    let line = Some(error.line() as u64).filter(|&line| line > 0);
+    // serde_json appends " at line L column C"; the line is said once, before the message.
+    let message = error.to_string();
+    let message = match message.rfind(" at line ") {
+        Some(at) => format!("{} (column {})", &message[..at], error.column()),
+        None => message,
+    };
+    CaseError {
+        file: file.to_string(),
+        line,
+        kind,
+        message,
+    }
 }
 
 /// Parses and validates case text. `file` names the source in messages; `default_name` is

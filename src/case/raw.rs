@@ -187,6 +187,15 @@ impl<'de> Deserialize<'de> for Item {
             fn visit_u128<E: de::Error>(self, x: u128) -> Result<Item, E> {
                 Ok(Item::Number(x as f64))
             }
+            // JSON's only way to write a non-finite number (`super::json`).
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Item, E> {
+                super::json::non_finite(text).map(Item::Number).ok_or_else(|| {
+                    E::custom(format!(
+                        "the string {text:?} is not a number (a non-finite claim is written .nan, \
+                         .inf or -.inf in YAML, \"NaN\", \"Infinity\" or \"-Infinity\" in JSON)"
+                    ))
+                })
+            }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Item, A::Error> {
                 let mut row = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
                 // Each entry read as the first item was, so that a row takes exactly what a
@@ -238,7 +247,15 @@ impl<'de, T: Deserialize<'de> + KeyRole> Deserialize<'de> for Ordered<T> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ordered<T>, A::Error> {
                 let mut entries = Vec::new();
+                // YAML's parser refuses a key given twice; JSON's does not.
+                let mut seen = std::collections::HashSet::new();
                 while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    if !seen.insert(key.value.clone()) {
+                        return Err(de::Error::custom(format_args!(
+                            "{} is given twice",
+                            T::describe(&key.value)
+                        )));
+                    }
                     let value = map.next_value::<T>().map_err(|e| {
                         de::Error::custom(format_args!("{}: {e}", T::describe(&key.value)))
                     })?;

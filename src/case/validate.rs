@@ -28,7 +28,8 @@ impl Validator<'_> {
     fn error(&self, line: Option<u64>, message: impl Into<String>) -> CaseError {
         CaseError {
             file: self.file.to_string(),
-            line,
+            // A JSON file's keys have no location (line 0).
+            line: line.filter(|&line| line > 0),
             kind: CaseErrorKind::Invalid,
             message: message.into(),
         }

@@ -5,7 +5,7 @@ use super::prepare::Prepared;
 use super::{EntryCheck, LossMismatch, Tolerance, Undecided, Verdict};
 use crate::engine::{Engine, EngineError};
 use crate::graph::Graph;
-use crate::oracle::finite_differences_with;
+use crate::oracle::CentralDifferences;
 use crate::oracle::forward_mode::LeafTangents;
 use crate::oracle::kinks::KinkBands;
 use crate::oracle::precise::PreciseValues;
@@ -13,12 +13,19 @@ use crate::precision::Precision;
 use crate::tolerance::{EngineBounds, underflowed_nodes};
 use std::borrow::Cow;
 
-/// The entries, and the engine's loss if it gave one that differs from the forward pass.
+/// How many entries of a leaf are differenced at a time: enough for every thread to have a
+/// long run of them, few enough that their estimates are a small part of a big case's memory.
+const BLOCK: usize = 1 << 17;
+
+/// Each entry, given to `record` in leaf and entry order as it is decided (a big case's
+/// entries are never all held at once), and the engine's loss if it gave one that differs
+/// from the forward pass.
 pub(super) fn analyse(
     engine: &dyn Engine,
     graph: &Graph,
     tolerance: &Tolerance,
-) -> Result<(Vec<EntryCheck>, Option<LossMismatch>), EngineError> {
+    record: &mut dyn FnMut(EntryCheck),
+) -> Result<Option<LossMismatch>, EngineError> {
     let precision = engine.precision();
     let graph = crate::engine::rounded_for(engine, graph)?;
     let Prepared {
@@ -43,58 +50,64 @@ pub(super) fn analyse(
             tolerance: allowance,
         })
     });
-    let numeric = finite_differences_with(graph, &values, &own_errors);
+    let differences = CentralDifferences::new(graph, &values, &own_errors);
     let forward_finite = values.iter().all(|v| v.is_finite());
     let underflowed = reaches_underflow(graph, &underflowed_nodes(graph, &values));
     let kinks = KinkBands::new(graph, &values, &own_errors, Some(bounds.forward()));
     // The third oracle's forward pass, computed the first time an entry needs it.
     let precise = std::cell::OnceCell::new();
-    let mut entries = Vec::new();
-    for (leaf, estimates) in &numeric.by_leaf {
+    for leaf in graph.differentiable_leaves() {
         let claimed = analytic
-            .get(*leaf)
+            .get(leaf)
             .expect("validated: every leaf has a gradient");
         // Forward mode's values over the leaf's cone, computed the first time one of its
         // entries needs the second oracle, and shared by the rest.
         let tangents = std::cell::OnceCell::new();
-        let kink = kinks.first_reached(graph, *leaf);
-        for (entry, estimate) in estimates.iter().enumerate() {
-            let second_oracle = || {
-                tangents
-                    .get_or_init(|| {
-                        let kinks = Cow::Borrowed(&kinks);
-                        LeafTangents::across_kinks(graph, &values, &own_errors, kinks, *leaf)
-                    })
-                    .derivative_across_kinks(entry)
-            };
-            let context = Context {
-                engine_bound: bounds.entry(&values, *leaf, entry),
-                forward_finite,
-                underflowed: underflowed[leaf.0],
-                kink,
-            };
-            // Double-double forward mode takes one slope per gate: not asked across a kink.
-            let third_oracle = || match kink {
-                Some(_) => (f64::NAN, f64::INFINITY),
-                None => precise
-                    .get_or_init(|| PreciseValues::new(graph, &values))
-                    .derivative(graph, &values, *leaf, entry),
-            };
-            let mut decided = decide(
-                claimed.entry(entry),
-                estimate,
-                &context,
-                tolerance,
-                second_oracle,
-                third_oracle,
-            );
-            decided.verdict = within_range(&decided, context.engine_bound, precision, &bounds);
-            decided.leaf = *leaf;
-            decided.entry = entry;
-            entries.push(decided);
+        let kink = kinks.first_reached(graph, leaf);
+        let len = values[leaf.0].len();
+        for block in (0..len)
+            .step_by(BLOCK)
+            .map(|start| start..(start + BLOCK).min(len))
+        {
+            let estimates = differences.of(leaf, block.clone());
+            for (entry, estimate) in block.zip(&estimates) {
+                let second_oracle = || {
+                    tangents
+                        .get_or_init(|| {
+                            let kinks = Cow::Borrowed(&kinks);
+                            LeafTangents::across_kinks(graph, &values, &own_errors, kinks, leaf)
+                        })
+                        .derivative_across_kinks(entry)
+                };
+                let context = Context {
+                    engine_bound: bounds.entry(&values, leaf, entry),
+                    forward_finite,
+                    underflowed: underflowed[leaf.0],
+                    kink,
+                };
+                // Double-double forward mode takes one slope per gate: not asked across a kink.
+                let third_oracle = || match kink {
+                    Some(_) => (f64::NAN, f64::INFINITY),
+                    None => precise
+                        .get_or_init(|| PreciseValues::new(graph, &values))
+                        .derivative(graph, &values, leaf, entry),
+                };
+                let mut decided = decide(
+                    claimed.entry(entry),
+                    estimate,
+                    &context,
+                    tolerance,
+                    second_oracle,
+                    third_oracle,
+                );
+                decided.verdict = within_range(&decided, context.engine_bound, precision, &bounds);
+                decided.leaf = leaf;
+                decided.entry = entry;
+                record(decided);
+            }
         }
     }
-    Ok((entries, loss_mismatch))
+    Ok(loss_mismatch)
 }
 
 /// For each leaf, whether the oracles' differences through its cone meet an underflowed

@@ -206,8 +206,9 @@ pub fn check(
     graph: &Graph,
     tolerance: &Tolerance,
 ) -> Result<Report, EngineError> {
-    let (entries, loss_mismatch) = analyse(engine, graph, tolerance)?;
-    Ok(Report::of(entries, loss_mismatch))
+    let mut report = Report::default();
+    report.loss_mismatch = analyse(engine, graph, tolerance, &mut |entry| report.record(entry))?;
+    Ok(report)
 }
 
 /// An engine's own loss that differs from gradfuzz's forward pass: a forward mismatch,
@@ -225,23 +226,15 @@ pub fn check_with_entries(
     graph: &Graph,
     tolerance: &Tolerance,
 ) -> Result<(Report, Vec<EntryCheck>), EngineError> {
-    let (entries, loss_mismatch) = analyse(engine, graph, tolerance)?;
-    Ok((Report::of(entries.clone(), loss_mismatch), entries))
+    let (mut report, mut entries) = (Report::default(), Vec::new());
+    report.loss_mismatch = analyse(engine, graph, tolerance, &mut |entry| {
+        report.record(entry.clone());
+        entries.push(entry);
+    })?;
+    Ok((report, entries))
 }
 
 impl Report {
-    /// The report of checked entries, and of the engine's loss.
-    fn of(entries: Vec<EntryCheck>, loss_mismatch: Option<LossMismatch>) -> Report {
-        let mut report = Report {
-            loss_mismatch,
-            ..Report::default()
-        };
-        for entry in entries {
-            report.record(entry);
-        }
-        report
-    }
-
     fn record(&mut self, entry: EntryCheck) {
         self.scalars += 1;
         self.by_forward_mode += (entry.oracle != Oracle::CentralDifference) as usize;

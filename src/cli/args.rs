@@ -193,6 +193,10 @@ pub struct FuzzArgs {
     /// case shows and replays the finding without the engine (`engine:` kept as a comment)
     #[arg(long, requires = "save")]
     pub save_claims: bool,
+    /// With --save: the format of the case files (the same case format, spelled in YAML or
+    /// JSON; `check` reads both)
+    #[arg(long, value_enum, requires = "save", default_value_t = SaveFormat::Yaml)]
+    pub save_format: SaveFormat,
     /// Check only the K-th of N disjoint slices of the seed's graphs, as in 2/8
     #[arg(long, value_name = "K/N", value_parser = shard)]
     pub shard: Option<Shard>,
@@ -236,6 +240,21 @@ pub enum Format {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SaveFormat {
+    Yaml,
+    Json,
+}
+
+impl From<SaveFormat> for gradfuzz::case::CaseFormat {
+    fn from(format: SaveFormat) -> gradfuzz::case::CaseFormat {
+        match format {
+            SaveFormat::Yaml => gradfuzz::case::CaseFormat::Yaml,
+            SaveFormat::Json => gradfuzz::case::CaseFormat::Json,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
     Full,
     Fast,
@@ -272,7 +291,7 @@ impl From<Values> for ValueMode {
 
 #[derive(Args)]
 pub struct CheckArgs {
-    /// Case files, or folders searched for *.yaml
+    /// Case files, or folders searched for *.yaml, *.yml and *.json
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]

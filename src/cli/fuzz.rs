@@ -91,19 +91,30 @@ pub fn run(args: FuzzArgs) -> Result<ExitCode, String> {
             Err(e) => save_error = Some(format!("--save {}: cannot create: {e}", dir.display())),
             Ok(()) => {
                 for (case, indices) in &cases_to_save(&summary, &engine.name(), &config) {
-                    let path = dir.join(format!("{}.yaml", case.name));
-                    let mut yaml = case::to_yaml(case);
-                    if case.gradients.is_some() && case.engine.is_none() {
-                        // The engine stays on record, where `check` will not run it.
-                        yaml.insert_str(
-                            0,
-                            &format!(
-                                "# claimed by engine: {} (the gradients below are its answer; \
-                                 `gradfuzz check` replays them without it)\n",
-                                engine.name()
-                            ),
-                        );
-                    }
+                    let format = case::CaseFormat::from(args.save_format);
+                    let path = dir.join(format!("{}.{}", case.name, format.extension()));
+                    let claimed_without_engine = case.gradients.is_some() && case.engine.is_none();
+                    // The engine stays on record, where `check` will not run it: a comment in
+                    // YAML, the end of the description in JSON (which has no comments).
+                    let note = format!(
+                        "claimed by engine: {} (the gradients below are its answer; \
+                         `gradfuzz check` replays them without it)",
+                        engine.name()
+                    );
+                    let yaml = match format {
+                        case::CaseFormat::Yaml if claimed_without_engine => {
+                            format!("# {note}\n{}", case::to_yaml(case))
+                        }
+                        case::CaseFormat::Json if claimed_without_engine => {
+                            let mut described = case.clone();
+                            described.description = Some(match &case.description {
+                                Some(description) => format!("{description}; {note}"),
+                                None => note,
+                            });
+                            case::to_json(&described)
+                        }
+                        _ => format.write(case),
+                    };
                     if let Err(e) = std::fs::write(&path, yaml) {
                         save_error = Some(format!("--save: cannot write {}: {e}", path.display()));
                         break;

@@ -152,44 +152,58 @@ pub fn run(cases: &[(PathBuf, Case)], fuzz_graphs: u64) -> String {
 
 /// Loading each case file (read, parse, validate) in-process, and `gradfuzz check FILE` as
 /// a whole process (start-up, loading, the check, the report), so that a regression in
-/// either shows beside the check's own figures.
+/// either shows beside the check's own figures; then the same for the case written as JSON
+/// (to a temporary file), the form for big cases.
 fn load_table(cases: &[(PathBuf, Case)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| case file | bytes | load | load MB/s | whole process `gradfuzz check FILE` |"
+        "| case file | YAML bytes | load | MB/s | whole process `gradfuzz check FILE` | JSON bytes | load | MB/s | whole process |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|");
-    let binary = std::env::current_exe().ok();
-    for (file, _) in cases {
-        let bytes = std::fs::metadata(file).map_or(0, |m| m.len());
-        let load = median(5, || {
-            let _ = gradfuzz::case::load(file);
-        });
-        let whole = match &binary {
-            Some(binary) => {
-                let once = || {
-                    let _ = std::process::Command::new(binary)
-                        .arg("check")
-                        .arg(file)
-                        .stdout(std::process::Stdio::null())
-                        .stderr(std::process::Stdio::null())
-                        .status();
-                };
-                show(median(5, once))
-            }
-            None => "(the binary cannot be found)".into(),
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for (file, case) in cases {
+        let yaml = load_row(file);
+        let stem = file
+            .file_stem()
+            .map_or_else(|| "case".into(), |s| s.to_string_lossy());
+        let json_file =
+            std::env::temp_dir().join(format!("gradfuzz-bench-{}-{stem}.json", std::process::id()));
+        let json = match std::fs::write(&json_file, gradfuzz::case::to_json(case)) {
+            Ok(()) => load_row(&json_file),
+            Err(e) => format!("(cannot write {}: {e}) | | |", json_file.display()),
         };
-        let _ = writeln!(
-            out,
-            "| {} | {bytes} | {} | {:.0} | {whole} |",
-            file.display(),
-            show(load),
-            bytes as f64 / 1e6 / load.as_secs_f64()
-        );
+        let _ = std::fs::remove_file(&json_file);
+        let _ = writeln!(out, "| {} | {yaml} | {json} |", file.display());
     }
     out.push('\n');
     out
+}
+
+/// A file's bytes, load time, load speed and whole-process check, as table cells.
+fn load_row(file: &std::path::Path) -> String {
+    let bytes = std::fs::metadata(file).map_or(0, |m| m.len());
+    let load = median(5, || {
+        let _ = gradfuzz::case::load(file);
+    });
+    let whole = match std::env::current_exe() {
+        Ok(binary) => {
+            let once = || {
+                let _ = std::process::Command::new(&binary)
+                    .arg("check")
+                    .arg(file)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            };
+            show(median(5, once))
+        }
+        Err(_) => "(the binary cannot be found)".into(),
+    };
+    format!(
+        "{bytes} | {} | {:.0} | {whole}",
+        show(load),
+        bytes as f64 / 1e6 / load.as_secs_f64()
+    )
 }
 
 fn show(time: Duration) -> String {

@@ -73,7 +73,10 @@ pub fn plan(sources: &[PathBuf], destination: &Path) -> Result<Vec<Merge>, Merge
                 first: first.clone(),
             }
         } else {
-            let to = destination.join(format!("{stem}.yaml"));
+            let to = destination.join(format!(
+                "{stem}.{}",
+                case::CaseFormat::of(&from).extension()
+            ));
             brought.push((stem, from.clone()));
             Merge::New { from, to }
         };

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The case files named by `paths`: files as given, folders searched recursively for
-/// `*.yaml` and `*.yml`, each folder's files in name order.
+/// `*.yaml`, `*.yml` and `*.json`, each folder's files in name order.
 pub fn case_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
     for path in paths {
@@ -37,7 +37,7 @@ fn collect(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
             collect(&entry, files)?;
         } else if entry
             .extension()
-            .is_some_and(|ext| ext == "yaml" || ext == "yml")
+            .is_some_and(|ext| ext == "yaml" || ext == "yml" || ext == "json")
         {
             files.push(entry);
         }

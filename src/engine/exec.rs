@@ -701,6 +701,43 @@ fn json_value(array: &Json, shape: Shape) -> Result<Value, String> {
 mod tests {
     use super::*;
 
+    /// An engine's numbers are read correctly rounded, to the bit: serde_json's default
+    /// parser reads some 17-digit numbers an ulp off (these two among them), which the case
+    /// format's round-trip test found; its `float_roundtrip` feature reads them exactly.
+    #[test]
+    fn an_answer_is_read_to_the_bit() {
+        use crate::graph::NodeId;
+        use crate::op::{LeafKind, Loss};
+        let vector = |x: [f64; 2]| Value::Vector(Col::from_fn(2, |i| x[i]));
+        let graph = Graph::with_operations(vec![
+            (
+                "x".into(),
+                Operation::Leaf(LeafKind::Input, vector([1.0, 2.0])),
+            ),
+            (
+                "t".into(),
+                Operation::Leaf(LeafKind::Target, vector([0.0, 0.0])),
+            ),
+            (
+                "E".into(),
+                Operation::Loss(Loss::Sqerr, NodeId(0), NodeId(1)),
+            ),
+        ])
+        .expect("a valid graph");
+        let written = ["0.010228907401581779", "-0.011594934625901401"];
+        let line = format!(
+            r#"{{"gradients": {{"x": [{}, {}]}}}}"#,
+            written[0], written[1]
+        );
+        let exec = Exec::new("true", Duration::from_secs(1));
+        let gradients = exec.parse(&graph, &line).expect("a valid answer");
+        let x = gradients.get(NodeId(0)).expect("x's gradient");
+        for (k, text) in written.iter().enumerate() {
+            let exact: f64 = text.parse().expect("a number");
+            assert_eq!(x.entry(k).to_bits(), exact.to_bits(), "{text}");
+        }
+    }
+
     #[test]
     fn a_declaration_reads_its_keys_and_an_answer_as_a_graph_is_none() {
         let declared = Declaration::from_answer(

@@ -29,6 +29,25 @@ pub fn leaf_estimates(
     entries: Range<usize>,
     workspace: &mut Workspace,
 ) -> Vec<Estimate> {
+    let largest = largest_magnitude(&base.values[leaf.0]);
+    estimates_with_scale(graph, base, leaf, entries, largest, workspace)
+}
+
+/// The largest magnitude among a leaf's entries: the scale of the step at an entry that is 0.
+pub fn largest_magnitude(value: &crate::value::Value) -> f64 {
+    (0..value.len()).fold(0.0f64, |m, k| m.max(value.entry(k).abs()))
+}
+
+/// [`leaf_estimates`] with the leaf's [`largest_magnitude`] at hand, so that a leaf taken in
+/// blocks of entries is scanned once, not once a block.
+pub fn estimates_with_scale(
+    graph: &Graph,
+    base: &Base,
+    leaf: NodeId,
+    entries: Range<usize>,
+    largest: f64,
+    workspace: &mut Workspace,
+) -> Vec<Estimate> {
     let cone = graph.downstream(leaf);
     if !cone.iter().any(|&n| graph.is_loss(n)) {
         // No loss depends on this leaf: E is constant in it, exactly.
@@ -47,7 +66,6 @@ pub fn leaf_estimates(
     // The bounds cover the ±h lanes, whose difference is the derivative.
     workspace.cover(2);
     let leaf_value = &base.values[leaf.0];
-    let largest = (0..leaf_value.len()).fold(0.0f64, |m, k| m.max(leaf_value.entry(k).abs()));
     entries
         .map(|entry| {
             let h = step(leaf_value.entry(entry), largest);

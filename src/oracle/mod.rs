@@ -69,55 +69,86 @@ pub fn finite_differences_with(
     values: &Values,
     errors: &crate::tolerance::ForwardErrors,
 ) -> NumericGradients {
-    let base = base::Base::with_errors(graph, values, errors);
-    let leaves: Vec<NodeId> = graph.differentiable_leaves().collect();
-    let total: usize = leaves.iter().map(|&l| values[l.0].len()).sum();
-    // Asked only for large graphs: the standard library reads the cgroup files under /proc
-    // to answer, which costs more than checking a small graph.
-    let threads = if total < PARALLEL_ENTRIES {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    };
-    if threads == 1 {
-        let mut workspace = delta::Workspace::new(graph);
-        let by_leaf = leaves
-            .iter()
-            .map(|&leaf| {
-                let entries = 0..values[leaf.0].len();
-                let estimates =
-                    difference::leaf_estimates(graph, &base, leaf, entries, &mut workspace);
-                (leaf, estimates)
-            })
-            .collect();
-        return NumericGradients { by_leaf };
-    }
-    // Each leaf's entries in `threads` contiguous chunks, each thread with its own buffers;
-    // the results are the same as sequentially, entry for entry.
-    let by_leaf = leaves
-        .iter()
-        .map(|&leaf| {
-            let len = values[leaf.0].len();
-            let chunk = len.div_ceil(threads);
-            let parts: Vec<Vec<Estimate>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..len)
-                    .step_by(chunk.max(1))
-                    .map(|start| {
-                        let base = &base;
-                        scope.spawn(move || {
-                            let mut workspace = delta::Workspace::new(graph);
-                            let entries = start..(start + chunk).min(len);
-                            difference::leaf_estimates(graph, base, leaf, entries, &mut workspace)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("an oracle thread panicked"))
-                    .collect()
-            });
-            (leaf, parts.concat())
-        })
+    let differences = CentralDifferences::new(graph, values, errors);
+    let by_leaf = graph
+        .differentiable_leaves()
+        .map(|leaf| (leaf, differences.of(leaf, 0..values[leaf.0].len())))
         .collect();
     NumericGradients { by_leaf }
+}
+
+/// The primary oracle, asked for any range of a leaf's entries: what every range shares (the
+/// forward values' points, each leaf's scale) is prepared once, so that a big leaf can be
+/// taken in blocks, each decided and dropped before the next (the full check never holds
+/// every entry's estimate at once).
+pub struct CentralDifferences<'a> {
+    graph: &'a Graph,
+    base: base::Base<'a>,
+    /// Each node's largest magnitude (for the leaves; 0 elsewhere).
+    largest: Vec<f64>,
+    threads: usize,
+    /// The buffers of the sequential path, kept from one call to the next.
+    workspace: std::cell::RefCell<delta::Workspace>,
+}
+
+impl<'a> CentralDifferences<'a> {
+    pub fn new(
+        graph: &'a Graph,
+        values: &'a Values<'a>,
+        errors: &'a crate::tolerance::ForwardErrors,
+    ) -> Self {
+        let mut largest = vec![0.0; graph.len()];
+        let mut total = 0;
+        for leaf in graph.differentiable_leaves() {
+            largest[leaf.0] = difference::largest_magnitude(&values[leaf.0]);
+            total += values[leaf.0].len();
+        }
+        // Asked only for large graphs: the standard library reads the cgroup files under
+        // /proc to answer, which costs more than checking a small graph.
+        let threads = if total < PARALLEL_ENTRIES {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        };
+        CentralDifferences {
+            graph,
+            base: base::Base::with_errors(graph, values, errors),
+            largest,
+            threads,
+            workspace: std::cell::RefCell::new(delta::Workspace::new(graph)),
+        }
+    }
+
+    /// The estimates of `entries` of `leaf`, in order. On a large graph the range is split
+    /// into contiguous chunks, one a thread, each with its own buffers: the results are the
+    /// same as sequentially, entry for entry.
+    pub fn of(&self, leaf: NodeId, entries: std::ops::Range<usize>) -> Vec<Estimate> {
+        let (graph, base, largest) = (self.graph, &self.base, self.largest[leaf.0]);
+        if self.threads == 1 || entries.len() < 2 {
+            let workspace = &mut self.workspace.borrow_mut();
+            return difference::estimates_with_scale(
+                graph, base, leaf, entries, largest, workspace,
+            );
+        }
+        let estimates = |entries| {
+            let mut workspace = delta::Workspace::new(graph);
+            difference::estimates_with_scale(graph, base, leaf, entries, largest, &mut workspace)
+        };
+        let chunk = entries.len().div_ceil(self.threads);
+        let parts: Vec<Vec<Estimate>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = entries
+                .clone()
+                .step_by(chunk)
+                .map(|start| {
+                    let part = start..(start + chunk).min(entries.end);
+                    scope.spawn(move || estimates(part))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("an oracle thread panicked"))
+                .collect()
+        });
+        parts.concat()
+    }
 }
