@@ -259,6 +259,12 @@ pub fn number(x: f64) -> String {
 /// A value as a YAML flow list (`[..]` or `[[..], ..]`) of shortest round-trip numbers, as
 /// case files and `Debug` of a graph write it.
 pub fn flow_list(value: &Value) -> String {
+    list_with(value, number)
+}
+
+/// A value as a list (`[..]` or `[[..], ..]`) with each number written by `number`: YAML's
+/// flow list, or JSON's array with its own spelling of non-finite numbers.
+pub fn list_with(value: &Value, number: fn(f64) -> String) -> String {
     let row = |entries: &mut dyn Iterator<Item = f64>| {
         let items: Vec<String> = entries.map(number).collect();
         format!("[{}]", items.join(", "))

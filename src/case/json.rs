@@ -70,20 +70,7 @@ fn body(operation: &Operation, name_of: impl Fn(NodeId) -> String) -> String {
 
 /// A value as a JSON list of numbers or of rows.
 fn array(value: &Value) -> String {
-    let row = |entries: &mut dyn Iterator<Item = f64>| {
-        let items: Vec<String> = entries.map(number).collect();
-        format!("[{}]", items.join(", "))
-    };
-    match value {
-        Value::Scalar(x) => number(*x),
-        Value::Vector(v) => row(&mut v.iter().copied()),
-        Value::Matrix(m) => {
-            let rows: Vec<String> = (0..m.nrows())
-                .map(|i| row(&mut (0..m.ncols()).map(|j| m[(i, j)])))
-                .collect();
-            format!("[{}]", rows.join(", "))
-        }
-    }
+    crate::value::list_with(value, number)
 }
 
 /// A number in shortest round-trip form; a non-finite one as the string JSON readers of
