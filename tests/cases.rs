@@ -1,31 +1,13 @@
 //! Every case checked in under `cases/` is replayed and must end as it expects.
 
+mod common;
+
 use gradfuzz::case::{self, Expect};
 use gradfuzz::check;
-use std::path::{Path, PathBuf};
-
-fn case_files(folder: &Path, files: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)
-        .expect("readable")
-        .map(|entry| entry.expect("an entry").path())
-        .collect();
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            case_files(&entry, files);
-        } else if entry.extension().is_some_and(|ext| ext == "yaml") {
-            files.push(entry);
-        }
-    }
-}
 
 #[test]
 fn every_checked_in_case_meets_its_expectation() {
-    let mut files = Vec::new();
-    case_files(
-        &PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/cases")),
-        &mut files,
-    );
+    let files = common::checked_in_cases();
     assert!(files.len() >= 5, "the seed cases at least: {files:?}");
     for file in &files {
         let case = case::load(file).unwrap_or_else(|e| panic!("{e}"));

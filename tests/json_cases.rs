@@ -11,18 +11,6 @@ use gradfuzz::fuzz::graph_with;
 use gradfuzz::generate::ValueMode;
 use gradfuzz::op::GateSet;
 use gradfuzz::recipe::Limits;
-use std::path::{Path, PathBuf};
-
-fn yaml_cases(folder: &Path, files: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(folder).expect("readable") {
-        let path = entry.expect("an entry").path();
-        if path.is_dir() {
-            yaml_cases(&path, files);
-        } else if path.extension().is_some_and(|ext| ext == "yaml") {
-            files.push(path);
-        }
-    }
-}
 
 /// A case's JSON read back: the YAML writer prints every number in shortest round-trip
 /// form (and tells −0 from 0 and NaN from NaN, which `==` does not), so equal YAML means the
@@ -36,11 +24,7 @@ fn assert_round_trip(case: &Case, what: &str) {
 
 #[test]
 fn every_checked_in_case_reads_back_the_same_from_its_json() {
-    let mut files = Vec::new();
-    yaml_cases(
-        &PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/cases")),
-        &mut files,
-    );
+    let files = common::checked_in_cases();
     assert!(files.len() >= 20, "{files:?}");
     for file in &files {
         let case = case::load(file).expect("a checked-in case loads");
@@ -91,24 +75,38 @@ fn random_graphs_of_every_gate_with_awkward_claims_read_back_bit_for_bit() {
     }
 }
 
-#[test]
-fn check_reads_json_files_in_folders_and_fuzz_saves_them_on_request() {
-    let dir = scratch("json-save");
-    let save = dir.join("found");
-    let (code, stdout, stderr) = outcome(&gradfuzz(&[
+/// `fuzz` with a mutant, saving what it finds as JSON in a fresh folder: the folder and the
+/// report (the mutant must be caught).
+fn fuzz_saving_json(
+    test: &str,
+    mutant: &str,
+    seed: &str,
+    more: &[&str],
+) -> (std::path::PathBuf, String) {
+    let save = scratch(test).join("found");
+    let save_arg = save.to_str().expect("utf-8").to_string();
+    let mut args = vec![
         "fuzz",
         "--engine",
-        "mutant:sigmoid-no-one-minus",
+        mutant,
         "--seed",
-        "1",
+        seed,
         "--graphs",
         "200",
         "--save",
-        save.to_str().expect("utf-8"),
+        &save_arg,
         "--save-format",
         "json",
-    ]));
+    ];
+    args.extend_from_slice(more);
+    let (code, stdout, stderr) = outcome(&gradfuzz(&args));
     assert_eq!(code, 1, "{stdout}{stderr}");
+    (save, stdout)
+}
+
+#[test]
+fn check_reads_json_files_in_folders_and_fuzz_saves_them_on_request() {
+    let (save, stdout) = fuzz_saving_json("json-save", "mutant:sigmoid-no-one-minus", "1", &[]);
     let saved = common::saved_names(&save);
     assert!(!saved.is_empty(), "{stdout}");
     assert!(
@@ -138,23 +136,12 @@ fn check_reads_json_files_in_folders_and_fuzz_saves_them_on_request() {
 
 #[test]
 fn claims_saved_as_json_keep_the_engine_in_the_description() {
-    let dir = scratch("json-claims");
-    let save = dir.join("found");
-    let (code, stdout, stderr) = outcome(&gradfuzz(&[
-        "fuzz",
-        "--engine",
+    let (save, _) = fuzz_saving_json(
+        "json-claims",
         "mutant:add-first-only",
-        "--seed",
         "2",
-        "--graphs",
-        "200",
-        "--save",
-        save.to_str().expect("utf-8"),
-        "--save-claims",
-        "--save-format",
-        "json",
-    ]));
-    assert_eq!(code, 1, "{stdout}{stderr}");
+        &["--save-claims"],
+    );
     let first = &common::saved_names(&save)[0];
     let text = std::fs::read_to_string(save.join(first)).expect("saved");
     assert!(

@@ -6,6 +6,7 @@
 //! written as the string `"NaN"`, `"Infinity"` or `"-Infinity"` (what JavaScript prints),
 //! and read back as the number.
 
+use super::write::quoted as string;
 use super::{Case, Expect};
 use crate::graph::NodeId;
 use crate::op::Operation;
@@ -88,10 +89,6 @@ fn number(x: f64) -> String {
     } else {
         format!("{x:?}")
     }
-}
-
-fn string(text: &str) -> String {
-    serde_json::to_string(text).expect("a string always serializes")
 }
 
 /// The number a non-finite string stands for (`"NaN"`, `"Infinity"`, `"-Infinity"`).

@@ -225,12 +225,7 @@ pub fn load_with_limits(path: &Path, limits: &SizeLimits) -> Result<Case, CaseEr
             // Read as a stream: a big case is never in memory twice, as text and as numbers.
             let file_handle = std::fs::File::open(path).map_err(unreadable)?;
             let reader = std::io::BufReader::with_capacity(1 << 16, file_handle);
-            let raw = serde_json::from_reader(reader).map_err(|e| json_error(e, &file))?;
-            Validator {
-                file: &file,
-                limits,
-            }
-            .case(raw, &stem)
+            validated_json(serde_json::from_reader(reader), &file, &stem, limits)
         }
         CaseFormat::Yaml => {
             let bytes = std::fs::read(path).map_err(unreadable)?;
@@ -292,7 +287,17 @@ pub fn parse_json(
             ),
         });
     }
-    let raw: RawCase = serde_json::from_slice(bytes).map_err(|e| json_error(e, file))?;
+    validated_json(serde_json::from_slice(bytes), file, default_name, limits)
+}
+
+/// What the JSON reader made of a file, validated.
+fn validated_json(
+    raw: Result<RawCase, serde_json::Error>,
+    file: &str,
+    default_name: &str,
+    limits: &SizeLimits,
+) -> Result<Case, CaseError> {
+    let raw = raw.map_err(|e| json_error(e, file))?;
     Validator { file, limits }.case(raw, default_name)
 }
 

@@ -69,6 +69,6 @@ fn key(name: &str) -> String {
 }
 
 /// A JSON string is a valid YAML double-quoted scalar with the same meaning.
-fn quoted(text: &str) -> String {
+pub(super) fn quoted(text: &str) -> String {
     serde_json::to_string(text).expect("a string always serializes")
 }

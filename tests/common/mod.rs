@@ -47,6 +47,30 @@ pub fn outcome(output: &Output) -> (i32, String, String) {
     )
 }
 
+/// Every case file checked in under `cases/` (`*.yaml`), each folder's in name order.
+pub fn checked_in_cases() -> Vec<PathBuf> {
+    fn collect(folder: &std::path::Path, files: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)
+            .expect("readable")
+            .map(|entry| entry.expect("an entry").path())
+            .collect();
+        entries.sort();
+        for entry in entries {
+            if entry.is_dir() {
+                collect(&entry, files);
+            } else if entry.extension().is_some_and(|ext| ext == "yaml") {
+                files.push(entry);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    collect(
+        &PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/cases")),
+        &mut files,
+    );
+    files
+}
+
 /// A fresh, empty scratch folder for one test.
 pub fn scratch(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gradfuzz-test-{}-{test}", std::process::id()));
