@@ -1,5 +1,6 @@
 """The lecture's two-layer network, x → W1 → σ → W2 → σ → sqerr(t), differentiated by the
-update rules of 20.4 written out by hand, and checked with gradfuzz on random values.
+update rules of 20.4 written out by hand, and checked with gradfuzz on networks of random
+sizes and values drawn from a template of it (no case files).
 
     python two_layer.py                          # check 200 networks of random sizes and values
     python two_layer.py --bug update-direction   # watch gradfuzz catch a planted mistake
@@ -9,10 +10,7 @@ update rules of 20.4 written out by hand, and checked with gradfuzz on random va
                       whose sign is the opposite of the gradient's
   no-output-slope     the output layer's δ leaves out o2(1 − o2)
 """
-import json
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -52,26 +50,20 @@ def make_backward(bug=None):
     return backward
 
 
-def random_cases(folder, count, seed=0):
-    """``count`` two-layer networks of random sizes (1 to 6 units a layer) and values, as
-    case files in ``folder``."""
-    rng = np.random.default_rng(seed)
-    for index in range(count):
-        n, h, m = rng.integers(1, 7, size=3)
-        nodes = {
-            "x": {"input": rng.normal(size=n).tolist()},
-            "W1": {"weight": (rng.normal(size=(h, n)) / np.sqrt(n)).tolist()},
-            "s1": {"matvec": ["W1", "x"]},
-            "o1": {"sigmoid": "s1"},
-            "W2": {"weight": (rng.normal(size=(m, h)) / np.sqrt(h)).tolist()},
-            "s2": {"matvec": ["W2", "o1"]},
-            "o2": {"sigmoid": "s2"},
-            "t": {"target": rng.uniform(size=m).tolist()},
-            "E": {"sqerr": ["o2", "t"]},
-        }
-        lines = [f'name: "two-layer-{index}"', "nodes:"]
-        lines += [f"  {name}: {json.dumps(node)}" for name, node in nodes.items()]
-        Path(folder, f"two-layer-{index:04}.yaml").write_text("\n".join(lines) + "\n")
+# The network as a template: its nodes as a case file has them, each leaf's shape in sizes
+# (n inputs, h hidden units, m outputs), drawn from 1 to 6 for every network.
+TWO_LAYER = {
+    "x": {"input": ["n"]},
+    "W1": {"weight": ["h", "n"]},
+    "s1": {"matvec": ["W1", "x"]},
+    "o1": {"sigmoid": "s1"},
+    "W2": {"weight": ["m", "h"]},
+    "s2": {"matvec": ["W2", "o1"]},
+    "o2": {"sigmoid": "s2"},
+    "t": {"target": ["m"]},
+    "E": {"sqerr": ["o2", "t"]},
+}
+SIZES = {"n": (1, 6), "h": (1, 6), "m": (1, 6)}
 
 
 def main(argv):
@@ -80,9 +72,7 @@ def main(argv):
         bug = argv[1]
     elif argv:
         sys.exit(f"usage: two_layer.py [--bug {'|'.join(BUGS)}]")
-    with tempfile.TemporaryDirectory() as folder:
-        random_cases(folder, 200)
-        report = gradfuzz.check(make_backward(bug), cases=folder)
+    report = gradfuzz.check(make_backward(bug), network=TWO_LAYER, sizes=SIZES, graphs=200)
     print(report)
     return 0 if report.passed else 1
 

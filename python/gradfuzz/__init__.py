@@ -16,12 +16,15 @@ respect to every input and weight::
 :func:`serve` speaks gradfuzz's exec protocol for such a function over standard input and
 output, for ``gradfuzz fuzz --engine 'exec:python3 your_script.py'``; ``python -m gradfuzz``
 runs the command line. :func:`check_layer` checks one layer written as a pair of functions
-(``forward(x, w, b) -> (out, cache)``, ``backward(dout, cache) -> (dx, dw, db)``).
+(``forward(x, w, b) -> (out, cache)``, ``backward(dout, cache) -> (dx, dw, db)``);
+``check(backward, network=..., sizes=...)`` checks a backward function that knows one fixed
+network on random sizes and values of it (:class:`Network`).
 """
 from ._binary import BinaryNotFound, find_binary
 from ._check import GradfuzzError, assert_backward, check
 from ._graph import Graph, Node, RequestError
 from ._layer import LayerError, LayerReport, assert_layer, check_layer
+from ._network import Network, NetworkError, check_network
 from ._report import Entry, Failure, Report
 from ._serve import AnswerError, answer_line, gradients_of, serve
 
@@ -34,6 +37,8 @@ __all__ = [
     "GradfuzzError",
     "LayerError",
     "LayerReport",
+    "Network",
+    "NetworkError",
     "Node",
     "Report",
     "RequestError",
@@ -42,6 +47,7 @@ __all__ = [
     "assert_layer",
     "check",
     "check_layer",
+    "check_network",
     "find_binary",
     "gradients_of",
     "serve",

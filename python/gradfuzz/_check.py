@@ -88,6 +88,8 @@ def check(
     timeout: Optional[float] = None,
     gates: Union[None, str, Iterable[str]] = None,
     args: Iterable[str] = (),
+    network=None,
+    sizes=None,
 ) -> Report:
     """Check ``backward`` with gradfuzz and return the :class:`Report`.
 
@@ -102,7 +104,23 @@ def check(
     ``"lecture"`` or ``"all"``; a comma-separated string or a list): by default the four
     gates of the lecture on vectors, and only graphs of the declared gates are made or
     checked. ``args`` are more flags for the command line. Failing graphs are blamed and shrunk; ``str(report)`` shows them.
+
+    With ``network`` (a template, :class:`gradfuzz.Network`, and ``sizes``, its sizes'
+    ranges), ``graphs`` networks of that template at random sizes and values are checked
+    instead, for a ``backward`` that knows one network only; failing networks are listed
+    smallest first rather than shrunk.
     """
+    if network is not None:
+        from ._network import check_network
+
+        if cases is not None:
+            raise ValueError("check: give `network` or `cases`, not both")
+        return check_network(
+            backward, network, sizes, graphs=graphs, seed=seed, values=values, gates=gates,
+            precision=precision, jobs=jobs, timeout=timeout, args=args,
+        )
+    if sizes is not None:
+        raise ValueError("check: `sizes` are the ranges of a `network` template's sizes")
     dtype = dtype_of(precision)
     label = getattr(backward, "__qualname__", None) or type(backward).__name__
     server = _Server(backward, dtype, declaration(precision, gates, label))

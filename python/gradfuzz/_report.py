@@ -132,6 +132,8 @@ class Report:
             stderr.strip().splitlines()[-1] if stderr.strip() else "gradfuzz exited with status 2"
         )
         self.passed = status == 0
+        # The sizes of the smallest failing network, for a check of a network template.
+        self.smallest: Optional[dict] = None
 
     def _name_engine(self, label: str, engine: str) -> None:
         """Speak of the checked function as ``label`` rather than as the relay command

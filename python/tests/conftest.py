@@ -17,3 +17,7 @@ def _installed_package_when_asked():
 
         assert "site-packages" in gradfuzz.__file__, gradfuzz.__file__
     yield
+
+
+# test_pytest_plugin.py runs pytest on test files it writes.
+pytest_plugins = ["pytester"]
