@@ -103,6 +103,17 @@ pub fn product_dot_error(
     summation: Summation,
     terms: impl Iterator<Item = (f64, f64, f64, f64)> + Clone,
 ) -> f64 {
+    let (carried, rounding) = product_dot_parts(precision, summation, terms);
+    carried + rounding
+}
+
+/// [`product_dot_error`] in its two parts: what the factors' errors carry (with the products
+/// of two errors, `e_a·e_b`), and the sum's own roundings.
+pub fn product_dot_parts(
+    precision: Precision,
+    summation: Summation,
+    terms: impl Iterator<Item = (f64, f64, f64, f64)> + Clone,
+) -> (f64, f64) {
     let u = precision.unit_roundoff();
     let eta = precision.underflow_unit();
     let (mut carried, mut magnitude, mut n) = (0.0, 0.0, 0usize);
@@ -123,8 +134,8 @@ pub fn product_dot_error(
     }
     let any_order = precision.gamma(n) * magnitude + n as f64 * eta;
     match summation {
-        Summation::AnyOrder => carried + any_order,
-        Summation::Sequential => carried + rounding.min(any_order),
+        Summation::AnyOrder => (carried, any_order),
+        Summation::Sequential => (carried, rounding.min(any_order)),
     }
 }
 
